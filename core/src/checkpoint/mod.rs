@@ -1,0 +1,188 @@
+//! RDD checkpoints: each partition written as one checksummed file, and the RDD that reads
+//! them back. The format is described in README.md beside this file.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::plumbing::{BoxIter, Dependency, RddBase, RddMeta, RddNode, TaskContext};
+use crate::rdd::Rdd;
+use crate::{Context, Data, Error, Result};
+
+const MAGIC: &[u8; 8] = b"EMBRCKP1";
+const HEADER: usize = 8 + 8 + 4;
+const COUNT_FILE: &str = "_partitions";
+
+/// The subdirectory of the checkpoint dir that belongs to `ctx`.
+pub(crate) fn context_subdir(ctx: &Context) -> String {
+    format!("ctx-{}", ctx.inner.instance)
+}
+
+fn part_name(i: usize) -> String {
+    format!("part-{i:05}")
+}
+
+/// Frames a payload: magic, length, CRC-32, payload.
+pub(crate) fn encode_frame(payload: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(HEADER + payload.len());
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+    out.extend_from_slice(&crc32fast::hash(payload).to_le_bytes());
+    out.extend_from_slice(payload);
+    out
+}
+
+/// Checks a frame and returns its payload, or why it is corrupt.
+pub(crate) fn decode_frame(bytes: &[u8]) -> std::result::Result<&[u8], String> {
+    if bytes.len() < HEADER {
+        return Err(format!("file is {} bytes, shorter than the {HEADER}-byte header", bytes.len()));
+    }
+    if &bytes[..8] != MAGIC {
+        return Err("bad magic: not an emberflow checkpoint file".into());
+    }
+    let len = u64::from_le_bytes(bytes[8..16].try_into().expect("8 bytes")) as usize;
+    let crc = u32::from_le_bytes(bytes[16..20].try_into().expect("4 bytes"));
+    let payload = &bytes[HEADER..];
+    if payload.len() != len {
+        return Err(format!("payload is {} bytes, header says {len}", payload.len()));
+    }
+    if crc32fast::hash(payload) != crc {
+        return Err("checksum mismatch".into());
+    }
+    Ok(payload)
+}
+
+/// Writes every partition of `rdd` into `dir` (a job), then the partition count file.
+pub(crate) fn write_rdd<T>(rdd: &Rdd<T>, dir: &Path) -> Result<()>
+where
+    T: Data + Serialize + DeserializeOwned,
+{
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let dir_buf = dir.to_path_buf();
+    rdd.run_job(move |tc, it| {
+        let data: Vec<T> = it.collect();
+        let payload = bincode::serialize(&data).map_err(|e| Error::Serialization(e.to_string()))?;
+        crate::io::write_atomically(&dir_buf.join(part_name(tc.partition())), &encode_frame(&payload))
+    })?;
+    crate::io::write_atomically(
+        &dir.join(COUNT_FILE),
+        format!("{}\n", rdd.num_partitions()).as_bytes(),
+    )
+}
+
+/// An RDD over the checkpoint files in `dir`.
+pub(crate) fn read_rdd<T>(ctx: &Context, dir: &Path) -> Result<Rdd<T>>
+where
+    T: Data + Serialize + DeserializeOwned,
+{
+    let count_path = dir.join(COUNT_FILE);
+    let text = std::fs::read_to_string(&count_path).map_err(|e| Error::io(&count_path, e))?;
+    let partitions: usize = text.trim().parse().map_err(|_| Error::CorruptCheckpoint {
+        path: count_path.clone(),
+        reason: format!("partition count {:?} is not a number", text.trim()),
+    })?;
+    for i in 0..partitions {
+        let p = dir.join(part_name(i));
+        if !p.is_file() {
+            return Err(Error::CorruptCheckpoint {
+                path: p,
+                reason: format!("missing: the checkpoint has {partitions} partitions"),
+            });
+        }
+    }
+    Ok(Rdd::from_node(CheckpointRdd::<T> {
+        meta: RddMeta::new(ctx, "checkpoint"),
+        dir: dir.to_path_buf(),
+        partitions,
+        decode: |bytes| bincode::deserialize(bytes).map_err(|e| e.to_string()),
+    }))
+}
+
+struct CheckpointRdd<T> {
+    meta: RddMeta,
+    dir: PathBuf,
+    partitions: usize,
+    decode: fn(&[u8]) -> std::result::Result<Vec<T>, String>,
+}
+
+impl<T: Data> RddBase for CheckpointRdd<T> {
+    fn meta(&self) -> &RddMeta {
+        &self.meta
+    }
+    fn dependencies(&self) -> Vec<Dependency> {
+        Vec::new()
+    }
+    fn num_partitions(&self) -> usize {
+        self.partitions
+    }
+}
+
+impl<T: Data> RddNode<T> for CheckpointRdd<T> {
+    fn compute<'a>(&'a self, split: usize, _tc: &'a TaskContext) -> Result<BoxIter<'a, T>> {
+        let path = self.dir.join(part_name(split));
+        let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
+        let payload = decode_frame(&bytes).map_err(|reason| Error::CorruptCheckpoint {
+            path: path.clone(),
+            reason,
+        })?;
+        let data = (self.decode)(payload).map_err(|e| Error::CorruptCheckpoint {
+            path: path.clone(),
+            reason: format!("cannot decode: {e}"),
+        })?;
+        Ok(Box::new(data.into_iter()))
+    }
+}
+
+/// The data of a local checkpoint, held in memory by the node itself.
+pub(crate) struct LocalCheckpointRdd<T> {
+    meta: RddMeta,
+    parts: Vec<Arc<Vec<T>>>,
+}
+
+impl<T: Data> LocalCheckpointRdd<T> {
+    pub(crate) fn new(ctx: &Context, parts: Vec<Arc<Vec<T>>>) -> Self {
+        LocalCheckpointRdd {
+            meta: RddMeta::new(ctx, "local_checkpoint"),
+            parts,
+        }
+    }
+}
+
+impl<T: Data> RddBase for LocalCheckpointRdd<T> {
+    fn meta(&self) -> &RddMeta {
+        &self.meta
+    }
+    fn dependencies(&self) -> Vec<Dependency> {
+        Vec::new()
+    }
+    fn num_partitions(&self) -> usize {
+        self.parts.len()
+    }
+}
+
+impl<T: Data> RddNode<T> for LocalCheckpointRdd<T> {
+    fn compute<'a>(&'a self, split: usize, _tc: &'a TaskContext) -> Result<BoxIter<'a, T>> {
+        Ok(Box::new(self.parts[split].iter().cloned()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_detect_every_kind_of_damage() {
+        let f = encode_frame(b"hello");
+        assert_eq!(decode_frame(&f).expect("intact"), b"hello");
+        let mut flipped = f.clone();
+        *flipped.last_mut().expect("non-empty") ^= 1;
+        assert!(decode_frame(&flipped).unwrap_err().contains("checksum"));
+        assert!(decode_frame(&f[..f.len() - 1]).unwrap_err().contains("header says"));
+        assert!(decode_frame(&f[..5]).unwrap_err().contains("shorter"));
+        let mut magic = f;
+        magic[0] = b'X';
+        assert!(decode_frame(&magic).unwrap_err().contains("magic"));
+    }
+}

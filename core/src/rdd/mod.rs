@@ -1,0 +1,372 @@
+//! [`Rdd`]: a cheap handle to an immutable, partitioned, lazily computed dataset. Narrow
+//! transformations pipeline per partition as iterators; wide ones cut a stage at a shuffle
+//! (see `pair.rs`). Actions (`actions.rs`) run a job on the context's pool.
+
+pub(crate) mod actions;
+pub(crate) mod cartesian;
+pub(crate) mod coalesced;
+pub(crate) mod narrow;
+pub(crate) mod pair;
+pub(crate) mod parallel_collection;
+pub(crate) mod sample;
+pub(crate) mod shuffled;
+pub(crate) mod union;
+pub(crate) mod zipped_with_index;
+
+use std::cell::{Cell, RefCell};
+use std::hash::Hash;
+use std::sync::Arc;
+
+use crate::plumbing::{BoxIter, RddBase, RddNode, TaskContext};
+use crate::{Context, Data, Result};
+
+/// A partitioned, immutable, lazily computed dataset: Spark's RDD.
+///
+/// Cheap to clone (an `Arc` inside). Transformations build new RDDs and never fail; actions
+/// run a job and return [`Result`](crate::Result).
+///
+/// ```
+/// use emberflow_core::Context;
+/// let ctx = Context::local(2);
+/// let evens = ctx.parallelize((1..=10).collect::<Vec<i32>>(), 3).filter(|x| x % 2 == 0);
+/// assert_eq!(evens.map(|x| x * 10).collect()?, vec![20, 40, 60, 80, 100]);
+/// # Ok::<(), emberflow_core::Error>(())
+/// ```
+pub struct Rdd<T: 'static> {
+    /// `None` only while the handle is being dropped.
+    node: Option<Arc<dyn RddNode<T>>>,
+}
+
+impl<T: 'static> Clone for Rdd<T> {
+    fn clone(&self) -> Self {
+        Rdd {
+            node: self.node.clone(),
+        }
+    }
+}
+
+impl<T: 'static> Drop for Rdd<T> {
+    fn drop(&mut self) {
+        if let Some(node) = self.node.take() {
+            let base: Arc<dyn RddBase> = node;
+            drop_iteratively(base);
+        }
+    }
+}
+
+thread_local! {
+    static DROPPING: Cell<bool> = const { Cell::new(false) };
+    static DEFERRED: RefCell<Vec<Arc<dyn RddBase>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Drops a lineage without recursion: a node dropped while another is being dropped is queued
+/// and dropped by the outermost call, so 100,000 chained maps do not overflow the stack.
+fn drop_iteratively(node: Arc<dyn RddBase>) {
+    let nested = DROPPING.try_with(|d| d.replace(true)).unwrap_or(false);
+    if nested {
+        let mut slot = Some(node);
+        let _ = DEFERRED.try_with(|q| q.borrow_mut().push(slot.take().expect("set above")));
+        drop(slot);
+        return;
+    }
+    drop(node);
+    loop {
+        let next = DEFERRED
+            .try_with(|q| q.borrow_mut().pop())
+            .ok()
+            .flatten();
+        match next {
+            Some(n) => drop(n),
+            None => break,
+        }
+    }
+    let _ = DROPPING.try_with(|d| d.set(false));
+}
+
+impl<T: 'static> std::fmt::Debug for Rdd<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let node = self.node.as_ref().expect("handle is alive");
+        write!(
+            f,
+            "Rdd({}, {} partitions)",
+            node.meta().label(),
+            node.num_partitions()
+        )
+    }
+}
+
+impl<T: Data> Rdd<T> {
+    /// Wraps a node in a handle. For implementers of new RDD kinds.
+    pub fn from_node(node: impl RddNode<T>) -> Self {
+        Rdd {
+            node: Some(Arc::new(node)),
+        }
+    }
+
+    pub(crate) fn node(&self) -> &Arc<dyn RddNode<T>> {
+        self.node.as_ref().expect("the node is taken only in drop")
+    }
+
+    /// The node, untyped, for dependency lists.
+    pub fn as_base(&self) -> Arc<dyn RddBase> {
+        self.node().clone()
+    }
+
+    /// The id of this RDD, unique within its context.
+    pub fn id(&self) -> usize {
+        self.node().meta().id()
+    }
+
+    /// The name shown in errors and lineage dumps.
+    pub fn name(&self) -> String {
+        self.node().meta().name.lock().clone()
+    }
+
+    /// Renames this RDD (shown in errors and lineage dumps).
+    pub fn set_name(self, name: impl Into<String>) -> Self {
+        *self.node().meta().name.lock() = name.into();
+        self
+    }
+
+    /// The context this RDD belongs to.
+    pub fn context(&self) -> &Context {
+        self.node().meta().context()
+    }
+
+    /// The number of partitions.
+    pub fn num_partitions(&self) -> usize {
+        match self.checkpointed() {
+            Some(cp) => cp.num_partitions(),
+            None => self.node().num_partitions(),
+        }
+    }
+
+    fn checkpointed(&self) -> Option<&Rdd<T>> {
+        self.node()
+            .meta()
+            .checkpoint
+            .get()
+            .map(|b| b.downcast_ref::<Rdd<T>>().expect("checkpoint RDD has the node's type"))
+    }
+
+    /// Computes partition `split`, from the checkpoint or the block store where there is one
+    /// (Spark's `RDD.iterator`). For implementers of new RDD kinds: call it on parents.
+    pub fn iterator<'a>(&'a self, split: usize, tc: &'a TaskContext) -> Result<BoxIter<'a, T>> {
+        if let Some(cp) = self.checkpointed() {
+            return cp.iterator(split, tc);
+        }
+        let level = *self.node().meta().storage.lock();
+        match level {
+            Some(level) => crate::storage::get_or_compute(self, level, split, tc),
+            None => self.node().compute(split, tc),
+        }
+    }
+
+    /// A description of the lineage, one line per RDD, indented at each shuffle.
+    pub fn to_debug_string(&self) -> String {
+        let mut out = String::new();
+        let mut stack: Vec<(Arc<dyn RddBase>, usize)> = vec![(self.as_base(), 0)];
+        let mut seen = std::collections::HashSet::new();
+        while let Some((node, depth)) = stack.pop() {
+            let meta = node.meta();
+            let first = seen.insert(meta.id());
+            out.push_str(&format!(
+                "{:indent$}({}) {}{}{}\n",
+                "",
+                node.num_partitions(),
+                meta.label(),
+                if meta.storage.lock().is_some() { " [persisted]" } else { "" },
+                if meta.is_checkpointed() { " [checkpointed]" } else { "" },
+                indent = depth * 2
+            ));
+            if !first {
+                continue;
+            }
+            for dep in crate::plumbing::effective_dependencies(node.as_ref()).into_iter().rev() {
+                match dep {
+                    crate::plumbing::Dependency::Narrow(p) => stack.push((p, depth)),
+                    crate::plumbing::Dependency::Shuffle(s) => stack.push((s.parent(), depth + 1)),
+                }
+            }
+        }
+        out
+    }
+
+    // ---- narrow transformations ----
+
+    /// Applies `f` to every record.
+    pub fn map<U: Data, F>(&self, f: F) -> Rdd<U>
+    where
+        F: Fn(T) -> U + Send + Sync + 'static,
+    {
+        Rdd::from_node(narrow::MappedRdd::new(self.clone(), "map", f))
+    }
+
+    /// Applies `f` to every record and flattens the results (any `IntoIterator`).
+    pub fn flat_map<U: Data, I, F>(&self, f: F) -> Rdd<U>
+    where
+        F: Fn(T) -> I + Send + Sync + 'static,
+        I: IntoIterator<Item = U> + 'static,
+    {
+        Rdd::from_node(narrow::FlatMappedRdd::new(self.clone(), f))
+    }
+
+    /// Keeps the records for which `f` is true.
+    pub fn filter<F>(&self, f: F) -> Rdd<T>
+    where
+        F: Fn(&T) -> bool + Send + Sync + 'static,
+    {
+        Rdd::from_node(narrow::FilteredRdd::new(self.clone(), f))
+    }
+
+    /// Transforms each partition as a whole: the fused hot loop.
+    ///
+    /// `f` gets the partition's iterator and returns any collection or owned iterator.
+    ///
+    /// ```
+    /// use emberflow_core::Context;
+    /// let ctx = Context::local(2);
+    /// let sums = ctx.parallelize(vec![1, 2, 3, 4], 2).map_partitions(|it| Some(it.sum::<i32>()));
+    /// assert_eq!(sums.collect()?, vec![3, 7]);
+    /// # Ok::<(), emberflow_core::Error>(())
+    /// ```
+    pub fn map_partitions<U: Data, I, F>(&self, f: F) -> Rdd<U>
+    where
+        F: Fn(BoxIter<'_, T>) -> I + Send + Sync + 'static,
+        I: IntoIterator<Item = U> + 'static,
+    {
+        self.map_partitions_with_index(move |_, it| f(it))
+    }
+
+    /// Like [`map_partitions`](Self::map_partitions), also given the partition index.
+    pub fn map_partitions_with_index<U: Data, I, F>(&self, f: F) -> Rdd<U>
+    where
+        F: Fn(usize, BoxIter<'_, T>) -> I + Send + Sync + 'static,
+        I: IntoIterator<Item = U> + 'static,
+    {
+        Rdd::from_node(narrow::MapPartitionsRdd::new(self.clone(), f))
+    }
+
+    /// Each partition as one `Vec`.
+    pub fn glom(&self) -> Rdd<Vec<T>> {
+        self.map_partitions(|it| std::iter::once(it.collect::<Vec<T>>()))
+    }
+
+    /// Pairs each record with the key `f` gives it.
+    pub fn key_by<K: Data, F>(&self, f: F) -> Rdd<(K, T)>
+    where
+        F: Fn(&T) -> K + Send + Sync + 'static,
+    {
+        self.map(move |x| (f(&x), x))
+    }
+
+    /// The records of both RDDs: the partitions of `self`, then those of `other`.
+    pub fn union(&self, other: &Rdd<T>) -> Rdd<T> {
+        Rdd::from_node(union::UnionRdd::new(
+            self.context(),
+            vec![self.clone(), other.clone()],
+        ))
+    }
+
+    /// A random sample: each record kept with probability `fraction` (without replacement), or
+    /// repeated a Poisson(`fraction`) number of times (with replacement). The same seed gives
+    /// the same sample.
+    pub fn sample(&self, with_replacement: bool, fraction: f64, seed: u64) -> Rdd<T> {
+        sample::sample(self, with_replacement, fraction, seed)
+    }
+
+    /// Pairs each record with its index in the RDD's order (partition by partition).
+    ///
+    /// Counting the partitions before it runs is done on the driver when a job first needs it.
+    pub fn zip_with_index(&self) -> Rdd<(T, u64)> {
+        Rdd::from_node(zipped_with_index::ZippedWithIndexRdd::new(self.clone()))
+    }
+
+    /// Fewer partitions without a shuffle: contiguous parent partitions are merged.
+    /// Asking for more partitions than there are keeps the count.
+    pub fn coalesce(&self, partitions: usize) -> Rdd<T> {
+        Rdd::from_node(coalesced::CoalescedRdd::new(self.clone(), partitions))
+    }
+
+    /// Every pair `(a, b)` with `a` from `self` and `b` from `other`.
+    pub fn cartesian<U: Data>(&self, other: &Rdd<U>) -> Rdd<(T, U)> {
+        Rdd::from_node(cartesian::CartesianRdd::new(self.clone(), other.clone()))
+    }
+
+    /// Exactly `partitions` partitions of about equal size, through a shuffle.
+    pub fn repartition(&self, partitions: usize) -> Rdd<T> {
+        let partitions = partitions.max(1);
+        // Spark's round-robin: each input partition starts at a different output partition.
+        let keyed = self.map_partitions_with_index(move |index, it| {
+            let start = crate::hash::stable_hash(&index) as usize;
+            it.enumerate()
+                .map(|(i, x)| ((start.wrapping_add(i)) % partitions, x))
+                .collect::<Vec<_>>()
+        });
+        keyed
+            .partition_by(crate::rdd::shuffled::IdentityPartitioner(partitions))
+            .values()
+    }
+
+    /// Sorts by the key `f` gives each record, into `partitions` range partitions
+    /// (0: keep the count).
+    pub fn sort_by<K, F>(&self, f: F, ascending: bool, partitions: usize) -> Rdd<T>
+    where
+        K: Data + Ord,
+        F: Fn(&T) -> K + Send + Sync + 'static,
+    {
+        self.key_by(f)
+            .sort_by_key_with_partitions(ascending, partitions)
+            .values()
+    }
+}
+
+impl<T: Data + Hash + Eq> Rdd<T> {
+    /// The distinct records.
+    pub fn distinct(&self) -> Rdd<T> {
+        self.distinct_with_partitions(self.num_partitions())
+    }
+
+    /// The distinct records, in `partitions` partitions.
+    pub fn distinct_with_partitions(&self, partitions: usize) -> Rdd<T> {
+        self.map(|x| (x, ()))
+            .reduce_by_key_with_partitions(|a, _| a, partitions)
+            .keys()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rdd_is_send_sync() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<Rdd<String>>();
+        assert_send_sync::<Context>();
+    }
+
+    #[test]
+    fn deep_lineage_builds_computes_and_drops() {
+        let ctx = Context::local(2);
+        let mut rdd = ctx.parallelize((0..100u64).collect(), 2);
+        for _ in 0..10_000 {
+            rdd = rdd.map(|x| x + 1);
+        }
+        assert_eq!(rdd.count().expect("count"), 100);
+        assert_eq!(rdd.reduce(|a, b| a.max(b)).expect("max"), 99 + 10_000);
+        drop(rdd);
+    }
+
+    #[test]
+    fn debug_string_shows_shuffles() {
+        let ctx = Context::local(1);
+        let rdd = ctx
+            .parallelize(vec![("a", 1), ("b", 2)], 2)
+            .reduce_by_key(|a, b| a + b)
+            .map(|(k, v)| (k, v * 2));
+        let s = rdd.to_debug_string();
+        assert!(s.contains("map["), "{s}");
+        assert!(s.contains("\n  ("), "shuffle parent is indented: {s}");
+    }
+}

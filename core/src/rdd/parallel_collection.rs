@@ -1,0 +1,124 @@
+//! Sources from driver memory: `parallelize` and `range`. Slices are cut as Spark cuts them:
+//! slice `i` holds positions `[i*len/n, (i+1)*len/n)`.
+
+use crate::plumbing::{BoxIter, Dependency, RddBase, RddMeta, RddNode, TaskContext};
+use crate::{Context, Data, Result};
+
+fn slice_bounds(len: usize, slices: usize, i: usize) -> (usize, usize) {
+    let start = (i as u128 * len as u128 / slices as u128) as usize;
+    let end = ((i as u128 + 1) * len as u128 / slices as u128) as usize;
+    (start, end)
+}
+
+pub(crate) struct ParallelCollectionRdd<T> {
+    meta: RddMeta,
+    slices: Vec<Vec<T>>,
+}
+
+impl<T: Data> ParallelCollectionRdd<T> {
+    pub(crate) fn new(ctx: &Context, data: Vec<T>, slices: usize) -> Self {
+        let len = data.len();
+        let mut out = Vec::with_capacity(slices);
+        let mut it = data.into_iter();
+        for i in 0..slices {
+            let (s, e) = slice_bounds(len, slices, i);
+            out.push(it.by_ref().take(e - s).collect());
+        }
+        ParallelCollectionRdd {
+            meta: RddMeta::new(ctx, "parallelize"),
+            slices: out,
+        }
+    }
+}
+
+impl<T: Data> RddBase for ParallelCollectionRdd<T> {
+    fn meta(&self) -> &RddMeta {
+        &self.meta
+    }
+    fn dependencies(&self) -> Vec<Dependency> {
+        Vec::new()
+    }
+    fn num_partitions(&self) -> usize {
+        self.slices.len()
+    }
+}
+
+impl<T: Data> RddNode<T> for ParallelCollectionRdd<T> {
+    fn compute<'a>(&'a self, split: usize, _tc: &'a TaskContext) -> Result<BoxIter<'a, T>> {
+        Ok(Box::new(self.slices[split].iter().cloned()))
+    }
+}
+
+pub(crate) struct RangeRdd {
+    meta: RddMeta,
+    start: i64,
+    step: i64,
+    len: u64,
+    slices: usize,
+}
+
+impl RangeRdd {
+    pub(crate) fn new(ctx: &Context, start: i64, end: i64, step: i64, slices: usize) -> Self {
+        let step = if step == 0 { 1 } else { step };
+        let span = end as i128 - start as i128;
+        let len = if (span > 0 && step > 0) || (span < 0 && step < 0) {
+            ((span.abs() + step.abs() as i128 - 1) / step.abs() as i128) as u64
+        } else {
+            0
+        };
+        RangeRdd {
+            meta: RddMeta::new(ctx, "range"),
+            start,
+            step,
+            len,
+            slices,
+        }
+    }
+}
+
+impl RddBase for RangeRdd {
+    fn meta(&self) -> &RddMeta {
+        &self.meta
+    }
+    fn dependencies(&self) -> Vec<Dependency> {
+        Vec::new()
+    }
+    fn num_partitions(&self) -> usize {
+        self.slices
+    }
+}
+
+impl RddNode<i64> for RangeRdd {
+    fn compute<'a>(&'a self, split: usize, _tc: &'a TaskContext) -> Result<BoxIter<'a, i64>> {
+        let (s, e) = slice_bounds(self.len as usize, self.slices, split);
+        let (start, step) = (self.start, self.step);
+        Ok(Box::new(
+            (s as i64..e as i64).map(move |i| start + i * step),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::Context;
+
+    #[test]
+    fn slices_like_spark() {
+        let ctx = Context::local(2);
+        let g = ctx.parallelize((1..=5).collect::<Vec<i32>>(), 3).glom().collect().expect("glom");
+        assert_eq!(g, vec![vec![1], vec![2, 3], vec![4, 5]]);
+        let more = ctx.parallelize(vec![1, 2], 4).glom().collect().expect("glom");
+        assert_eq!(more, vec![vec![], vec![1], vec![], vec![2]]);
+        assert_eq!(ctx.empty::<i32>().num_partitions(), 0);
+        assert_eq!(ctx.empty::<i32>().collect().expect("collect"), Vec::<i32>::new());
+    }
+
+    #[test]
+    fn range_steps_both_ways() {
+        let ctx = Context::local(2);
+        assert_eq!(ctx.range(0, 10, 3, 2).collect().expect("r"), vec![0, 3, 6, 9]);
+        assert_eq!(ctx.range(5, 0, -2, 3).collect().expect("r"), vec![5, 3, 1]);
+        assert_eq!(ctx.range(0, 0, 1, 2).count().expect("r"), 0);
+        assert_eq!(ctx.range(0, 1000, 1, 7).count().expect("r"), 1000);
+    }
+}

@@ -1,0 +1,151 @@
+//! The DAG scheduler: an action runs a job; the job's stages are cut at shuffle dependencies
+//! and run parents first, each stage's tasks in parallel on the context's pool, one task per
+//! partition. Map outputs already in the shuffle store are reused, so a later job on the same
+//! lineage skips their stages. The lineage is walked with an explicit stack, never recursion.
+
+use std::collections::HashSet;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+
+use rayon::prelude::*;
+
+use crate::plumbing::{
+    effective_dependencies, BoxIter, Dependency, RddBase, ShuffleDependency, TaskContext,
+};
+use crate::rdd::Rdd;
+use crate::{Context, Data, Error, Result};
+
+enum Visit {
+    Enter(Arc<dyn RddBase>),
+    Leave(Arc<dyn RddBase>),
+    LeaveShuffle(Arc<dyn ShuffleDependency>),
+}
+
+/// Prepares every node the job needs and returns the shuffles whose outputs are missing,
+/// parents first (post-order of an iterative depth-first walk).
+fn plan(ctx: &Context, root: Arc<dyn RddBase>) -> Result<Vec<Arc<dyn ShuffleDependency>>> {
+    let mut seen_rdds = HashSet::new();
+    let mut seen_shuffles = HashSet::new();
+    let mut missing = Vec::new();
+    let mut stack = vec![Visit::Enter(root)];
+    while let Some(visit) = stack.pop() {
+        match visit {
+            Visit::Enter(node) => {
+                if !seen_rdds.insert(node.meta().id()) {
+                    continue;
+                }
+                let deps = effective_dependencies(node.as_ref());
+                stack.push(Visit::Leave(node));
+                for dep in deps.into_iter().rev() {
+                    match dep {
+                        Dependency::Narrow(parent) => stack.push(Visit::Enter(parent)),
+                        Dependency::Shuffle(shuffle) => {
+                            if ctx.inner.shuffles.contains(shuffle.shuffle_id()) {
+                                continue;
+                            }
+                            let parent = shuffle.parent();
+                            stack.push(Visit::LeaveShuffle(shuffle));
+                            stack.push(Visit::Enter(parent));
+                        }
+                    }
+                }
+            }
+            Visit::Leave(node) => node.prepare()?,
+            Visit::LeaveShuffle(shuffle) => {
+                if seen_shuffles.insert(shuffle.shuffle_id()) {
+                    shuffle.prepare()?;
+                    missing.push(shuffle);
+                }
+            }
+        }
+    }
+    Ok(missing)
+}
+
+/// Runs `f` in a task for partition `partition`; a panic becomes [`Error::Task`] naming `rdd`.
+fn run_task<R>(
+    ctx: &Context,
+    job_id: usize,
+    stage_id: usize,
+    rdd: &dyn RddBase,
+    partition: usize,
+    f: impl FnOnce(&TaskContext) -> Result<R>,
+) -> Result<R> {
+    let tc = TaskContext::new(ctx, job_id, stage_id, partition);
+    match catch_unwind(AssertUnwindSafe(|| f(&tc))) {
+        Ok(result) => {
+            let value = result?;
+            match tc.take_failure() {
+                Some(e) => Err(e),
+                None => Ok(value),
+            }
+        }
+        Err(payload) => {
+            let message = if let Some(s) = payload.downcast_ref::<&str>() {
+                (*s).to_owned()
+            } else if let Some(s) = payload.downcast_ref::<String>() {
+                s.clone()
+            } else {
+                "panic with a non-string payload".to_owned()
+            };
+            Err(Error::Task {
+                rdd: rdd.meta().label(),
+                partition,
+                message: format!("panicked: {message}"),
+            })
+        }
+    }
+}
+
+/// Runs the map stage of `shuffle` and stores its outputs.
+fn run_shuffle_map_stage(ctx: &Context, job_id: usize, shuffle: &Arc<dyn ShuffleDependency>) -> Result<()> {
+    let parent = shuffle.parent();
+    let n = parent.num_partitions();
+    let stage_id = shuffle.shuffle_id();
+    let outputs: Vec<_> = ctx.inner.pool.install(|| {
+        (0..n)
+            .into_par_iter()
+            .map(|split| {
+                run_task(ctx, job_id, stage_id, parent.as_ref(), split, |tc| {
+                    shuffle.run_map_task(split, tc)
+                })
+            })
+            .collect::<Result<Vec<_>>>()
+    })?;
+    ctx.inner.shuffles.put(shuffle.shuffle_id(), outputs);
+    Ok(())
+}
+
+/// Runs a job over `partitions` of `rdd`: missing shuffle map stages first, then one result
+/// task per partition applying `f`. Results come back in the order of `partitions`.
+pub(crate) fn run_job<T, R, F>(rdd: &Rdd<T>, partitions: &[usize], f: F) -> Result<Vec<R>>
+where
+    T: Data,
+    R: Send,
+    F: Fn(&TaskContext, BoxIter<'_, T>) -> Result<R> + Send + Sync,
+{
+    let ctx = rdd.context().clone();
+    let job_id = ctx.new_job_id();
+    let n = rdd.num_partitions();
+    if let Some(bad) = partitions.iter().find(|&&p| p >= n) {
+        return Err(Error::InvalidArgument(format!(
+            "partition {bad} does not exist; the RDD has {n} partitions"
+        )));
+    }
+    for shuffle in plan(&ctx, rdd.as_base())? {
+        log::debug!("job {job_id}: map stage of shuffle {}", shuffle.shuffle_id());
+        run_shuffle_map_stage(&ctx, job_id, &shuffle)?;
+    }
+    let base = rdd.as_base();
+    ctx.inner.pool.install(|| {
+        partitions
+            .par_iter()
+            .map(|&split| {
+                run_task(&ctx, job_id, usize::MAX, base.as_ref(), split, |tc| {
+                    let it = rdd.iterator(split, tc)?;
+                    f(tc, it)
+                })
+            })
+            .collect()
+    })
+}

@@ -1,0 +1,204 @@
+//! The block store: persisted partitions, keyed by `(rdd id, partition)`. Memory blocks hold
+//! the records as objects (`Arc<Vec<T>>`) or bincode bytes; disk blocks live as files in the
+//! context's local directory. Blocks are removed when their RDD is dropped or unpersisted.
+
+use std::any::Any;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::plumbing::{BoxIter, TaskContext};
+use crate::rdd::Rdd;
+use crate::{Data, Error, Result};
+
+/// Where and how persisted partitions are kept.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum StorageLevel {
+    /// Records as objects in memory: fastest to read; what `cache()` uses.
+    MemoryOnly,
+    /// Records serialized with bincode in memory: compact.
+    MemoryOnlySer,
+    /// Records serialized with bincode in files of the context's local directory.
+    DiskOnly,
+}
+
+/// Encodes and decodes a partition of `T`; stored type-erased on the node by `persist`, so
+/// `iterator` needs no serde bound.
+pub(crate) struct Codec<T> {
+    pub(crate) encode: fn(&[T]) -> Result<Vec<u8>>,
+    pub(crate) decode: fn(&[u8]) -> Result<Vec<T>>,
+}
+
+impl<T: Serialize + DeserializeOwned> Codec<T> {
+    pub(crate) fn new() -> Self {
+        Codec {
+            encode: |v| bincode::serialize(v).map_err(|e| Error::Serialization(e.to_string())),
+            decode: |b| bincode::deserialize(b).map_err(|e| Error::Serialization(e.to_string())),
+        }
+    }
+}
+
+enum Block {
+    Objects(Arc<dyn Any + Send + Sync>),
+    Bytes(Arc<Vec<u8>>),
+    File(PathBuf),
+}
+
+impl Clone for Block {
+    fn clone(&self) -> Self {
+        match self {
+            Block::Objects(a) => Block::Objects(a.clone()),
+            Block::Bytes(b) => Block::Bytes(b.clone()),
+            Block::File(p) => Block::File(p.clone()),
+        }
+    }
+}
+
+pub(crate) struct BlockStore {
+    blocks: Mutex<HashMap<(usize, usize), Block>>,
+    dir: PathBuf,
+    /// Whether `dir` is ours to delete.
+    owned_dir: bool,
+}
+
+impl BlockStore {
+    pub(crate) fn new(dir: Option<PathBuf>) -> Result<Self> {
+        let (dir, owned_dir) = match dir {
+            Some(d) => (d, false),
+            None => {
+                let nanos = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_nanos())
+                    .unwrap_or(0);
+                let d = std::env::temp_dir().join(format!(
+                    "emberflow-{}-{nanos:x}-{:x}",
+                    std::process::id(),
+                    unique_token()
+                ));
+                (d, true)
+            }
+        };
+        Ok(BlockStore {
+            blocks: Mutex::new(HashMap::new()),
+            dir,
+            owned_dir,
+        })
+    }
+
+    fn get(&self, key: (usize, usize)) -> Option<Block> {
+        self.blocks.lock().get(&key).cloned()
+    }
+
+    fn put(&self, key: (usize, usize), block: Block) {
+        self.blocks.lock().insert(key, block);
+    }
+
+    pub(crate) fn remove_rdd(&self, rdd_id: usize) {
+        let removed: Vec<Block> = {
+            let mut blocks = self.blocks.lock();
+            let keys: Vec<_> = blocks.keys().filter(|k| k.0 == rdd_id).copied().collect();
+            keys.into_iter().filter_map(|k| blocks.remove(&k)).collect()
+        };
+        for b in removed {
+            if let Block::File(p) = b {
+                if let Err(e) = std::fs::remove_file(&p) {
+                    log::warn!("could not remove block file {}: {e}", p.display());
+                }
+            }
+        }
+    }
+
+    /// How many blocks are stored (for tests).
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.blocks.lock().len()
+    }
+}
+
+impl Drop for BlockStore {
+    fn drop(&mut self) {
+        if self.owned_dir && self.dir.exists() {
+            if let Err(e) = std::fs::remove_dir_all(&self.dir) {
+                log::warn!("could not remove local dir {}: {e}", self.dir.display());
+            }
+        }
+    }
+}
+
+/// A value that differs between calls: std's `RandomState` is randomly keyed per instance.
+pub(crate) fn unique_token() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    std::collections::hash_map::RandomState::new().build_hasher().finish()
+}
+
+fn codec<T: Data>(rdd: &Rdd<T>) -> Result<Arc<Codec<T>>> {
+    let any = rdd
+        .node()
+        .meta()
+        .codec
+        .lock()
+        .clone()
+        .ok_or_else(|| Error::Internal("serialized storage level without a codec".into()))?;
+    any.downcast::<Codec<T>>()
+        .map_err(|_| Error::Internal("codec of the wrong type".into()))
+}
+
+fn vec_iter<'a, T: Data>(v: Arc<Vec<T>>) -> BoxIter<'a, T> {
+    Box::new((0..v.len()).map(move |i| v[i].clone()))
+}
+
+/// Reads partition `split` of a persisted RDD from the store, or computes and stores it.
+pub(crate) fn get_or_compute<'a, T: Data>(
+    rdd: &'a Rdd<T>,
+    level: StorageLevel,
+    split: usize,
+    tc: &'a TaskContext,
+) -> Result<BoxIter<'a, T>> {
+    let store = &tc.context().inner.blocks;
+    let key = (rdd.id(), split);
+    if let Some(block) = store.get(key) {
+        return match block {
+            Block::Objects(any) => {
+                let v = any
+                    .downcast::<Vec<T>>()
+                    .map_err(|_| Error::Internal("cached block of the wrong type".into()))?;
+                Ok(vec_iter(v))
+            }
+            Block::Bytes(bytes) => Ok(Box::new(((codec(rdd)?).decode)(&bytes)?.into_iter())),
+            Block::File(path) => {
+                let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
+                Ok(Box::new(((codec(rdd)?).decode)(&bytes)?.into_iter()))
+            }
+        };
+    }
+    let data: Vec<T> = rdd.node().compute(split, tc)?.collect();
+    if tc.has_failed() {
+        // Never store a partial partition.
+        return Ok(Box::new(data.into_iter()));
+    }
+    match level {
+        StorageLevel::MemoryOnly => {
+            let v = Arc::new(data);
+            store.put(key, Block::Objects(v.clone()));
+            Ok(vec_iter(v))
+        }
+        StorageLevel::MemoryOnlySer => {
+            let bytes = (codec(rdd)?.encode)(&data)?;
+            store.put(key, Block::Bytes(Arc::new(bytes)));
+            Ok(Box::new(data.into_iter()))
+        }
+        StorageLevel::DiskOnly => {
+            let bytes = (codec(rdd)?.encode)(&data)?;
+            std::fs::create_dir_all(&store.dir).map_err(|e| Error::io(&store.dir, e))?;
+            let path = store.dir.join(format!("rdd_{}_{}", key.0, key.1));
+            crate::io::write_atomically(&path, &bytes)?;
+            store.put(key, Block::File(path));
+            Ok(Box::new(data.into_iter()))
+        }
+    }
+}
