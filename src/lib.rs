@@ -21,7 +21,7 @@ pub use emberflow_core::*;
 /// The names almost every program uses.
 pub mod prelude {
     pub use emberflow_core::{
-        Config, Context, Data, Error, HashPartitioner, Partitioner, RangePartitioner, Rdd,
-        Result, StorageLevel, TextRecord,
+        Config, Context, Data, Error, HashPartitioner, Partitioner, RangePartitioner, Rdd, Result,
+        StorageLevel, TextRecord,
     };
 }

@@ -15,7 +15,11 @@ fn a_panicking_closure_fails_the_job_and_the_context_lives_on() {
         .set_name("risky");
     let err = rdd.count().unwrap_err();
     match &err {
-        Error::Task { rdd, partition, message } => {
+        Error::Task {
+            rdd,
+            partition,
+            message,
+        } => {
             assert!(rdd.starts_with("risky["), "{rdd}");
             assert_eq!(*partition, 2, "record 60 is in partition 2 of 4");
             assert!(message.contains("bad record 60"), "{message}");
@@ -26,7 +30,10 @@ fn a_panicking_closure_fails_the_job_and_the_context_lives_on() {
     // The context still works, for the same and for other RDDs.
     assert_eq!(ctx.parallelize(vec![1, 2, 3], 2).count().unwrap(), 3);
     // Running the failing lineage again fails again, the same way.
-    assert!(matches!(rdd.filter(|_| false).count(), Err(Error::Task { partition: 2, .. })));
+    assert!(matches!(
+        rdd.filter(|_| false).count(),
+        Err(Error::Task { partition: 2, .. })
+    ));
 }
 
 #[test]
@@ -62,7 +69,11 @@ fn shuffle_outputs_are_reused_by_later_jobs() {
     assert_eq!(calls.load(Ordering::Relaxed), 1000);
     let doubled = reduced.map_values(|v| v * 2);
     assert_eq!(doubled.values().reduce(|a, b| a + b).unwrap(), 2000);
-    assert_eq!(calls.load(Ordering::Relaxed), 1000, "the map stage ran once");
+    assert_eq!(
+        calls.load(Ordering::Relaxed),
+        1000,
+        "the map stage ran once"
+    );
 }
 
 #[test]
@@ -104,7 +115,10 @@ fn contexts_are_independent_and_use_their_own_pools() {
     let distinct: std::collections::HashSet<_> = na.into_iter().collect();
     assert!(distinct.len() <= 3);
     // Same ids in both contexts: no shared counters.
-    assert_eq!(a.parallelize(vec![1], 1).id(), b.parallelize(vec![1], 1).id());
+    assert_eq!(
+        a.parallelize(vec![1], 1).id(),
+        b.parallelize(vec![1], 1).id()
+    );
 }
 
 #[test]

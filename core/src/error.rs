@@ -27,7 +27,9 @@ pub enum Error {
         source: std::io::Error,
     },
     /// A checkpoint file failed its checksum or could not be decoded.
-    #[error("corrupt checkpoint file {path}: {reason}; delete the checkpoint directory and recompute")]
+    #[error(
+        "corrupt checkpoint file {path}: {reason}; delete the checkpoint directory and recompute"
+    )]
     CorruptCheckpoint {
         /// The damaged file.
         path: PathBuf,

@@ -187,7 +187,10 @@ mod tests {
             assert!(a < 7);
             assert_eq!(a, p.partition(&i));
         }
-        assert_eq!(Partitioner::<u8>::num_partitions(&HashPartitioner::new(0)), 1);
+        assert_eq!(
+            Partitioner::<u8>::num_partitions(&HashPartitioner::new(0)),
+            1
+        );
     }
 
     #[test]

@@ -16,18 +16,44 @@ pub struct Shape {
 /// The shapes every operation must handle: no partitions, only empty partitions, one
 /// partition, more partitions than records, one hot key, and an ordinary mix.
 pub fn shapes(ctx: &Context) -> Vec<Shape> {
-    let mix: Vec<(u32, i64)> = (0..200).map(|i| ((i * 7 % 13) as u32, i as i64 - 50)).collect();
+    let mix: Vec<(u32, i64)> = (0..200)
+        .map(|i| ((i * 7 % 13) as u32, i as i64 - 50))
+        .collect();
     let skewed: Vec<(u32, i64)> = (0..5000)
         .map(|i| (if i % 50 == 0 { i as u32 } else { 1 }, i as i64))
         .collect();
     let few = vec![(3, 30), (1, 10), (3, 31)];
     vec![
-        Shape { name: "no partitions", rdd: ctx.empty(), data: vec![] },
-        Shape { name: "empty partitions", rdd: ctx.parallelize(vec![], 4), data: vec![] },
-        Shape { name: "one partition", rdd: ctx.parallelize(mix.clone(), 1), data: mix.clone() },
-        Shape { name: "more partitions than records", rdd: ctx.parallelize(few.clone(), 10), data: few },
-        Shape { name: "skewed keys", rdd: ctx.parallelize(skewed.clone(), 4), data: skewed },
-        Shape { name: "mix", rdd: ctx.parallelize(mix.clone(), 3), data: mix },
+        Shape {
+            name: "no partitions",
+            rdd: ctx.empty(),
+            data: vec![],
+        },
+        Shape {
+            name: "empty partitions",
+            rdd: ctx.parallelize(vec![], 4),
+            data: vec![],
+        },
+        Shape {
+            name: "one partition",
+            rdd: ctx.parallelize(mix.clone(), 1),
+            data: mix.clone(),
+        },
+        Shape {
+            name: "more partitions than records",
+            rdd: ctx.parallelize(few.clone(), 10),
+            data: few,
+        },
+        Shape {
+            name: "skewed keys",
+            rdd: ctx.parallelize(skewed.clone(), 4),
+            data: skewed,
+        },
+        Shape {
+            name: "mix",
+            rdd: ctx.parallelize(mix.clone(), 3),
+            data: mix,
+        },
     ]
 }
 

@@ -37,7 +37,10 @@ pub(crate) fn encode_frame(payload: &[u8]) -> Vec<u8> {
 /// Checks a frame and returns its payload, or why it is corrupt.
 pub(crate) fn decode_frame(bytes: &[u8]) -> std::result::Result<&[u8], String> {
     if bytes.len() < HEADER {
-        return Err(format!("file is {} bytes, shorter than the {HEADER}-byte header", bytes.len()));
+        return Err(format!(
+            "file is {} bytes, shorter than the {HEADER}-byte header",
+            bytes.len()
+        ));
     }
     if &bytes[..8] != MAGIC {
         return Err("bad magic: not an emberflow checkpoint file".into());
@@ -46,7 +49,10 @@ pub(crate) fn decode_frame(bytes: &[u8]) -> std::result::Result<&[u8], String> {
     let crc = u32::from_le_bytes(bytes[16..20].try_into().expect("4 bytes"));
     let payload = &bytes[HEADER..];
     if payload.len() != len {
-        return Err(format!("payload is {} bytes, header says {len}", payload.len()));
+        return Err(format!(
+            "payload is {} bytes, header says {len}",
+            payload.len()
+        ));
     }
     if crc32fast::hash(payload) != crc {
         return Err("checksum mismatch".into());
@@ -64,7 +70,10 @@ where
     rdd.run_job(move |tc, it| {
         let data: Vec<T> = it.collect();
         let payload = bincode::serialize(&data).map_err(|e| Error::Serialization(e.to_string()))?;
-        crate::io::write_atomically(&dir_buf.join(part_name(tc.partition())), &encode_frame(&payload))
+        crate::io::write_atomically(
+            &dir_buf.join(part_name(tc.partition())),
+            &encode_frame(&payload),
+        )
     })?;
     crate::io::write_atomically(
         &dir.join(COUNT_FILE),
@@ -179,7 +188,9 @@ mod tests {
         let mut flipped = f.clone();
         *flipped.last_mut().expect("non-empty") ^= 1;
         assert!(decode_frame(&flipped).unwrap_err().contains("checksum"));
-        assert!(decode_frame(&f[..f.len() - 1]).unwrap_err().contains("header says"));
+        assert!(decode_frame(&f[..f.len() - 1])
+            .unwrap_err()
+            .contains("header says"));
         assert!(decode_frame(&f[..5]).unwrap_err().contains("shorter"));
         let mut magic = f;
         magic[0] = b'X';

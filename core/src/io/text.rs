@@ -43,7 +43,9 @@ macro_rules! text_by_display {
         }
     )*};
 }
-text_by_display!(String, str, char, bool, u8, u16, u32, u64, u128, usize, i8, i16, i32, i64, i128, isize);
+text_by_display!(
+    String, str, char, bool, u8, u16, u32, u64, u128, usize, i8, i16, i32, i64, i128, isize
+);
 
 macro_rules! text_float {
     ($($t:ty),*) => {$(
@@ -184,10 +186,18 @@ pub(crate) fn text_file(ctx: &Context, path: &Path, min_partitions: usize) -> Re
         let mut start = 0;
         // As Hadoop: the last split may be up to 10% larger rather than leave a sliver.
         while (size - start) as f64 / split_size as f64 > 1.1 {
-            splits.push(Split { path: f.clone(), start, end: start + split_size });
+            splits.push(Split {
+                path: f.clone(),
+                start,
+                end: start + split_size,
+            });
             start += split_size;
         }
-        splits.push(Split { path: f.clone(), start, end: size });
+        splits.push(Split {
+            path: f.clone(),
+            start,
+            end: size,
+        });
     }
     Ok(Rdd::from_node(TextFileRdd {
         meta: RddMeta::new(ctx, "text_file"),
@@ -267,10 +277,10 @@ impl Iterator for LineIter<'_> {
                         self.buf.pop();
                     }
                 }
-                let line = std::mem::take(&mut self.buf);
-                Some(match String::from_utf8(line) {
-                    Ok(s) => s,
-                    Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+                // One exact-size allocation per line; the read buffer is kept for the next.
+                Some(match std::str::from_utf8(&self.buf) {
+                    Ok(s) => s.to_owned(),
+                    Err(_) => String::from_utf8_lossy(&self.buf).into_owned(),
                 })
             }
             Err(e) => {
@@ -281,9 +291,15 @@ impl Iterator for LineIter<'_> {
     }
 }
 
-pub(crate) fn save_as_text_file<T: Data + TextRecord>(rdd: &Rdd<T>, dir: &Path, replace: bool) -> Result<()> {
+pub(crate) fn save_as_text_file<T: Data + TextRecord>(
+    rdd: &Rdd<T>,
+    dir: &Path,
+    replace: bool,
+) -> Result<()> {
     if dir.exists() && !replace {
-        return Err(Error::OutputExists { path: dir.to_path_buf() });
+        return Err(Error::OutputExists {
+            path: dir.to_path_buf(),
+        });
     }
     let parent = match dir.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
@@ -309,9 +325,12 @@ pub(crate) fn save_as_text_file<T: Data + TextRecord>(rdd: &Rdd<T>, dir: &Path, 
                 line.clear();
                 record.write_text(&mut line);
                 line.push('\n');
-                w.write_all(line.as_bytes()).map_err(|e| Error::io(&path, e))?;
+                w.write_all(line.as_bytes())
+                    .map_err(|e| Error::io(&path, e))?;
             }
-            let file = w.into_inner().map_err(|e| Error::io(&path, e.into_error()))?;
+            let file = w
+                .into_inner()
+                .map_err(|e| Error::io(&path, e.into_error()))?;
             file.sync_all().map_err(|e| Error::io(&path, e))
         })?;
         let success = tmp.join("_SUCCESS");

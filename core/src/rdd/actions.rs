@@ -38,7 +38,11 @@ impl<K: Ord, T> Ord for ByKey<K, T> {
 }
 
 /// The `n` greatest records by `key` of one iterator, greatest first.
-fn greatest_n<T, K: Ord>(it: impl Iterator<Item = (usize, T)>, n: usize, key: &impl Fn(&T) -> K) -> Vec<(usize, T)> {
+fn greatest_n<T, K: Ord>(
+    it: impl Iterator<Item = (usize, T)>,
+    n: usize,
+    key: &impl Fn(&T) -> K,
+) -> Vec<(usize, T)> {
     if n == 0 {
         return Vec::new();
     }
@@ -94,7 +98,10 @@ impl<T: Data> Rdd<T> {
 
     /// The number of records.
     pub fn count(&self) -> Result<u64> {
-        Ok(self.run_job(|_, it| Ok(it.count() as u64))?.into_iter().sum())
+        Ok(self
+            .run_job(|_, it| Ok(it.count() as u64))?
+            .into_iter()
+            .sum())
     }
 
     /// The first record, or [`Error::EmptyRdd`].
@@ -140,7 +147,11 @@ impl<T: Data> Rdd<T> {
     {
         let parts = self.run_job(|tc, it| {
             let base = tc.partition() << 40;
-            Ok(greatest_n(it.enumerate().map(|(i, x)| (base + i, x)), n, &key))
+            Ok(greatest_n(
+                it.enumerate().map(|(i, x)| (base + i, x)),
+                n,
+                &key,
+            ))
         })?;
         Ok(greatest_n(parts.into_iter().flatten(), n, &|x| key(x))
             .into_iter()
@@ -166,7 +177,9 @@ impl<T: Data> Rdd<T> {
             .into_iter()
             .flatten()
             .reduce(&f)
-            .ok_or(Error::EmptyRdd { operation: "reduce" })
+            .ok_or(Error::EmptyRdd {
+                operation: "reduce",
+            })
     }
 
     /// Folds each partition from `zero`, then the partition results from `zero` (as Spark).
@@ -285,7 +298,10 @@ impl<T: Data> Rdd<T> {
         if meta.is_checkpointed() {
             return Ok(());
         }
-        let root = self.context().checkpoint_dir().ok_or(Error::NoCheckpointDir)?;
+        let root = self
+            .context()
+            .checkpoint_dir()
+            .ok_or(Error::NoCheckpointDir)?;
         let dir = root
             .join(crate::checkpoint::context_subdir(self.context()))
             .join(format!("rdd-{}", self.id()));
@@ -303,7 +319,10 @@ impl<T: Data> Rdd<T> {
             return Ok(());
         }
         let parts = self.run_job(|_, it| Ok(Arc::new(it.collect::<Vec<T>>())))?;
-        let reader = Rdd::from_node(crate::checkpoint::LocalCheckpointRdd::new(self.context(), parts));
+        let reader = Rdd::from_node(crate::checkpoint::LocalCheckpointRdd::new(
+            self.context(),
+            parts,
+        ));
         let _ = meta.checkpoint.set(Box::new(reader));
         Ok(())
     }
@@ -329,6 +348,8 @@ impl<T: Data + Ord> Rdd<T> {
 impl<T: Data + Hash + Eq> Rdd<T> {
     /// How many times each distinct record occurs.
     pub fn count_by_value(&self) -> Result<HashMap<T, u64>> {
-        self.map(|x| (x, 1u64)).reduce_by_key(|a, b| a + b).collect_as_map()
+        self.map(|x| (x, 1u64))
+            .reduce_by_key(|a, b| a + b)
+            .collect_as_map()
     }
 }

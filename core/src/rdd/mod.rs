@@ -71,10 +71,7 @@ fn drop_iteratively(node: Arc<dyn RddBase>) {
     }
     drop(node);
     loop {
-        let next = DEFERRED
-            .try_with(|q| q.borrow_mut().pop())
-            .ok()
-            .flatten();
+        let next = DEFERRED.try_with(|q| q.borrow_mut().pop()).ok().flatten();
         match next {
             Some(n) => drop(n),
             None => break,
@@ -142,11 +139,10 @@ impl<T: Data> Rdd<T> {
     }
 
     fn checkpointed(&self) -> Option<&Rdd<T>> {
-        self.node()
-            .meta()
-            .checkpoint
-            .get()
-            .map(|b| b.downcast_ref::<Rdd<T>>().expect("checkpoint RDD has the node's type"))
+        self.node().meta().checkpoint.get().map(|b| {
+            b.downcast_ref::<Rdd<T>>()
+                .expect("checkpoint RDD has the node's type")
+        })
     }
 
     /// Computes partition `split`, from the checkpoint or the block store where there is one
@@ -175,14 +171,25 @@ impl<T: Data> Rdd<T> {
                 "",
                 node.num_partitions(),
                 meta.label(),
-                if meta.storage.lock().is_some() { " [persisted]" } else { "" },
-                if meta.is_checkpointed() { " [checkpointed]" } else { "" },
+                if meta.storage.lock().is_some() {
+                    " [persisted]"
+                } else {
+                    ""
+                },
+                if meta.is_checkpointed() {
+                    " [checkpointed]"
+                } else {
+                    ""
+                },
                 indent = depth * 2
             ));
             if !first {
                 continue;
             }
-            for dep in crate::plumbing::effective_dependencies(node.as_ref()).into_iter().rev() {
+            for dep in crate::plumbing::effective_dependencies(node.as_ref())
+                .into_iter()
+                .rev()
+            {
                 match dep {
                     crate::plumbing::Dependency::Narrow(p) => stack.push((p, depth)),
                     crate::plumbing::Dependency::Shuffle(s) => stack.push((s.parent(), depth + 1)),

@@ -108,7 +108,9 @@ one_parent_base!(FilteredRdd<T, F> where T: Data, F: Fn(&T) -> bool + Send + Syn
 impl<T: Data, F: Fn(&T) -> bool + Send + Sync + 'static> RddNode<T> for FilteredRdd<T, F> {
     fn compute<'a>(&'a self, split: usize, tc: &'a TaskContext) -> Result<BoxIter<'a, T>> {
         Ok(Box::new(
-            self.parent.iterator(split, tc)?.filter(move |x| (self.f)(x)),
+            self.parent
+                .iterator(split, tc)?
+                .filter(move |x| (self.f)(x)),
         ))
     }
 }

@@ -2,6 +2,9 @@
 //! trait to import. Wide operations shuffle through `ShuffledRdd`; combine-by-key operations
 //! combine on the map side first.
 
+// Return types spell out Spark's shapes (`(K, (Option<V>, Option<W>))`) on purpose.
+#![allow(clippy::type_complexity)]
+
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::Arc;
@@ -43,11 +46,7 @@ impl<K: Data, V: Data> Rdd<(K, V)> {
         F: Fn(V) -> I + Send + Sync + 'static,
         I: IntoIterator<Item = U> + 'static,
     {
-        self.flat_map(move |(k, v)| {
-            f(v).into_iter()
-                .map(|u| (k.clone(), u))
-                .collect::<Vec<_>>()
-        })
+        self.flat_map(move |(k, v)| f(v).into_iter().map(|u| (k.clone(), u)).collect::<Vec<_>>())
     }
 
     /// Redistributes the pairs by `partitioner`, through a shuffle.
@@ -112,7 +111,12 @@ impl<K: Data + Hash + Eq, V: Data> Rdd<(K, V)> {
         FMC: Fn(C, C) -> C + Send + Sync + 'static,
     {
         let n = self.default_partitions(0);
-        self.combine_by_key_with_partitioner(create, merge_value, merge_combiners, HashPartitioner::new(n))
+        self.combine_by_key_with_partitioner(
+            create,
+            merge_value,
+            merge_combiners,
+            HashPartitioner::new(n),
+        )
     }
 
     /// [`combine_by_key`](Self::combine_by_key) into `partitions` hash partitions.
@@ -198,8 +202,13 @@ impl<K: Data + Hash + Eq, V: Data> Rdd<(K, V)> {
     {
         let f = Arc::new(f);
         let g = f.clone();
-        self.combine_by_key_with_partitioner(|v| v, move |a, b| f(a, b), move |a, b| g(a, b), partitioner)
-            .set_name("reduce_by_key")
+        self.combine_by_key_with_partitioner(
+            |v| v,
+            move |a, b| f(a, b),
+            move |a, b| g(a, b),
+            partitioner,
+        )
+        .set_name("reduce_by_key")
     }
 
     /// Folds the values of each key, starting each key (on each side of the shuffle) from
@@ -271,13 +280,20 @@ impl<K: Data + Hash + Eq, V: Data> Rdd<(K, V)> {
     }
 
     /// [`group_by_key`](Self::group_by_key) with any partitioner.
-    pub fn group_by_key_with_partitioner<P: Partitioner<K>>(&self, partitioner: P) -> Rdd<(K, Vec<V>)> {
+    pub fn group_by_key_with_partitioner<P: Partitioner<K>>(
+        &self,
+        partitioner: P,
+    ) -> Rdd<(K, Vec<V>)> {
         self.partition_by(partitioner)
             .map_partitions(|it| {
-                merge_by_key(it, |v| vec![v], |mut vs, v| {
-                    vs.push(v);
-                    vs
-                })
+                merge_by_key(
+                    it,
+                    |v| vec![v],
+                    |mut vs, v| {
+                        vs.push(v);
+                        vs
+                    },
+                )
             })
             .set_name("group_by_key")
     }
@@ -331,7 +347,11 @@ impl<K: Data + Hash + Eq, V: Data> Rdd<(K, V)> {
     }
 
     /// [`join`](Self::join) into `partitions` hash partitions.
-    pub fn join_with_partitions<W: Data>(&self, other: &Rdd<(K, W)>, partitions: usize) -> Rdd<(K, (V, W))> {
+    pub fn join_with_partitions<W: Data>(
+        &self,
+        other: &Rdd<(K, W)>,
+        partitions: usize,
+    ) -> Rdd<(K, (V, W))> {
         self.cogroup_with_partitions(other, partitions)
             .flat_map_values(|(vs, ws)| {
                 let mut out = Vec::with_capacity(vs.len() * ws.len());
@@ -374,7 +394,10 @@ impl<K: Data + Hash + Eq, V: Data> Rdd<(K, V)> {
 
     /// Right outer join: every value of `other`, with `None` where `self` has no value.
     pub fn right_outer_join<W: Data>(&self, other: &Rdd<(K, W)>) -> Rdd<(K, (Option<V>, W))> {
-        self.right_outer_join_with_partitions(other, self.default_partitions(other.num_partitions()))
+        self.right_outer_join_with_partitions(
+            other,
+            self.default_partitions(other.num_partitions()),
+        )
     }
 
     /// [`right_outer_join`](Self::right_outer_join) into `partitions` hash partitions.
@@ -400,7 +423,10 @@ impl<K: Data + Hash + Eq, V: Data> Rdd<(K, V)> {
     }
 
     /// Full outer join: every value of both sides, with `None` where the other has none.
-    pub fn full_outer_join<W: Data>(&self, other: &Rdd<(K, W)>) -> Rdd<(K, (Option<V>, Option<W>))> {
+    pub fn full_outer_join<W: Data>(
+        &self,
+        other: &Rdd<(K, W)>,
+    ) -> Rdd<(K, (Option<V>, Option<W>))> {
         self.full_outer_join_with_partitions(other, self.default_partitions(other.num_partitions()))
     }
 
@@ -435,7 +461,11 @@ impl<K: Data + Hash + Eq, V: Data> Rdd<(K, V)> {
     }
 
     /// [`subtract_by_key`](Self::subtract_by_key) into `partitions` hash partitions.
-    pub fn subtract_by_key_with_partitions<W: Data>(&self, other: &Rdd<(K, W)>, partitions: usize) -> Rdd<(K, V)> {
+    pub fn subtract_by_key_with_partitions<W: Data>(
+        &self,
+        other: &Rdd<(K, W)>,
+        partitions: usize,
+    ) -> Rdd<(K, V)> {
         self.cogroup_with_partitions(other, partitions)
             .flat_map_values(|(vs, ws)| if ws.is_empty() { vs } else { Vec::new() })
             .set_name("subtract_by_key")

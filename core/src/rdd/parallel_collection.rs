@@ -105,18 +105,32 @@ mod tests {
     #[test]
     fn slices_like_spark() {
         let ctx = Context::local(2);
-        let g = ctx.parallelize((1..=5).collect::<Vec<i32>>(), 3).glom().collect().expect("glom");
+        let g = ctx
+            .parallelize((1..=5).collect::<Vec<i32>>(), 3)
+            .glom()
+            .collect()
+            .expect("glom");
         assert_eq!(g, vec![vec![1], vec![2, 3], vec![4, 5]]);
-        let more = ctx.parallelize(vec![1, 2], 4).glom().collect().expect("glom");
+        let more = ctx
+            .parallelize(vec![1, 2], 4)
+            .glom()
+            .collect()
+            .expect("glom");
         assert_eq!(more, vec![vec![], vec![1], vec![], vec![2]]);
         assert_eq!(ctx.empty::<i32>().num_partitions(), 0);
-        assert_eq!(ctx.empty::<i32>().collect().expect("collect"), Vec::<i32>::new());
+        assert_eq!(
+            ctx.empty::<i32>().collect().expect("collect"),
+            Vec::<i32>::new()
+        );
     }
 
     #[test]
     fn range_steps_both_ways() {
         let ctx = Context::local(2);
-        assert_eq!(ctx.range(0, 10, 3, 2).collect().expect("r"), vec![0, 3, 6, 9]);
+        assert_eq!(
+            ctx.range(0, 10, 3, 2).collect().expect("r"),
+            vec![0, 3, 6, 9]
+        );
         assert_eq!(ctx.range(5, 0, -2, 3).collect().expect("r"), vec![5, 3, 1]);
         assert_eq!(ctx.range(0, 0, 1, 2).count().expect("r"), 0);
         assert_eq!(ctx.range(0, 1000, 1, 7).count().expect("r"), 1000);

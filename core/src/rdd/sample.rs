@@ -42,8 +42,17 @@ impl SplitMix64 {
     }
 }
 
-pub(crate) fn sample<T: Data>(rdd: &Rdd<T>, with_replacement: bool, fraction: f64, seed: u64) -> Rdd<T> {
-    let fraction = if fraction.is_finite() { fraction.max(0.0) } else { 0.0 };
+pub(crate) fn sample<T: Data>(
+    rdd: &Rdd<T>,
+    with_replacement: bool,
+    fraction: f64,
+    seed: u64,
+) -> Rdd<T> {
+    let fraction = if fraction.is_finite() {
+        fraction.max(0.0)
+    } else {
+        0.0
+    };
     rdd.map_partitions_with_index(move |index, it| {
         let mut rng = SplitMix64::new(seed ^ crate::hash::stable_hash(&index));
         let mut out = Vec::new();

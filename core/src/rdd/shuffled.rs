@@ -119,9 +119,15 @@ impl<K: Data, M: Data> RddNode<(K, M)> for ShuffledRdd<K, M> {
             })?;
         let mut buckets: Vec<Arc<Vec<(K, M)>>> = Vec::with_capacity(outputs.len());
         for map_output in outputs.iter() {
-            let bucket = map_output[split].clone().downcast::<Vec<(K, M)>>().map_err(|_| {
-                Error::Internal(format!("shuffle {} bucket has the wrong type", self.shuffle_id))
-            })?;
+            let bucket = map_output[split]
+                .clone()
+                .downcast::<Vec<(K, M)>>()
+                .map_err(|_| {
+                    Error::Internal(format!(
+                        "shuffle {} bucket has the wrong type",
+                        self.shuffle_id
+                    ))
+                })?;
             if !bucket.is_empty() {
                 buckets.push(bucket);
             }
@@ -149,7 +155,9 @@ impl Partitioner<usize> for IdentityPartitioner {
 /// The plain writer: records go to their key's bucket as they are.
 pub(crate) fn plain_writer<K: Data, V: Data>() -> Writer<K, V, V> {
     Box::new(|input, partitioner| {
-        let mut buckets: Vec<Vec<(K, V)>> = (0..partitioner.num_partitions()).map(|_| Vec::new()).collect();
+        let mut buckets: Vec<Vec<(K, V)>> = (0..partitioner.num_partitions())
+            .map(|_| Vec::new())
+            .collect();
         for (k, v) in input {
             let p = partitioner.partition(&k);
             buckets[p].push((k, v));
@@ -191,14 +199,17 @@ where
 {
     let mut map: StableHashMap<K, Option<C>> = StableHashMap::default();
     for (k, x) in input {
-        match map.entry(k) {
-            std::collections::hash_map::Entry::Occupied(mut e) => {
-                let slot = e.get_mut();
-                let c = slot.take().expect("combiner slots are always full between records");
+        // Looking up by reference first is cheaper than `entry` on the hit path, which is
+        // nearly every record when combining.
+        match map.get_mut(&k) {
+            Some(slot) => {
+                let c = slot
+                    .take()
+                    .expect("combiner slots are always full between records");
                 *slot = Some(merge(c, x));
             }
-            std::collections::hash_map::Entry::Vacant(e) => {
-                e.insert(Some(create(x)));
+            None => {
+                map.insert(k, Some(create(x)));
             }
         }
     }

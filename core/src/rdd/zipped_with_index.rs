@@ -64,11 +64,8 @@ impl<T: Data> RddNode<(T, u64)> for ZippedWithIndexRdd<T> {
         let start = self
             .starts
             .get()
-            .ok_or_else(|| crate::Error::Internal("zip_with_index was not prepared".into()))?[split];
-        Ok(Box::new(
-            self.parent
-                .iterator(split, tc)?
-                .zip(start..)
-        ))
+            .ok_or_else(|| crate::Error::Internal("zip_with_index was not prepared".into()))?
+            [split];
+        Ok(Box::new(self.parent.iterator(split, tc)?.zip(start..)))
     }
 }

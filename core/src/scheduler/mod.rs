@@ -98,7 +98,11 @@ fn run_task<R>(
 }
 
 /// Runs the map stage of `shuffle` and stores its outputs.
-fn run_shuffle_map_stage(ctx: &Context, job_id: usize, shuffle: &Arc<dyn ShuffleDependency>) -> Result<()> {
+fn run_shuffle_map_stage(
+    ctx: &Context,
+    job_id: usize,
+    shuffle: &Arc<dyn ShuffleDependency>,
+) -> Result<()> {
     let parent = shuffle.parent();
     let n = parent.num_partitions();
     let stage_id = shuffle.shuffle_id();
@@ -133,7 +137,10 @@ where
         )));
     }
     for shuffle in plan(&ctx, rdd.as_base())? {
-        log::debug!("job {job_id}: map stage of shuffle {}", shuffle.shuffle_id());
+        log::debug!(
+            "job {job_id}: map stage of shuffle {}",
+            shuffle.shuffle_id()
+        );
         run_shuffle_map_stage(&ctx, job_id, &shuffle)?;
     }
     let base = rdd.as_base();
@@ -148,4 +155,36 @@ where
             })
             .collect()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::Context;
+
+    #[test]
+    fn shuffle_outputs_and_cached_blocks_die_with_their_rdd() {
+        let ctx = Context::local(2);
+        let reduced = ctx
+            .parallelize((0..100u32).collect(), 4)
+            .map(|x| (x % 3, x))
+            .reduce_by_key(|a, b| a + b)
+            .cache();
+        assert_eq!(reduced.count().expect("count"), 3);
+        assert_eq!(ctx.inner.shuffles.len(), 1);
+        assert_eq!(ctx.inner.blocks.len(), reduced.num_partitions());
+        drop(reduced);
+        assert_eq!(ctx.inner.shuffles.len(), 0, "map outputs freed");
+        assert_eq!(ctx.inner.blocks.len(), 0, "cached blocks freed");
+    }
+
+    #[test]
+    fn asking_for_a_partition_that_does_not_exist_is_an_error() {
+        let ctx = Context::local(1);
+        let rdd = ctx.parallelize(vec![1, 2], 2);
+        let err = rdd.run_job_on(&[5], |_, it| Ok(it.count())).unwrap_err();
+        assert!(
+            err.to_string().contains("partition 5 does not exist"),
+            "{err}"
+        );
+    }
 }

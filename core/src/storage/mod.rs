@@ -133,7 +133,9 @@ impl Drop for BlockStore {
 /// A value that differs between calls: std's `RandomState` is randomly keyed per instance.
 pub(crate) fn unique_token() -> u64 {
     use std::hash::{BuildHasher, Hasher};
-    std::collections::hash_map::RandomState::new().build_hasher().finish()
+    std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish()
 }
 
 fn codec<T: Data>(rdd: &Rdd<T>) -> Result<Arc<Codec<T>>> {
