@@ -9,6 +9,11 @@ use emberflow::prelude::*;
 
 mod workloads;
 
+// Both sides of every comparison share this allocator, as a deployed job would choose one;
+// glibc's malloc makes the per-word allocations of the closures 2-3x costlier and noisier.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn benches(c: &mut Criterion) {
     let threads = 2;
     let ctx = Context::local(threads);
