@@ -104,6 +104,7 @@ pub(crate) struct ContextInner {
     checkpoint_dir: RwLock<Option<PathBuf>>,
     /// Distinguishes this context's checkpoint files from other contexts' in the same dir.
     pub(crate) instance: String,
+    stopped: std::sync::atomic::AtomicBool,
 }
 
 /// The entry point: creates RDDs and runs their jobs on its own thread pool.
@@ -167,6 +168,7 @@ impl Context {
                 blocks,
                 shuffles: ShuffleStore::default(),
                 instance: format!("{:016x}", crate::storage::unique_token()),
+                stopped: std::sync::atomic::AtomicBool::new(false),
             }),
         })
     }
@@ -238,6 +240,25 @@ impl Context {
         Rdd::from_node(crate::rdd::parallel_collection::RangeRdd::new(
             self, start, end, step, slices,
         ))
+    }
+
+    /// An RDD whose partitions are the given shared vectors, one partition each (received
+    /// blocks, data already split by the caller). Nothing is copied until a task reads it.
+    pub fn parallelize_partitions<T: Data>(&self, partitions: Vec<Arc<Vec<T>>>) -> Rdd<T> {
+        Rdd::from_node(crate::rdd::parallel_collection::PartitionsRdd::new(
+            self, "partitions", partitions,
+        ))
+    }
+
+    /// Stops the context: jobs submitted afterwards fail with [`Error::ContextStopped`].
+    /// Running jobs finish. Idempotent.
+    pub fn stop(&self) {
+        self.inner.stopped.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether [`stop`](Self::stop) was called.
+    pub fn is_stopped(&self) -> bool {
+        self.inner.stopped.load(Ordering::SeqCst)
     }
 
     /// An RDD with no partitions.

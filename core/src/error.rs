@@ -57,6 +57,9 @@ pub enum Error {
         /// The action, e.g. `reduce`.
         operation: &'static str,
     },
+    /// The context was stopped; create a new one to run more jobs.
+    #[error("the context was stopped; create a new Context to run more jobs")]
+    ContextStopped,
     /// An argument is out of its allowed range.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),

@@ -2,7 +2,6 @@
 //! them back. The format is described in README.md beside this file.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -141,39 +140,6 @@ impl<T: Data> RddNode<T> for CheckpointRdd<T> {
             reason: format!("cannot decode: {e}"),
         })?;
         Ok(Box::new(data.into_iter()))
-    }
-}
-
-/// The data of a local checkpoint, held in memory by the node itself.
-pub(crate) struct LocalCheckpointRdd<T> {
-    meta: RddMeta,
-    parts: Vec<Arc<Vec<T>>>,
-}
-
-impl<T: Data> LocalCheckpointRdd<T> {
-    pub(crate) fn new(ctx: &Context, parts: Vec<Arc<Vec<T>>>) -> Self {
-        LocalCheckpointRdd {
-            meta: RddMeta::new(ctx, "local_checkpoint"),
-            parts,
-        }
-    }
-}
-
-impl<T: Data> RddBase for LocalCheckpointRdd<T> {
-    fn meta(&self) -> &RddMeta {
-        &self.meta
-    }
-    fn dependencies(&self) -> Vec<Dependency> {
-        Vec::new()
-    }
-    fn num_partitions(&self) -> usize {
-        self.parts.len()
-    }
-}
-
-impl<T: Data> RddNode<T> for LocalCheckpointRdd<T> {
-    fn compute<'a>(&'a self, split: usize, _tc: &'a TaskContext) -> Result<BoxIter<'a, T>> {
-        Ok(Box::new(self.parts[split].iter().cloned()))
     }
 }
 

@@ -319,8 +319,9 @@ impl<T: Data> Rdd<T> {
             return Ok(());
         }
         let parts = self.run_job(|_, it| Ok(Arc::new(it.collect::<Vec<T>>())))?;
-        let reader = Rdd::from_node(crate::checkpoint::LocalCheckpointRdd::new(
+        let reader = Rdd::from_node(crate::rdd::parallel_collection::PartitionsRdd::new(
             self.context(),
+            "local_checkpoint",
             parts,
         ));
         let _ = meta.checkpoint.set(Box::new(reader));

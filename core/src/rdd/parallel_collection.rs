@@ -1,5 +1,8 @@
-//! Sources from driver memory: `parallelize` and `range`. Slices are cut as Spark cuts them:
+//! Sources from driver memory: `parallelize`, `range`, and ready-made partitions (local
+//! checkpoints, received blocks). Slices are cut as Spark cuts them:
 //! slice `i` holds positions `[i*len/n, (i+1)*len/n)`.
+
+use std::sync::Arc;
 
 use crate::plumbing::{BoxIter, Dependency, RddBase, RddMeta, RddNode, TaskContext};
 use crate::{Context, Data, Result};
@@ -95,6 +98,39 @@ impl RddNode<i64> for RangeRdd {
         Ok(Box::new(
             (s as i64..e as i64).map(move |i| start + i * step),
         ))
+    }
+}
+
+/// Partitions already in memory, shared: each `Arc<Vec<T>>` is one partition.
+pub(crate) struct PartitionsRdd<T> {
+    meta: RddMeta,
+    parts: Vec<Arc<Vec<T>>>,
+}
+
+impl<T: Data> PartitionsRdd<T> {
+    pub(crate) fn new(ctx: &Context, name: &str, parts: Vec<Arc<Vec<T>>>) -> Self {
+        PartitionsRdd {
+            meta: RddMeta::new(ctx, name),
+            parts,
+        }
+    }
+}
+
+impl<T: Data> RddBase for PartitionsRdd<T> {
+    fn meta(&self) -> &RddMeta {
+        &self.meta
+    }
+    fn dependencies(&self) -> Vec<Dependency> {
+        Vec::new()
+    }
+    fn num_partitions(&self) -> usize {
+        self.parts.len()
+    }
+}
+
+impl<T: Data> RddNode<T> for PartitionsRdd<T> {
+    fn compute<'a>(&'a self, split: usize, _tc: &'a TaskContext) -> Result<BoxIter<'a, T>> {
+        Ok(Box::new(self.parts[split].iter().cloned()))
     }
 }
 

@@ -129,6 +129,9 @@ where
     F: Fn(&TaskContext, BoxIter<'_, T>) -> Result<R> + Send + Sync,
 {
     let ctx = rdd.context().clone();
+    if ctx.is_stopped() {
+        return Err(Error::ContextStopped);
+    }
     let job_id = ctx.new_job_id();
     let n = rdd.num_partitions();
     if let Some(bad) = partitions.iter().find(|&&p| p >= n) {
@@ -175,6 +178,15 @@ mod tests {
         drop(reduced);
         assert_eq!(ctx.inner.shuffles.len(), 0, "map outputs freed");
         assert_eq!(ctx.inner.blocks.len(), 0, "cached blocks freed");
+    }
+
+    #[test]
+    fn a_stopped_context_refuses_jobs() {
+        let ctx = Context::local(1);
+        let rdd = ctx.parallelize(vec![1, 2], 2);
+        ctx.stop();
+        assert!(ctx.is_stopped());
+        assert!(matches!(rdd.count(), Err(crate::Error::ContextStopped)));
     }
 
     #[test]
