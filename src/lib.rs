@@ -1,6 +1,7 @@
 //! emberflow: stream processing in the style of Apache Spark Streaming, in Rust.
 //!
-//! This facade re-exports the engine crates. Most programs need only the prelude:
+//! This facade re-exports the engine crates: the RDD engine (`emberflow-core`) and DStreams
+//! (`emberflow-streaming`). Most programs need only the prelude:
 //!
 //! ```
 //! use emberflow::prelude::*;
@@ -14,14 +15,41 @@
 //! assert_eq!(top.iter().map(|(_, c)| *c).collect::<Vec<_>>(), vec![2, 2]);
 //! # Ok::<(), emberflow::Error>(())
 //! ```
+//!
+//! [`Error`] is the streaming engine's error, into which the RDD engine's ([`CoreError`],
+//! returned by RDD actions) converts, so `?` works across both.
 #![deny(missing_docs)]
 
-pub use emberflow_core::*;
+/// The RDD engine's error type, returned by RDD actions.
+pub use emberflow_core::Error as CoreError;
+pub use emberflow_core::{
+    hash, write_atomically, Config, Context, Data, HashPartitioner, Partitioner, RangePartitioner,
+    Rdd, StorageLevel, TextRecord,
+};
+pub use emberflow_streaming::{
+    batch_output_dir, BatchInfo, Clock, DStream, Error, ManualClock, OutputOperationInfo, RddQueue,
+    Receiver, ReceiverContext, ReceiverInfo, Result, StopOptions, StreamingConfig,
+    StreamingContext, StreamingContextBuilder, StreamingContextState, StreamingListener,
+    SystemClock, Time,
+};
+
+/// Deterministic tests of streaming jobs on a manual clock (see
+/// [`BatchRunner`](testing::BatchRunner) and [`run_batches`](testing::run_batches)).
+pub mod testing {
+    pub use emberflow_streaming::testing::*;
+}
+
+/// Extension points for implementers of new RDD and DStream kinds.
+pub mod plumbing {
+    pub use emberflow_core::plumbing::*;
+    pub use emberflow_streaming::plumbing::*;
+}
 
 /// The names almost every program uses.
 pub mod prelude {
-    pub use emberflow_core::{
-        Config, Context, Data, Error, HashPartitioner, Partitioner, RangePartitioner, Rdd, Result,
-        StorageLevel, TextRecord,
+    pub use crate::{
+        Config, Context, CoreError, DStream, Data, Error, HashPartitioner, ManualClock,
+        Partitioner, RangePartitioner, Rdd, RddQueue, Receiver, ReceiverContext, Result,
+        StopOptions, StorageLevel, StreamingContext, StreamingListener, TextRecord, Time,
     };
 }

@@ -71,7 +71,10 @@ fn text_file_reads_directories_and_globs_and_reports_missing_paths() {
         vec!["a1", "b1", "b2"]
     );
     let missing = ctx.text_file(dir.path().join("nope"), 1).unwrap_err();
-    assert!(matches!(missing, Error::InputNotFound { .. }), "{missing}");
+    assert!(
+        matches!(missing, CoreError::InputNotFound { .. }),
+        "{missing}"
+    );
     assert!(ctx.text_file(dir.path().join("*.csv"), 1).is_err());
 }
 
@@ -102,7 +105,7 @@ fn save_as_text_file_round_trips_and_is_atomic() {
     // A second save to the same place is refused; the replacing form rewrites it.
     assert!(matches!(
         rdd.save_as_text_file(&out),
-        Err(Error::OutputExists { .. })
+        Err(CoreError::OutputExists { .. })
     ));
     rdd.map(|(k, v)| (k, v * 10))
         .save_as_text_file_replacing(&out)
@@ -173,7 +176,7 @@ fn checkpoint_truncates_lineage_and_reads_back() {
     let ctx = Context::local(2);
     let calls = Arc::new(AtomicUsize::new(0));
     let rdd = counted(&ctx, &calls).reduce_by_key(|a, b| a + &b);
-    assert!(matches!(rdd.checkpoint(), Err(Error::NoCheckpointDir)));
+    assert!(matches!(rdd.checkpoint(), Err(CoreError::NoCheckpointDir)));
     ctx.set_checkpoint_dir(dir.path());
     let before = rdd.collect().unwrap();
     let computed = calls.load(Ordering::Relaxed);
@@ -234,7 +237,7 @@ fn corrupt_checkpoint_files_are_named_in_the_error() {
     bytes[last] ^= 0x40;
     std::fs::write(&part, &bytes).unwrap();
     match rdd.collect() {
-        Err(Error::CorruptCheckpoint { path, reason }) => {
+        Err(CoreError::CorruptCheckpoint { path, reason }) => {
             assert_eq!(path, part);
             assert!(reason.contains("checksum"), "{reason}");
         }
@@ -247,7 +250,7 @@ fn corrupt_checkpoint_files_are_named_in_the_error() {
         .checkpoint_file::<u64>(&rdd_dir)
         .unwrap_err();
     assert!(
-        matches!(&missing, Error::CorruptCheckpoint { path, .. } if path.ends_with("part-00001")),
+        matches!(&missing, CoreError::CorruptCheckpoint { path, .. } if path.ends_with("part-00001")),
         "{missing}"
     );
 }

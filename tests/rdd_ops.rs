@@ -418,7 +418,7 @@ fn actions_match_the_model() {
         match s.data.first() {
             Some(f) => assert_eq!(s.rdd.first().unwrap(), *f, "first: {n}"),
             None => assert!(
-                matches!(s.rdd.first(), Err(Error::EmptyRdd { .. })),
+                matches!(s.rdd.first(), Err(CoreError::EmptyRdd { .. })),
                 "first: {n}"
             ),
         }
@@ -467,7 +467,7 @@ fn actions_match_the_model() {
             Some(sum) => assert_eq!(v.reduce(|a, b| a + b).unwrap(), sum, "reduce: {n}"),
             None => assert!(matches!(
                 v.reduce(|a, b| a + b),
-                Err(Error::EmptyRdd {
+                Err(CoreError::EmptyRdd {
                     operation: "reduce"
                 })
             )),

@@ -15,7 +15,7 @@ fn a_panicking_closure_fails_the_job_and_the_context_lives_on() {
         .set_name("risky");
     let err = rdd.count().unwrap_err();
     match &err {
-        Error::Task {
+        CoreError::Task {
             rdd,
             partition,
             message,
@@ -32,7 +32,7 @@ fn a_panicking_closure_fails_the_job_and_the_context_lives_on() {
     // Running the failing lineage again fails again, the same way.
     assert!(matches!(
         rdd.filter(|_| false).count(),
-        Err(Error::Task { partition: 2, .. })
+        Err(CoreError::Task { partition: 2, .. })
     ));
 }
 
@@ -45,7 +45,7 @@ fn a_panic_in_a_map_stage_names_the_shuffled_parent() {
         .set_name("before_shuffle")
         .reduce_by_key(|a, b| a + b);
     match rdd.collect() {
-        Err(Error::Task { rdd, partition, .. }) => {
+        Err(CoreError::Task { rdd, partition, .. }) => {
             assert!(rdd.starts_with("before_shuffle["), "{rdd}");
             assert_eq!(partition, 1);
         }

@@ -246,7 +246,9 @@ impl Context {
     /// blocks, data already split by the caller). Nothing is copied until a task reads it.
     pub fn parallelize_partitions<T: Data>(&self, partitions: Vec<Arc<Vec<T>>>) -> Rdd<T> {
         Rdd::from_node(crate::rdd::parallel_collection::PartitionsRdd::new(
-            self, "partitions", partitions,
+            self,
+            "partitions",
+            partitions,
         ))
     }
 
@@ -278,6 +280,17 @@ impl Context {
     /// Fails at once if the path matches no file.
     pub fn text_file(&self, path: impl AsRef<Path>, min_partitions: usize) -> Result<Rdd<String>> {
         crate::io::text::text_file(self, path.as_ref(), min_partitions)
+    }
+
+    /// Lines of exactly the given files, in order (no directory listing, no globbing), split
+    /// into at least `min_partitions` partitions. Fails at once if a file cannot be read.
+    pub fn text_files<P: AsRef<Path>>(
+        &self,
+        files: &[P],
+        min_partitions: usize,
+    ) -> Result<Rdd<String>> {
+        let files = files.iter().map(|p| p.as_ref().to_path_buf()).collect();
+        crate::io::text::text_files(self, files, min_partitions)
     }
 
     /// Reads back an RDD written by `Rdd::checkpoint` from its directory.

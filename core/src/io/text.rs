@@ -171,6 +171,15 @@ struct Split {
 
 pub(crate) fn text_file(ctx: &Context, path: &Path, min_partitions: usize) -> Result<Rdd<String>> {
     let files = list_input_files(path)?;
+    text_files(ctx, files, min_partitions)
+}
+
+/// Lines of exactly these files, in this order.
+pub(crate) fn text_files(
+    ctx: &Context,
+    files: Vec<PathBuf>,
+    min_partitions: usize,
+) -> Result<Rdd<String>> {
     let mut sizes = Vec::with_capacity(files.len());
     for f in &files {
         sizes.push(std::fs::metadata(f).map_err(|e| Error::io(f, e))?.len());

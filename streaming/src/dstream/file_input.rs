@@ -1,0 +1,228 @@
+//! `text_file_stream` / `file_stream`: each batch reads the files that appeared in a
+//! directory since the previous batch, by modification time (Spark's FileInputDStream).
+//!
+//! A file is taken by the batch at `t` when its modification time is in `[threshold, t]` and
+//! no remembered batch took it; `threshold` is the start time for new-files-only streams and
+//! otherwise reaches back the remember window (60 s, rounded up to whole batches). Files
+//! should appear by atomic rename; names starting with `.` or `_` and temporary suffixes are
+//! ignored. Modification times are compared with the context's clock, so tests on a manual
+//! clock set them explicitly.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, UNIX_EPOCH};
+
+use emberflow_core::{Context, Rdd};
+use parking_lot::Mutex;
+
+use crate::plumbing::{DStreamBase, DStreamNode, InputBase};
+use crate::{Error, Result, Time};
+
+/// How far back a file stream looks for files it has not seen (Spark's minimum remember).
+const MIN_REMEMBER: Duration = Duration::from_secs(60);
+
+const TEMP_SUFFIXES: [&str; 5] = [".tmp", "._COPYING_", ".crc", ".part", "~"];
+
+/// A predicate on file paths for `file_stream`.
+pub(crate) type PathFilter = Arc<dyn Fn(&Path) -> bool + Send + Sync>;
+
+/// Whether a file name is one a file stream never reads.
+pub(crate) fn is_ignored_name(name: &str) -> bool {
+    name.starts_with('.')
+        || name.starts_with('_')
+        || TEMP_SUFFIXES.iter().any(|s| name.ends_with(s))
+}
+
+pub(crate) struct FileInputState {
+    pub(crate) ctx: Context,
+    pub(crate) dir: PathBuf,
+    pub(crate) filter: Option<PathFilter>,
+    pub(crate) new_files_only: bool,
+    pub(crate) interval: Duration,
+    pub(crate) clock: Arc<dyn crate::Clock>,
+    initial_threshold: Mutex<Time>,
+    batch_files: Mutex<BTreeMap<Time, Vec<PathBuf>>>,
+}
+
+impl FileInputState {
+    pub(crate) fn new(
+        ctx: &Context,
+        dir: PathBuf,
+        filter: Option<PathFilter>,
+        new_files_only: bool,
+        interval: Duration,
+        clock: Arc<dyn crate::Clock>,
+    ) -> Self {
+        FileInputState {
+            ctx: ctx.clone(),
+            dir,
+            filter,
+            new_files_only,
+            interval,
+            clock,
+            initial_threshold: Mutex::new(Time::ZERO),
+            batch_files: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    fn remember_window(&self) -> Duration {
+        let batch = self.interval.as_millis().max(1);
+        let n = MIN_REMEMBER.as_millis().div_ceil(batch);
+        Duration::from_millis((n * batch) as u64)
+    }
+
+    /// The files the batch at `time` reads, in the order of the batch times that took them.
+    pub(crate) fn files_of(&self, time: Time) -> Option<Vec<PathBuf>> {
+        self.batch_files.lock().get(&time).cloned()
+    }
+
+    fn find_new_files(&self, time: Time) -> Result<Vec<PathBuf>> {
+        let threshold =
+            (*self.initial_threshold.lock()).max(time.saturating_sub(self.remember_window()));
+        let seen: HashSet<PathBuf> = self
+            .batch_files
+            .lock()
+            .values()
+            .flatten()
+            .cloned()
+            .collect();
+        let entries = std::fs::read_dir(&self.dir).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                Error::MissingDirectory {
+                    path: self.dir.clone(),
+                }
+            } else {
+                Error::Io {
+                    path: self.dir.clone(),
+                    source: e,
+                }
+            }
+        })?;
+        let mut found: Vec<(u64, PathBuf)> = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|e| Error::Io {
+                path: self.dir.clone(),
+                source: e,
+            })?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if is_ignored_name(&name) {
+                continue;
+            }
+            let path = entry.path();
+            // A file renamed away between listing and stat is simply not there.
+            let Ok(meta) = entry.metadata() else { continue };
+            if !meta.is_file() {
+                continue;
+            }
+            if let Some(f) = &self.filter {
+                if !f(&path) {
+                    continue;
+                }
+            }
+            let mtime = meta
+                .modified()
+                .ok()
+                .and_then(|m| m.duration_since(UNIX_EPOCH).ok())
+                .map(|d| d.as_millis() as u64)
+                .unwrap_or(0);
+            if mtime < threshold.millis() || mtime > time.millis() || seen.contains(&path) {
+                continue;
+            }
+            found.push((mtime, path));
+        }
+        found.sort();
+        Ok(found.into_iter().map(|(_, p)| p).collect())
+    }
+}
+
+impl InputBase for FileInputState {
+    fn name(&self) -> String {
+        format!("file stream {}", self.dir.display())
+    }
+    fn validate(&self) -> Result<()> {
+        if !self.dir.is_dir() {
+            return Err(Error::MissingDirectory {
+                path: self.dir.clone(),
+            });
+        }
+        Ok(())
+    }
+    fn start(&self, _zero: Time) -> Result<()> {
+        *self.initial_threshold.lock() = if self.new_files_only {
+            self.clock.now()
+        } else {
+            Time::ZERO
+        };
+        Ok(())
+    }
+    fn records(&self, _time: Time) -> Option<u64> {
+        None
+    }
+    fn forget(&self, time: Time) {
+        let keep_after = time.saturating_sub(self.remember_window());
+        let mut files = self.batch_files.lock();
+        let keep = files.split_off(&keep_after);
+        *files = keep;
+    }
+}
+
+pub(crate) struct FileInput {
+    pub(crate) state: Arc<FileInputState>,
+}
+
+impl DStreamNode<String> for FileInput {
+    fn kind(&self) -> &'static str {
+        "file_input"
+    }
+    fn slide_duration(&self) -> Duration {
+        self.state.interval
+    }
+    fn dependencies(&self) -> Vec<Arc<dyn DStreamBase>> {
+        Vec::new()
+    }
+    fn compute(&self, time: Time) -> Result<Option<Rdd<String>>> {
+        let files = match self.state.files_of(time) {
+            Some(f) => f,
+            None => {
+                let f = self.state.find_new_files(time)?;
+                if !f.is_empty() {
+                    log::info!(
+                        "file stream {}: batch {time} reads {} new files",
+                        self.state.dir.display(),
+                        f.len()
+                    );
+                }
+                self.state.batch_files.lock().insert(time, f.clone());
+                f
+            }
+        };
+        if files.is_empty() {
+            return Ok(Some(self.state.ctx.empty()));
+        }
+        Ok(Some(self.state.ctx.text_files(&files, files.len())?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hidden_and_temporary_names_are_ignored() {
+        for n in [
+            ".x",
+            "_SUCCESS",
+            "a.tmp",
+            "b._COPYING_",
+            "c.crc",
+            "d~",
+            "e.part",
+        ] {
+            assert!(is_ignored_name(n), "{n}");
+        }
+        for n in ["a.txt", "orders-1", "x_y"] {
+            assert!(!is_ignored_name(n), "{n}");
+        }
+    }
+}

@@ -1,0 +1,174 @@
+//! Stateless nodes: one RDD-to-RDD function per batch over one parent (every map-like
+//! operation and `transform`), over two parents (`transform_with`, joins between streams), and
+//! the union of several streams.
+
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::time::Duration;
+
+use emberflow_core::{Data, Rdd};
+
+use crate::dstream::DStreamInner;
+use crate::plumbing::{DStreamBase, DStreamNode};
+use crate::{Result, Time};
+
+pub(crate) struct TransformedDStream<T: 'static, U, F> {
+    kind: &'static str,
+    parent: Arc<DStreamInner<T>>,
+    f: F,
+    _out: PhantomData<fn() -> U>,
+}
+
+impl<T: Data, U: Data, F> TransformedDStream<T, U, F>
+where
+    F: Fn(Rdd<T>, Time) -> Rdd<U> + Send + Sync + 'static,
+{
+    pub(crate) fn new(kind: &'static str, parent: Arc<DStreamInner<T>>, f: F) -> Self {
+        TransformedDStream {
+            kind,
+            parent,
+            f,
+            _out: PhantomData,
+        }
+    }
+}
+
+impl<T: Data, U: Data, F> DStreamNode<U> for TransformedDStream<T, U, F>
+where
+    F: Fn(Rdd<T>, Time) -> Rdd<U> + Send + Sync + 'static,
+{
+    fn kind(&self) -> &'static str {
+        self.kind
+    }
+    fn slide_duration(&self) -> Duration {
+        self.parent.slide()
+    }
+    fn dependencies(&self) -> Vec<Arc<dyn DStreamBase>> {
+        vec![self.parent.clone()]
+    }
+    fn compute(&self, time: Time) -> Result<Option<Rdd<U>>> {
+        Ok(self
+            .parent
+            .get_or_compute(time)?
+            .map(|rdd| (self.f)(rdd, time)))
+    }
+}
+
+pub(crate) struct TransformedDStream2<T: 'static, U: 'static, V, F> {
+    kind: &'static str,
+    left: Arc<DStreamInner<T>>,
+    right: Arc<DStreamInner<U>>,
+    f: F,
+    _out: PhantomData<fn() -> V>,
+}
+
+impl<T: Data, U: Data, V: Data, F> TransformedDStream2<T, U, V, F>
+where
+    F: Fn(Rdd<T>, Rdd<U>, Time) -> Rdd<V> + Send + Sync + 'static,
+{
+    pub(crate) fn new(
+        kind: &'static str,
+        left: Arc<DStreamInner<T>>,
+        right: Arc<DStreamInner<U>>,
+        f: F,
+    ) -> Self {
+        TransformedDStream2 {
+            kind,
+            left,
+            right,
+            f,
+            _out: PhantomData,
+        }
+    }
+}
+
+impl<T: Data, U: Data, V: Data, F> DStreamNode<V> for TransformedDStream2<T, U, V, F>
+where
+    F: Fn(Rdd<T>, Rdd<U>, Time) -> Rdd<V> + Send + Sync + 'static,
+{
+    fn kind(&self) -> &'static str {
+        self.kind
+    }
+    fn slide_duration(&self) -> Duration {
+        self.left.slide()
+    }
+    fn dependencies(&self) -> Vec<Arc<dyn DStreamBase>> {
+        vec![self.left.clone(), self.right.clone()]
+    }
+    fn validate(&self, _batch: Duration) -> Result<()> {
+        same_slide(&[self.left.slide(), self.right.slide()], self.kind)
+    }
+    fn compute(&self, time: Time) -> Result<Option<Rdd<V>>> {
+        // As Spark: a parent without an RDD at this time counts as empty.
+        let l = self.left.get_or_compute(time)?;
+        let r = self.right.get_or_compute(time)?;
+        if l.is_none() && r.is_none() {
+            return Ok(None);
+        }
+        let ctx = l
+            .as_ref()
+            .map(|x| x.context().clone())
+            .or_else(|| r.as_ref().map(|x| x.context().clone()))
+            .expect("one side is present");
+        let l = l.unwrap_or_else(|| ctx.empty());
+        let r = r.unwrap_or_else(|| ctx.empty());
+        Ok(Some((self.f)(l, r, time)))
+    }
+}
+
+pub(crate) fn same_slide(slides: &[Duration], kind: &str) -> Result<()> {
+    if slides.windows(2).any(|w| w[0] != w[1]) {
+        return Err(crate::Error::InvalidGraph(format!(
+            "{kind} needs streams with the same slide duration, got {:?}; window them to a common slide first",
+            slides
+        )));
+    }
+    Ok(())
+}
+
+pub(crate) struct UnionDStream<T: 'static> {
+    parents: Vec<Arc<DStreamInner<T>>>,
+}
+
+impl<T: Data> UnionDStream<T> {
+    pub(crate) fn new(parents: Vec<Arc<DStreamInner<T>>>) -> Self {
+        UnionDStream { parents }
+    }
+}
+
+impl<T: Data> DStreamNode<T> for UnionDStream<T> {
+    fn kind(&self) -> &'static str {
+        "union"
+    }
+    fn slide_duration(&self) -> Duration {
+        self.parents
+            .first()
+            .map(|p| p.slide())
+            .unwrap_or(Duration::from_millis(1))
+    }
+    fn dependencies(&self) -> Vec<Arc<dyn DStreamBase>> {
+        self.parents
+            .iter()
+            .map(|p| p.clone() as Arc<dyn DStreamBase>)
+            .collect()
+    }
+    fn validate(&self, _batch: Duration) -> Result<()> {
+        let slides: Vec<Duration> = self.parents.iter().map(|p| p.slide()).collect();
+        same_slide(&slides, "union")
+    }
+    fn compute(&self, time: Time) -> Result<Option<Rdd<T>>> {
+        let mut rdds = Vec::with_capacity(self.parents.len());
+        for p in &self.parents {
+            if let Some(r) = p.get_or_compute(time)? {
+                rdds.push(r);
+            }
+        }
+        match rdds.first() {
+            None => Ok(None),
+            Some(first) => {
+                let ctx = first.context().clone();
+                Ok(Some(ctx.union(&rdds)))
+            }
+        }
+    }
+}

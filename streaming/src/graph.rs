@@ -1,0 +1,173 @@
+//! The DStream graph of one StreamingContext: every node in creation order, the input
+//! streams, the output operations, the zero time, and the settings nodes need. Nodes hold a
+//! weak reference to it; handles hold a strong one, so the graph lives as long as any handle
+//! and no reference cycle runs through it.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use emberflow_core::Context;
+use parking_lot::Mutex;
+
+use crate::context::StreamingConfig;
+use crate::dstream::output::OutputBase;
+use crate::listener::ListenerBus;
+use crate::plumbing::{DStreamBase, InputBase};
+use crate::{Clock, Error, Result, Time};
+
+pub(crate) struct Graph {
+    pub(crate) ctx: Context,
+    pub(crate) batch_interval: Duration,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) config: StreamingConfig,
+    pub(crate) listeners: ListenerBus,
+    zero_time: Mutex<Option<Time>>,
+    next_id: AtomicUsize,
+    nodes: Mutex<Vec<Arc<dyn DStreamBase>>>,
+    inputs: Mutex<Vec<(usize, Arc<dyn InputBase>)>>,
+    outputs: Mutex<Vec<Arc<dyn OutputBase>>>,
+    pub(crate) started: AtomicBool,
+    remember: Mutex<Option<Duration>>,
+}
+
+impl Graph {
+    pub(crate) fn new(
+        ctx: &Context,
+        batch_interval: Duration,
+        clock: Arc<dyn Clock>,
+        config: StreamingConfig,
+    ) -> Self {
+        let config_remember = config.remember;
+        Graph {
+            ctx: ctx.clone(),
+            batch_interval,
+            clock,
+            config,
+            listeners: ListenerBus::default(),
+            zero_time: Mutex::new(None),
+            next_id: AtomicUsize::new(0),
+            nodes: Mutex::new(Vec::new()),
+            inputs: Mutex::new(Vec::new()),
+            outputs: Mutex::new(Vec::new()),
+            started: AtomicBool::new(false),
+            remember: Mutex::new(config_remember),
+        }
+    }
+
+    pub(crate) fn new_id(&self) -> usize {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub(crate) fn add_node(&self, node: Arc<dyn DStreamBase>) {
+        if self.started.load(Ordering::SeqCst) {
+            log::warn!(
+                "DStream {} ({}) created after the StreamingContext started; it is not part of the running graph",
+                node.id(),
+                node.kind()
+            );
+        }
+        self.nodes.lock().push(node);
+    }
+
+    pub(crate) fn add_input(&self, stream_id: usize, input: Arc<dyn InputBase>) {
+        self.inputs.lock().push((stream_id, input));
+    }
+
+    /// Input streams with their stream ids, in creation order.
+    pub(crate) fn inputs(&self) -> Vec<(usize, Arc<dyn InputBase>)> {
+        self.inputs.lock().clone()
+    }
+
+    pub(crate) fn add_output(&self, output: Arc<dyn OutputBase>) {
+        if self.started.load(Ordering::SeqCst) {
+            log::error!(
+                "output operation {} added after the StreamingContext started is ignored; declare outputs before start()",
+                output.name()
+            );
+            return;
+        }
+        self.outputs.lock().push(output);
+    }
+
+    pub(crate) fn outputs(&self) -> Vec<Arc<dyn OutputBase>> {
+        self.outputs.lock().clone()
+    }
+
+    pub(crate) fn nodes(&self) -> Vec<Arc<dyn DStreamBase>> {
+        self.nodes.lock().clone()
+    }
+
+    /// Raises the graph-wide remember duration.
+    pub(crate) fn remember_at_least(&self, d: Duration) {
+        let mut r = self.remember.lock();
+        *r = Some(r.map_or(d, |cur| cur.max(d)));
+    }
+
+    pub(crate) fn remember_min(&self) -> Option<Duration> {
+        *self.remember.lock()
+    }
+
+    pub(crate) fn zero_time(&self) -> Option<Time> {
+        *self.zero_time.lock()
+    }
+
+    pub(crate) fn set_zero_time(&self, t: Time) {
+        *self.zero_time.lock() = Some(t);
+    }
+
+    /// Checks the graph can run: outputs exist, every node's durations fit the batch
+    /// interval, inputs are ready.
+    pub(crate) fn validate(&self) -> Result<()> {
+        if self.outputs.lock().is_empty() {
+            return Err(Error::InvalidGraph(
+                "no output operations are registered, so there is nothing to execute; add print(), foreach_rdd() or save_as_text_files() before start()".into(),
+            ));
+        }
+        for node in self.nodes() {
+            let slide = node.slide_duration();
+            if !Time::from_millis(crate::time::millis(slide)).is_multiple_of(self.batch_interval) {
+                return Err(crate::context::not_a_multiple(
+                    "slide duration",
+                    slide,
+                    "batch interval",
+                    self.batch_interval,
+                ));
+            }
+            node.validate(self.batch_interval)?;
+        }
+        for (_, input) in self.inputs() {
+            input.validate()?;
+        }
+        Ok(())
+    }
+
+    /// Sets every node's remember duration: at least its slide, what `remember` asked for,
+    /// and what its children need (windows look back).
+    pub(crate) fn init_remember(&self, minimum: Option<Duration>) {
+        let mut stack: Vec<(Arc<dyn DStreamBase>, Duration)> = self
+            .outputs()
+            .into_iter()
+            .map(|o| (o.stream(), minimum.unwrap_or_default()))
+            .collect();
+        while let Some((node, need)) = stack.pop() {
+            if node.require_remember(need) {
+                let own = node.remember_duration();
+                let for_parents = node.parent_remember(own);
+                for dep in node.dependencies() {
+                    stack.push((dep, for_parents));
+                }
+            }
+        }
+    }
+
+    /// Forgets the RDDs of every node that fall out of its remember duration after `time`.
+    pub(crate) fn clear_metadata(&self, time: Time) {
+        for node in self.nodes() {
+            node.forget(time);
+        }
+        for (_, input) in self.inputs() {
+            input.forget(time);
+        }
+    }
+}

@@ -1,0 +1,50 @@
+//! emberflow-streaming: DStreams on the emberflow RDD engine.
+//!
+//! A [`StreamingContext`] cuts input into one RDD per batch interval and runs each batch's
+//! output operations, in order, on the RDD engine. Time comes from a [`Clock`]; tests use a
+//! [`ManualClock`] (see [`testing`]) and never sleep.
+//!
+//! ```
+//! use emberflow_streaming::testing::run_batches;
+//! let out: Vec<Vec<(String, u64)>> = run_batches(
+//!     vec![vec!["a b", "a"], vec![], vec!["b"]],
+//!     |s: emberflow_streaming::DStream<String>| {
+//!         s.flat_map(|l| l.split(' ').map(str::to_owned).collect::<Vec<_>>())
+//!             .map(|w| (w, 1u64))
+//!             .reduce_by_key(|a, b| a + b)
+//!     },
+//!     3,
+//! )?;
+//! let mut first = out[0].clone();
+//! first.sort();
+//! assert_eq!(first, vec![("a".to_string(), 2), ("b".to_string(), 1)]);
+//! assert!(out[1].is_empty());
+//! assert_eq!(out[2], vec![("b".to_string(), 1)]);
+//! # Ok::<(), emberflow_streaming::Error>(())
+//! ```
+#![deny(missing_docs)]
+
+mod clock;
+mod context;
+pub(crate) mod dstream;
+mod error;
+pub(crate) mod graph;
+mod listener;
+pub mod plumbing;
+pub(crate) mod receiver;
+pub(crate) mod scheduler;
+pub mod testing;
+mod time;
+pub(crate) mod util;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use context::{
+    StopOptions, StreamingConfig, StreamingContext, StreamingContextBuilder, StreamingContextState,
+};
+pub use dstream::output::batch_output_dir;
+pub use dstream::queue_input::RddQueue;
+pub use dstream::DStream;
+pub use error::{Error, Result};
+pub use listener::{BatchInfo, OutputOperationInfo, ReceiverInfo, StreamingListener};
+pub use receiver::{Receiver, ReceiverContext};
+pub use time::Time;

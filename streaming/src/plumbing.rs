@@ -1,0 +1,81 @@
+//! Extension points for implementers of new DStream kinds: [`DStreamNode`] (what a DStream
+//! defines: slide duration, dependencies, `compute(time)`) and the untyped [`DStreamBase`]
+//! that graph walks use. Memoising, remembering and forgetting RDDs is done by the base.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use emberflow_core::Rdd;
+
+use crate::{Result, Time};
+
+/// A DStream kind: how to compute the RDD of one batch.
+pub trait DStreamNode<T>: Send + Sync + 'static {
+    /// A short name of the kind (`map`, `window`, `queue_input`), part of the graph
+    /// fingerprint.
+    fn kind(&self) -> &'static str;
+    /// How often this stream produces an RDD.
+    fn slide_duration(&self) -> Duration;
+    /// The streams this one reads.
+    fn dependencies(&self) -> Vec<Arc<dyn DStreamBase>>;
+    /// The RDD for the batch at `time`, if this stream has one then.
+    fn compute(&self, time: Time) -> Result<Option<Rdd<T>>>;
+    /// How long the parents must remember their RDDs, given this stream's own remember
+    /// duration (windows add their window length).
+    fn parent_remember(&self, own: Duration) -> Duration {
+        own
+    }
+    /// Checks durations against the batch interval at start.
+    fn validate(&self, _batch_interval: Duration) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// The untyped face of a DStream, for walks over the graph.
+pub trait DStreamBase: Send + Sync + 'static {
+    /// The stream's id: its position in creation order.
+    fn id(&self) -> usize;
+    /// The node kind.
+    fn kind(&self) -> &'static str;
+    /// How often it produces an RDD.
+    fn slide_duration(&self) -> Duration;
+    /// The streams it reads.
+    fn dependencies(&self) -> Vec<Arc<dyn DStreamBase>>;
+    /// Checks durations at start.
+    fn validate(&self, batch_interval: Duration) -> Result<()>;
+    /// How long generated RDDs are kept.
+    fn remember_duration(&self) -> Duration;
+    /// Raises the remember duration to at least `d`; whether the parents must be told.
+    fn require_remember(&self, d: Duration) -> bool;
+    /// What the parents must remember.
+    fn parent_remember(&self, own: Duration) -> Duration;
+    /// Drops generated RDDs that fall out of the remember duration after the batch `time`.
+    fn forget(&self, time: Time);
+    /// The batch times whose RDDs are held.
+    fn generated_times(&self) -> Vec<Time>;
+}
+
+/// An input stream as the scheduler sees it.
+pub(crate) trait InputBase: Send + Sync + 'static {
+    fn name(&self) -> String;
+    /// Checks the input can start (directories exist).
+    fn validate(&self) -> Result<()> {
+        Ok(())
+    }
+    /// Called once at start with the zero time.
+    fn start(&self, _zero_time: Time) -> Result<()> {
+        Ok(())
+    }
+    /// Called once at stop.
+    fn stop(&self) {}
+    /// Records of the batch at `time`, if known without reading them.
+    fn records(&self, _time: Time) -> Option<u64> {
+        None
+    }
+    /// Drops bookkeeping older than what batch `time` still needs.
+    fn forget(&self, _time: Time) {}
+    /// For receiver inputs: the receiver side.
+    fn receiver(&self) -> Option<Arc<dyn crate::receiver::ReceiverInput>> {
+        None
+    }
+}

@@ -1,0 +1,436 @@
+//! The batch scheduler: a recurring timer on the clock posts one `Generate(time)` event per
+//! batch interval to the job generator thread, which allocates received blocks, asks every
+//! output operation for its job, and queues the batch's jobs; executor threads run them in
+//! order and report each batch's completion, after which old RDDs are forgotten. One thread
+//! owns each loop; they talk through channels of enum events.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{unbounded, Receiver as ChannelReceiver, Sender};
+use parking_lot::{Condvar, Mutex};
+
+use crate::dstream::output::JobFn;
+use crate::graph::Graph;
+use crate::listener::{BatchInfo, OutputOperationInfo};
+use crate::receiver::ReceiverInput;
+use crate::util::recurring_timer::RecurringTimer;
+use crate::{Error, Result, Time};
+
+enum Event {
+    Generate(Time),
+    Clear(Time),
+    Stop,
+}
+
+struct JobSet {
+    info: Mutex<BatchInfo>,
+    remaining: AtomicUsize,
+}
+
+struct Job {
+    set: Arc<JobSet>,
+    output: usize,
+    name: String,
+    run: JobFn,
+}
+
+/// Where `await_termination` waits: for a stop, or for an error to report.
+#[derive(Default)]
+pub(crate) struct Waiter {
+    state: Mutex<(bool, Option<Error>)>,
+    cond: Condvar,
+}
+
+impl Waiter {
+    pub(crate) fn notify_stop(&self) {
+        self.state.lock().0 = true;
+        self.cond.notify_all();
+    }
+    fn notify_error(&self, e: Error) {
+        let mut s = self.state.lock();
+        if s.1.is_none() {
+            s.1 = Some(e);
+        }
+        drop(s);
+        self.cond.notify_all();
+    }
+    /// Waits until stopped or an error is pending (taking it), or `timeout` passes.
+    /// Returns whether the context is stopped.
+    pub(crate) fn wait(&self, timeout: Option<Duration>) -> Result<bool> {
+        let deadline = timeout.map(|t| Instant::now() + t);
+        let mut s = self.state.lock();
+        loop {
+            if let Some(e) = s.1.take() {
+                return Err(e);
+            }
+            if s.0 {
+                return Ok(true);
+            }
+            match deadline {
+                Some(d) => {
+                    if self.cond.wait_until(&mut s, d).timed_out() {
+                        if let Some(e) = s.1.take() {
+                            return Err(e);
+                        }
+                        return Ok(s.0);
+                    }
+                }
+                None => self.cond.wait(&mut s),
+            }
+        }
+    }
+}
+
+/// State shared by the scheduler's threads.
+pub(crate) struct SchedulerShared {
+    graph: Arc<Graph>,
+    pub(crate) waiter: Arc<Waiter>,
+    events: Sender<Event>,
+    last_generated: Mutex<Option<Time>>,
+    generated: Condvar,
+    pending: Mutex<BTreeSet<Time>>,
+    idle: Condvar,
+    /// Set by an immediate stop or a fatal error: no new batches, queued jobs are skipped.
+    halted: AtomicBool,
+    pub(crate) failed_batches: AtomicU64,
+    pub(crate) completed_batches: AtomicU64,
+}
+
+impl SchedulerShared {
+    fn report_error(&self, e: Error) {
+        log::error!("{e}");
+        if self.graph.config.stop_on_error {
+            self.halted.store(true, Ordering::SeqCst);
+        }
+        self.waiter.notify_error(e);
+    }
+
+    fn receivers(&self) -> Vec<Arc<dyn ReceiverInput>> {
+        self.graph
+            .inputs()
+            .into_iter()
+            .filter_map(|(_, i)| i.receiver())
+            .collect()
+    }
+
+    fn generate(&self, time: Time, jobs: &Sender<Job>) {
+        {
+            let mut last = self.last_generated.lock();
+            if last.is_some_and(|l| l >= time) {
+                return;
+            }
+            *last = Some(time);
+        }
+        self.generated.notify_all();
+        let graph = &self.graph;
+        let mut records = BTreeMap::new();
+        for (id, input) in graph.inputs() {
+            if let Some(r) = input.receiver() {
+                records.insert(id, r.allocate(time));
+            }
+        }
+        let mut batch_jobs = Vec::new();
+        let mut failures = Vec::new();
+        for (i, out) in graph.outputs().into_iter().enumerate() {
+            match out.generate_job(time) {
+                Ok(Some(run)) => batch_jobs.push(Job {
+                    set: Arc::new(JobSet {
+                        info: Mutex::new(empty_info(time)),
+                        remaining: AtomicUsize::new(0),
+                    }),
+                    output: i,
+                    name: out.name().to_owned(),
+                    run,
+                }),
+                Ok(None) => {}
+                Err(e) => {
+                    let e = Error::BatchFailed {
+                        time,
+                        output: i,
+                        message: format!("generating the job failed: {e}"),
+                    };
+                    failures.push(e.to_string());
+                    self.report_error(e);
+                }
+            }
+        }
+        for (id, input) in graph.inputs() {
+            if let Some(n) = input.records(time) {
+                records.insert(id, n);
+            }
+        }
+        let info = BatchInfo {
+            batch_time: time,
+            records_per_input: records,
+            submission_time: graph.clock.now(),
+            processing_start_time: None,
+            processing_end_time: None,
+            output_operations: batch_jobs.len(),
+            failures,
+        };
+        graph.listeners.post(|l| l.on_batch_submitted(&info));
+        if batch_jobs.is_empty() {
+            let set = Arc::new(JobSet {
+                info: Mutex::new(info),
+                remaining: AtomicUsize::new(0),
+            });
+            self.pending.lock().insert(time);
+            self.start_set(&set);
+            self.finish_set(&set);
+            return;
+        }
+        let set = Arc::new(JobSet {
+            remaining: AtomicUsize::new(batch_jobs.len()),
+            info: Mutex::new(info),
+        });
+        self.pending.lock().insert(time);
+        for mut job in batch_jobs {
+            job.set = set.clone();
+            if jobs.send(job).is_err() {
+                log::error!("batch {time}: the job executors are gone");
+            }
+        }
+    }
+
+    fn start_set(&self, set: &JobSet) {
+        let mut info = set.info.lock();
+        if info.processing_start_time.is_none() {
+            info.processing_start_time = Some(self.graph.clock.now());
+            let snapshot = info.clone();
+            drop(info);
+            self.graph.listeners.post(|l| l.on_batch_started(&snapshot));
+        }
+    }
+
+    fn finish_set(&self, set: &JobSet) {
+        let snapshot = {
+            let mut info = set.info.lock();
+            info.processing_end_time = Some(self.graph.clock.now());
+            info.clone()
+        };
+        if !snapshot.succeeded() {
+            self.failed_batches.fetch_add(1, Ordering::Relaxed);
+        }
+        self.completed_batches.fetch_add(1, Ordering::Relaxed);
+        self.graph
+            .listeners
+            .post(|l| l.on_batch_completed(&snapshot));
+        let _ = self.events.send(Event::Clear(snapshot.batch_time));
+        self.pending.lock().remove(&snapshot.batch_time);
+        self.idle.notify_all();
+    }
+
+    fn run_job(&self, job: Job) {
+        let time = job.set.info.lock().batch_time;
+        if self.halted.load(Ordering::SeqCst) {
+            log::warn!(
+                "batch {time}: output {} skipped, the context is stopping",
+                job.output
+            );
+        } else {
+            self.start_set(&job.set);
+            let mut op = OutputOperationInfo {
+                batch_time: time,
+                id: job.output,
+                name: job.name.clone(),
+                start_time: Some(self.graph.clock.now()),
+                end_time: None,
+                failure: None,
+            };
+            self.graph
+                .listeners
+                .post(|l| l.on_output_operation_started(&op));
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job.run));
+            let failure = match result {
+                Ok(Ok(())) => None,
+                Ok(Err(e)) => Some(e.to_string()),
+                Err(p) => Some(format!(
+                    "panicked: {}",
+                    p.downcast_ref::<&str>()
+                        .map(|s| s.to_string())
+                        .or_else(|| p.downcast_ref::<String>().cloned())
+                        .unwrap_or_default()
+                )),
+            };
+            op.end_time = Some(self.graph.clock.now());
+            op.failure = failure.clone();
+            self.graph
+                .listeners
+                .post(|l| l.on_output_operation_completed(&op));
+            if let Some(message) = failure {
+                job.set.info.lock().failures.push(message.clone());
+                self.report_error(Error::BatchFailed {
+                    time,
+                    output: job.output,
+                    message,
+                });
+            }
+        }
+        if job.set.remaining.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.finish_set(&job.set);
+        }
+    }
+}
+
+fn empty_info(time: Time) -> BatchInfo {
+    BatchInfo {
+        batch_time: time,
+        records_per_input: BTreeMap::new(),
+        submission_time: time,
+        processing_start_time: None,
+        processing_end_time: None,
+        output_operations: 0,
+        failures: Vec::new(),
+    }
+}
+
+/// The running scheduler of one StreamingContext.
+pub(crate) struct JobScheduler {
+    pub(crate) shared: Arc<SchedulerShared>,
+    timer: Option<RecurringTimer>,
+    generator: Option<JoinHandle<()>>,
+    executors: Vec<JoinHandle<()>>,
+    jobs: Option<Sender<Job>>,
+}
+
+impl JobScheduler {
+    /// Starts inputs, receivers, executors, the generator and the timer; the first batch is
+    /// at `start`.
+    pub(crate) fn start(graph: Arc<Graph>, waiter: Arc<Waiter>, start: Time) -> Result<Self> {
+        let (events_tx, events_rx) = unbounded::<Event>();
+        let (jobs_tx, jobs_rx) = unbounded::<Job>();
+        let shared = Arc::new(SchedulerShared {
+            graph: graph.clone(),
+            waiter,
+            events: events_tx.clone(),
+            last_generated: Mutex::new(None),
+            generated: Condvar::new(),
+            pending: Mutex::new(BTreeSet::new()),
+            idle: Condvar::new(),
+            halted: AtomicBool::new(false),
+            failed_batches: AtomicU64::new(0),
+            completed_batches: AtomicU64::new(0),
+        });
+        let io_err = |what: &str, e: std::io::Error| Error::Io {
+            path: what.into(),
+            source: e,
+        };
+        let mut executors = Vec::new();
+        for i in 0..graph.config.concurrent_jobs.max(1) {
+            let (s, rx) = (shared.clone(), jobs_rx.clone());
+            executors.push(
+                std::thread::Builder::new()
+                    .name(format!("streaming-job-executor-{i}"))
+                    .spawn(move || {
+                        while let Ok(job) = rx.recv() {
+                            s.run_job(job);
+                        }
+                    })
+                    .map_err(|e| io_err("job executor thread", e))?,
+            );
+        }
+        let (s, jobs) = (shared.clone(), jobs_tx.clone());
+        let generator = std::thread::Builder::new()
+            .name("streaming-job-generator".into())
+            .spawn(move || generator_loop(s, events_rx, jobs))
+            .map_err(|e| io_err("job generator thread", e))?;
+        for (_, input) in graph.inputs() {
+            if let Some(r) = input.receiver() {
+                r.start()?;
+            }
+        }
+        let s = shared.clone();
+        let timer = RecurringTimer::start(
+            "streaming-batch-timer",
+            graph.clock.clone(),
+            start,
+            graph.batch_interval,
+            move |t| !s.halted.load(Ordering::SeqCst) && s.events.send(Event::Generate(t)).is_ok(),
+        )
+        .map_err(|e| io_err("batch timer thread", e))?;
+        Ok(JobScheduler {
+            shared,
+            timer: Some(timer),
+            generator: Some(generator),
+            executors,
+            jobs: Some(jobs_tx),
+        })
+    }
+
+    /// Stops. Graceful: receivers stop, batches are generated until everything received is
+    /// allocated, and queued batches finish (bounded by `timeout`). Immediate: queued jobs are
+    /// skipped; a running job finishes.
+    pub(crate) fn stop(&mut self, graceful: bool, timeout: Duration) {
+        let shared = self.shared.clone();
+        if let Some(mut t) = self.timer.take() {
+            t.stop();
+        }
+        let receivers = shared.receivers();
+        for r in &receivers {
+            r.stop();
+        }
+        let deadline = Instant::now() + timeout;
+        if graceful && !shared.halted.load(Ordering::SeqCst) {
+            // Drain: batches at the next batch times, without waiting for the clock, until
+            // no received record is left unallocated.
+            while receivers.iter().any(|r| r.has_unallocated()) && Instant::now() < deadline {
+                let mut last = shared.last_generated.lock();
+                let next = match *last {
+                    Some(l) => l + shared.graph.batch_interval,
+                    None => crate::util::recurring_timer::RecurringTimer::next_time(
+                        shared.graph.clock.now(),
+                        shared.graph.batch_interval,
+                    ),
+                };
+                let _ = shared.events.send(Event::Generate(next));
+                while last.is_none_or(|l| l < next) && Instant::now() < deadline {
+                    shared.generated.wait_until(&mut last, deadline);
+                }
+            }
+            let mut pending = shared.pending.lock();
+            while !pending.is_empty() && Instant::now() < deadline {
+                shared.idle.wait_until(&mut pending, deadline);
+            }
+            if !pending.is_empty() {
+                log::warn!(
+                    "graceful stop timed out with {} batches unfinished; stopping them",
+                    pending.len()
+                );
+            }
+        }
+        shared.halted.store(true, Ordering::SeqCst);
+        let _ = shared.events.send(Event::Stop);
+        if let Some(g) = self.generator.take() {
+            if g.join().is_err() {
+                log::error!("the job generator panicked");
+            }
+        }
+        self.jobs.take();
+        for e in self.executors.drain(..) {
+            if e.join().is_err() {
+                log::error!("a job executor panicked");
+            }
+        }
+        for (_, input) in shared.graph.inputs() {
+            input.stop();
+        }
+    }
+}
+
+fn generator_loop(shared: Arc<SchedulerShared>, events: ChannelReceiver<Event>, jobs: Sender<Job>) {
+    while let Ok(event) = events.recv() {
+        match event {
+            Event::Generate(t) => {
+                if !shared.halted.load(Ordering::SeqCst) {
+                    shared.generate(t, &jobs);
+                }
+            }
+            Event::Clear(t) => shared.graph.clear_metadata(t),
+            Event::Stop => break,
+        }
+    }
+}

@@ -1,0 +1,230 @@
+//! Deterministic tests of streaming jobs, for emberflow's own tests and for users' tests of
+//! their jobs: a [`BatchRunner`] owns a context on a [`ManualClock`], advances the clock one
+//! batch at a time and blocks until the scheduler reports each batch done. No sleeps; the
+//! only timeout is a guard against a hung scheduler.
+//!
+//! ```
+//! use emberflow_streaming::testing::BatchRunner;
+//! use std::time::Duration;
+//! let runner = BatchRunner::new(Duration::from_secs(1));
+//! let input = runner.queue_input(vec![vec![1, 2, 3], vec![4]]);
+//! let doubled = runner.collect(&input.map(|x: i32| x * 2));
+//! runner.run(3)?;
+//! assert_eq!(doubled.batches(), vec![vec![2, 4, 6], vec![8], vec![]]);
+//! # Ok::<(), emberflow_streaming::Error>(())
+//! ```
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crossbeam_channel::{unbounded, Receiver as ChannelReceiver, Sender};
+use emberflow_core::{Context, Data};
+use parking_lot::Mutex;
+
+use crate::{
+    BatchInfo, Clock, DStream, Error, ManualClock, RddQueue, Result, StopOptions, StreamingContext,
+    StreamingContextBuilder, StreamingContextState, StreamingListener, Time,
+};
+
+/// Reports completed batches to the runner.
+struct Completions(Mutex<Sender<BatchInfo>>);
+
+impl StreamingListener for Completions {
+    fn on_batch_completed(&self, info: &BatchInfo) {
+        let _ = self.0.lock().send(info.clone());
+    }
+}
+
+/// The records a stream produced, per batch time.
+pub struct Collected<T> {
+    batches: Arc<Mutex<BTreeMap<Time, Vec<T>>>>,
+}
+
+impl<T: Clone> Collected<T> {
+    /// The records of every batch so far, in batch order.
+    pub fn batches(&self) -> Vec<Vec<T>> {
+        self.batches.lock().values().cloned().collect()
+    }
+    /// The records per batch time.
+    pub fn by_time(&self) -> BTreeMap<Time, Vec<T>> {
+        self.batches.lock().clone()
+    }
+}
+
+/// Runs a streaming graph on a manual clock, batch by batch.
+pub struct BatchRunner {
+    ssc: StreamingContext,
+    clock: Arc<ManualClock>,
+    completed: ChannelReceiver<BatchInfo>,
+    timeout: Duration,
+}
+
+impl BatchRunner {
+    /// A runner with a 2-thread context and batches every `interval`.
+    pub fn new(interval: Duration) -> Self {
+        Self::with_builder(&Context::local(2), interval, |b| b)
+    }
+
+    /// A runner on `ctx`, with the builder adjusted by `configure` (its clock is replaced by
+    /// the runner's manual clock).
+    pub fn with_builder(
+        ctx: &Context,
+        interval: Duration,
+        configure: impl FnOnce(StreamingContextBuilder) -> StreamingContextBuilder,
+    ) -> Self {
+        let clock = Arc::new(ManualClock::new());
+        let ssc = configure(StreamingContext::builder(ctx, interval))
+            .clock(clock.clone())
+            .build();
+        let (tx, rx) = unbounded();
+        ssc.add_streaming_listener(Completions(Mutex::new(tx)));
+        BatchRunner {
+            ssc,
+            clock,
+            completed: rx,
+            timeout: Duration::from_secs(60),
+        }
+    }
+
+    /// How long `run` waits for one batch before it reports the scheduler hung.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The streaming context, to build any graph on.
+    pub fn ssc(&self) -> &StreamingContext {
+        &self.ssc
+    }
+
+    /// The RDD engine context.
+    pub fn context(&self) -> &Context {
+        self.ssc.context()
+    }
+
+    /// The manual clock.
+    pub fn clock(&self) -> &Arc<ManualClock> {
+        &self.clock
+    }
+
+    /// An input stream whose batch `i` holds `batches[i]` (in two partitions); later batches
+    /// are empty.
+    pub fn queue_input<I: Into<T>, T: Data>(&self, batches: Vec<Vec<I>>) -> DStream<T> {
+        let queue = RddQueue::new();
+        for b in batches {
+            let records: Vec<T> = b.into_iter().map(Into::into).collect();
+            queue.push(self.context().parallelize(records, 2));
+        }
+        self.ssc.queue_stream(&queue, true)
+    }
+
+    /// Collects every batch of `stream`.
+    pub fn collect<T: Data>(&self, stream: &DStream<T>) -> Collected<T> {
+        let batches = Arc::new(Mutex::new(BTreeMap::new()));
+        let sink = batches.clone();
+        stream.foreach_rdd(move |rdd, time| {
+            let records = rdd.collect()?;
+            sink.lock().insert(time, records);
+            Ok(())
+        });
+        Collected { batches }
+    }
+
+    /// Starts the context if needed, then runs `batches` batches: advances the clock one
+    /// interval at a time and waits until that batch completed. Returns their infos.
+    pub fn run(&self, batches: usize) -> Result<Vec<BatchInfo>> {
+        if self.ssc.state() == StreamingContextState::Initialized {
+            self.ssc.start()?;
+        }
+        let mut infos = Vec::with_capacity(batches);
+        for _ in 0..batches {
+            self.clock.advance(self.ssc.batch_interval());
+            let target = self.clock.now();
+            loop {
+                let info = self.completed.recv_timeout(self.timeout).map_err(|_| {
+                    Error::IllegalState(format!(
+                        "batch {target} did not complete within {:?}; the scheduler is stuck",
+                        self.timeout
+                    ))
+                })?;
+                let done = info.batch_time >= target;
+                infos.push(info);
+                if done {
+                    break;
+                }
+            }
+        }
+        Ok(infos)
+    }
+
+    /// Stops the context gracefully, keeping the RDD context.
+    pub fn stop(&self) -> Result<()> {
+        self.ssc.stop(StopOptions::graceful().keep_context(true))
+    }
+}
+
+impl Drop for BatchRunner {
+    fn drop(&mut self) {
+        let _ = self.ssc.stop(StopOptions::immediate().keep_context(true));
+    }
+}
+
+fn first_failure(infos: &[BatchInfo]) -> Result<()> {
+    match infos.iter().find(|i| !i.succeeded()) {
+        Some(i) => Err(Error::BatchFailed {
+            time: i.batch_time,
+            output: 0,
+            message: i.failures.join("; "),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Runs `f` over an input given per batch, on 1-second batches, and returns the output of
+/// each of the first `batches` batches.
+pub fn run_batches<I, T, U, F>(input: Vec<Vec<I>>, f: F, batches: usize) -> Result<Vec<Vec<U>>>
+where
+    I: Into<T>,
+    T: Data,
+    U: Data,
+    F: FnOnce(DStream<T>) -> DStream<U>,
+{
+    run_batches_with(Duration::from_secs(1), input, f, batches)
+}
+
+/// [`run_batches`] with another batch interval.
+pub fn run_batches_with<I, T, U, F>(
+    interval: Duration,
+    input: Vec<Vec<I>>,
+    f: F,
+    batches: usize,
+) -> Result<Vec<Vec<U>>>
+where
+    I: Into<T>,
+    T: Data,
+    U: Data,
+    F: FnOnce(DStream<T>) -> DStream<U>,
+{
+    let runner = BatchRunner::new(interval);
+    let out = runner.collect(&f(runner.queue_input(input)));
+    first_failure(&runner.run(batches)?)?;
+    Ok(out.batches())
+}
+
+/// Builds any graph with `build` on a context with a manual clock, runs `batches` batches,
+/// and returns the output per batch of each stream `build` returned:
+/// `result[stream][batch]`.
+pub fn run_graph<U, F>(interval: Duration, batches: usize, build: F) -> Result<Vec<Vec<Vec<U>>>>
+where
+    U: Data,
+    F: FnOnce(&StreamingContext) -> Result<Vec<DStream<U>>>,
+{
+    let runner = BatchRunner::new(interval);
+    let outs: Vec<Collected<U>> = build(runner.ssc())?
+        .iter()
+        .map(|s| runner.collect(s))
+        .collect();
+    first_failure(&runner.run(batches)?)?;
+    Ok(outs.iter().map(|c| c.batches()).collect())
+}
