@@ -105,6 +105,37 @@ pub trait StreamingListener: Send + Sync + 'static {
     fn on_receiver_stopped(&self, _info: &ReceiverInfo) {}
 }
 
+/// A shared listener, so the program keeps a handle to what it registered.
+impl<L: StreamingListener> StreamingListener for std::sync::Arc<L> {
+    fn on_streaming_started(&self, time: Time) {
+        (**self).on_streaming_started(time)
+    }
+    fn on_batch_submitted(&self, info: &BatchInfo) {
+        (**self).on_batch_submitted(info)
+    }
+    fn on_batch_started(&self, info: &BatchInfo) {
+        (**self).on_batch_started(info)
+    }
+    fn on_batch_completed(&self, info: &BatchInfo) {
+        (**self).on_batch_completed(info)
+    }
+    fn on_output_operation_started(&self, info: &OutputOperationInfo) {
+        (**self).on_output_operation_started(info)
+    }
+    fn on_output_operation_completed(&self, info: &OutputOperationInfo) {
+        (**self).on_output_operation_completed(info)
+    }
+    fn on_receiver_started(&self, info: &ReceiverInfo) {
+        (**self).on_receiver_started(info)
+    }
+    fn on_receiver_error(&self, info: &ReceiverInfo) {
+        (**self).on_receiver_error(info)
+    }
+    fn on_receiver_stopped(&self, info: &ReceiverInfo) {
+        (**self).on_receiver_stopped(info)
+    }
+}
+
 /// Delivers events to every registered listener, in registration order. A panicking
 /// listener is logged and does not stop the others or the scheduler.
 #[derive(Default)]

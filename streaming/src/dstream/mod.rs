@@ -187,6 +187,12 @@ impl<T: Data> DStream<T> {
         self.inner.get_or_compute(time)
     }
 
+    /// The batch times whose RDDs this stream still holds (older ones are forgotten after
+    /// the remember duration).
+    pub fn remembered_times(&self) -> Vec<Time> {
+        self.inner.generated_times()
+    }
+
     /// Caches every RDD this stream generates, in memory as objects.
     pub fn cache(&self) -> DStream<T> {
         *self.inner.persist.lock() = Some(Arc::new(|r: &Rdd<T>| {

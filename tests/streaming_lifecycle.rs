@@ -1,0 +1,178 @@
+//! The StreamingContext's life: validation at start, start/stop/await, errors surfacing,
+//! listener events with batch infos; and a property: stateless streams over any split into
+//! batches give the batch job's result.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use emberflow::prelude::*;
+use emberflow::testing::BatchRunner;
+use emberflow::{BatchInfo, OutputOperationInfo, StreamingContextState};
+use proptest::prelude::*;
+
+#[test]
+fn start_validates_the_graph() {
+    let ctx = Context::local(1);
+    let ssc = StreamingContext::builder(&ctx, Duration::from_secs(1)).clock(ManualClock::new()).build();
+    let _input = ssc.queue_stream(&RddQueue::<i32>::new(), true);
+    let err = ssc.start().unwrap_err();
+    assert!(err.to_string().contains("no output operations"), "{err}");
+    assert_eq!(ssc.state(), StreamingContextState::Initialized);
+
+    let missing = common::temp_dir().path().join("not-there");
+    let ssc = StreamingContext::builder(&ctx, Duration::from_secs(1)).clock(ManualClock::new()).build();
+    ssc.text_file_stream(&missing).foreach_rdd(|_, _| Ok(()));
+    let err = ssc.start().unwrap_err();
+    assert!(matches!(&err, Error::MissingDirectory { path } if *path == missing), "{err}");
+    assert!(err.to_string().contains("create it"), "{err}");
+}
+
+#[test]
+fn lifecycle_states_and_restarts_are_refused() {
+    let ctx = Context::local(1);
+    let ssc = StreamingContext::builder(&ctx, Duration::from_secs(1)).clock(ManualClock::new()).build();
+    ssc.queue_stream(&RddQueue::<i32>::new(), true).foreach_rdd(|_, _| Ok(()));
+    assert_eq!(ssc.state(), StreamingContextState::Initialized);
+    ssc.start().unwrap();
+    assert_eq!(ssc.state(), StreamingContextState::Active);
+    assert_eq!(ssc.zero_time(), Some(Time::from_millis(0)));
+    assert!(matches!(ssc.start(), Err(Error::IllegalState(_))));
+    assert!(!ssc.await_termination_or_timeout(Duration::from_millis(1)).unwrap());
+    ssc.stop(StopOptions::immediate().keep_context(true)).unwrap();
+    assert_eq!(ssc.state(), StreamingContextState::Stopped);
+    assert!(ssc.await_termination_or_timeout(Duration::from_millis(1)).unwrap());
+    ssc.await_termination().unwrap();
+    assert!(ssc.start().is_err(), "a stopped context cannot start again");
+    ssc.stop(StopOptions::graceful()).unwrap();
+    assert!(!ctx.is_stopped(), "keep_context kept it");
+    assert_eq!(ctx.parallelize(vec![1], 1).count().unwrap(), 1);
+    let ssc2 = StreamingContext::builder(&ctx, Duration::from_secs(1)).clock(ManualClock::new()).build();
+    ssc2.queue_stream(&RddQueue::<i32>::new(), true).foreach_rdd(|_, _| Ok(()));
+    ssc2.start().unwrap();
+    ssc2.stop(StopOptions::immediate()).unwrap();
+    assert!(ctx.is_stopped(), "the default stop stops the RDD context too");
+}
+
+#[derive(Default)]
+struct Recorder {
+    events: Mutex<Vec<String>>,
+    infos: Mutex<Vec<BatchInfo>>,
+    ops: Mutex<Vec<OutputOperationInfo>>,
+}
+
+impl StreamingListener for Recorder {
+    fn on_streaming_started(&self, time: Time) {
+        self.events.lock().unwrap().push(format!("started@{}", time.millis()));
+    }
+    fn on_batch_submitted(&self, info: &BatchInfo) {
+        self.events.lock().unwrap().push(format!("submitted@{}", info.batch_time.millis()));
+    }
+    fn on_batch_started(&self, info: &BatchInfo) {
+        self.events.lock().unwrap().push(format!("batch_started@{}", info.batch_time.millis()));
+    }
+    fn on_batch_completed(&self, info: &BatchInfo) {
+        self.events.lock().unwrap().push(format!("completed@{}", info.batch_time.millis()));
+        self.infos.lock().unwrap().push(info.clone());
+    }
+    fn on_output_operation_completed(&self, info: &OutputOperationInfo) {
+        self.ops.lock().unwrap().push(info.clone());
+    }
+}
+
+#[test]
+fn listeners_see_every_batch_with_its_info() {
+    let runner = BatchRunner::new(Duration::from_millis(500));
+    let rec = Arc::new(Recorder::default());
+    runner.ssc().add_streaming_listener(rec.clone());
+    let input = runner.queue_input::<i32, i32>(vec![vec![1, 2], vec![3]]);
+    input.foreach_rdd(|_, _| Ok(()));
+    input.map(|x| x * 2).foreach_rdd(|rdd, _| {
+        rdd.count()?;
+        Ok(())
+    });
+    runner.run(2).unwrap();
+    let events = rec.events.lock().unwrap().clone();
+    assert_eq!(
+        events,
+        vec!["started@0", "submitted@500", "batch_started@500", "completed@500", "submitted@1000", "batch_started@1000", "completed@1000"]
+    );
+    let infos = rec.infos.lock().unwrap().clone();
+    assert_eq!(infos[0].output_operations, 2);
+    assert!(infos.iter().all(|i| i.succeeded()));
+    // On the manual clock nothing takes time: delays are exactly zero.
+    assert_eq!(infos[1].scheduling_delay(), Some(Duration::ZERO));
+    assert_eq!(infos[1].processing_delay(), Some(Duration::ZERO));
+    assert_eq!(infos[1].total_delay(), Some(Duration::ZERO));
+    let ops = rec.ops.lock().unwrap().clone();
+    assert_eq!(ops.iter().map(|o| (o.batch_time.millis(), o.id)).collect::<Vec<_>>(), vec![(500, 0), (500, 1), (1000, 0), (1000, 1)]);
+    assert_eq!(runner.ssc().completed_batches(), 2);
+}
+
+#[test]
+fn batch_errors_surface_in_await_termination_and_the_stream_goes_on() {
+    let runner = BatchRunner::new(Duration::from_secs(1));
+    let input = runner.queue_input::<i32, i32>(vec![vec![1], vec![-1], vec![2]]);
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let s = seen.clone();
+    input
+        .map(|x| if x < 0 { panic!("negative record {x}") } else { x })
+        .foreach_rdd(move |rdd, _| {
+            s.lock().unwrap().extend(rdd.collect()?);
+            Ok(())
+        });
+    let infos = runner.run(3).unwrap();
+    assert!(infos[0].succeeded() && !infos[1].succeeded() && infos[2].succeeded());
+    assert!(infos[1].failures[0].contains("negative record -1"), "{:?}", infos[1].failures);
+    assert_eq!(*seen.lock().unwrap(), vec![1, 2], "the batch after the failure ran");
+    assert_eq!(runner.ssc().failed_batches(), 1);
+    let err = runner.ssc().await_termination_or_timeout(Duration::from_secs(5)).unwrap_err();
+    assert!(matches!(&err, Error::BatchFailed { time, .. } if time.millis() == 2000), "{err}");
+    assert_eq!(runner.ssc().state(), StreamingContextState::Active);
+}
+
+#[test]
+fn stop_on_error_stops_generating_batches() {
+    let ctx = Context::local(2);
+    let runner = BatchRunner::with_builder(&ctx, Duration::from_secs(1), |b| b.stop_on_error(true));
+    let input = runner.queue_input::<i32, i32>(vec![vec![1], vec![2], vec![3]]);
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let s = seen.clone();
+    input.foreach_rdd(move |rdd, _| {
+        let v = rdd.collect()?;
+        if v == vec![2] {
+            return Err(Error::user("sink refused 2"));
+        }
+        s.lock().unwrap().extend(v);
+        Ok(())
+    });
+    let infos = runner.run(2).unwrap();
+    assert!(!infos[1].succeeded());
+    assert!(runner.ssc().await_termination().is_err());
+    // No third batch comes: the timer stopped.
+    let runner = runner.timeout(Duration::from_millis(300));
+    assert!(runner.run(1).is_err());
+    assert_eq!(*seen.lock().unwrap(), vec![1]);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 16, ..ProptestConfig::default() })]
+
+    /// Stateless operations: the per-batch outputs, concatenated, equal the same RDD job
+    /// over the whole input, for any split of the input into batches.
+    #[test]
+    fn any_batching_equals_the_batch_job(data in prop::collection::vec(0u32..50, 0..80), cuts in prop::collection::vec(0usize..80, 0..6)) {
+        let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(data.len())).collect();
+        cuts.push(0);
+        cuts.push(data.len());
+        cuts.sort();
+        let batches: Vec<Vec<u32>> = cuts.windows(2).map(|w| data[w[0]..w[1]].to_vec()).collect();
+        let n = batches.len();
+        let job = |rdd: Rdd<u32>| rdd.filter(|x| x % 3 != 0).flat_map(|x| vec![x; (x % 4) as usize]).map(|x| x * 7);
+        let streamed = emberflow::testing::run_batches(batches, move |s: DStream<u32>| s.transform(move |r, _| job(r)), n).unwrap();
+        let ctx = Context::local(2);
+        let whole = job(ctx.parallelize(data.clone(), 3)).collect().unwrap();
+        prop_assert_eq!(streamed.concat(), whole);
+    }
+}
