@@ -1,5 +1,6 @@
 //! Text input and output, persistence and checkpoints: round trips on real files, and damage
 //! detected.
+#![allow(clippy::unwrap_used)] // helpers of tests fail loudly
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! Property tests: each operation against a plain Vec/HashMap model, over random data,
 //! partition counts and pool sizes.
+#![allow(clippy::unwrap_used)] // helpers of tests fail loudly
 
 mod common;
 

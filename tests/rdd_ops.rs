@@ -1,5 +1,6 @@
 //! Every RDD operation on every input shape (no partitions, empty partitions, one partition,
 //! more partitions than records, skewed keys, an ordinary mix), against a plain-Rust model.
+#![allow(clippy::unwrap_used)] // helpers of tests fail loudly
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! The scheduler: failures become errors, shuffle outputs are reused, contexts are
 //! independent, long lineages run.
+#![allow(clippy::unwrap_used)] // helpers of tests fail loudly
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;

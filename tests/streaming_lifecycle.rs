@@ -1,6 +1,7 @@
 //! The StreamingContext's life: validation at start, start/stop/await, errors surfacing,
 //! listener events with batch infos; and a property: stateless streams over any split into
 //! batches give the batch job's result.
+#![allow(clippy::unwrap_used)] // helpers of tests fail loudly
 
 mod common;
 
@@ -15,44 +16,65 @@ use proptest::prelude::*;
 #[test]
 fn start_validates_the_graph() {
     let ctx = Context::local(1);
-    let ssc = StreamingContext::builder(&ctx, Duration::from_secs(1)).clock(ManualClock::new()).build();
+    let ssc = StreamingContext::builder(&ctx, Duration::from_secs(1))
+        .clock(ManualClock::new())
+        .build();
     let _input = ssc.queue_stream(&RddQueue::<i32>::new(), true);
     let err = ssc.start().unwrap_err();
     assert!(err.to_string().contains("no output operations"), "{err}");
     assert_eq!(ssc.state(), StreamingContextState::Initialized);
 
     let missing = common::temp_dir().path().join("not-there");
-    let ssc = StreamingContext::builder(&ctx, Duration::from_secs(1)).clock(ManualClock::new()).build();
+    let ssc = StreamingContext::builder(&ctx, Duration::from_secs(1))
+        .clock(ManualClock::new())
+        .build();
     ssc.text_file_stream(&missing).foreach_rdd(|_, _| Ok(()));
     let err = ssc.start().unwrap_err();
-    assert!(matches!(&err, Error::MissingDirectory { path } if *path == missing), "{err}");
+    assert!(
+        matches!(&err, Error::MissingDirectory { path } if *path == missing),
+        "{err}"
+    );
     assert!(err.to_string().contains("create it"), "{err}");
 }
 
 #[test]
 fn lifecycle_states_and_restarts_are_refused() {
     let ctx = Context::local(1);
-    let ssc = StreamingContext::builder(&ctx, Duration::from_secs(1)).clock(ManualClock::new()).build();
-    ssc.queue_stream(&RddQueue::<i32>::new(), true).foreach_rdd(|_, _| Ok(()));
+    let ssc = StreamingContext::builder(&ctx, Duration::from_secs(1))
+        .clock(ManualClock::new())
+        .build();
+    ssc.queue_stream(&RddQueue::<i32>::new(), true)
+        .foreach_rdd(|_, _| Ok(()));
     assert_eq!(ssc.state(), StreamingContextState::Initialized);
     ssc.start().unwrap();
     assert_eq!(ssc.state(), StreamingContextState::Active);
     assert_eq!(ssc.zero_time(), Some(Time::from_millis(0)));
     assert!(matches!(ssc.start(), Err(Error::IllegalState(_))));
-    assert!(!ssc.await_termination_or_timeout(Duration::from_millis(1)).unwrap());
-    ssc.stop(StopOptions::immediate().keep_context(true)).unwrap();
+    assert!(!ssc
+        .await_termination_or_timeout(Duration::from_millis(1))
+        .unwrap());
+    ssc.stop(StopOptions::immediate().keep_context(true))
+        .unwrap();
     assert_eq!(ssc.state(), StreamingContextState::Stopped);
-    assert!(ssc.await_termination_or_timeout(Duration::from_millis(1)).unwrap());
+    assert!(ssc
+        .await_termination_or_timeout(Duration::from_millis(1))
+        .unwrap());
     ssc.await_termination().unwrap();
     assert!(ssc.start().is_err(), "a stopped context cannot start again");
     ssc.stop(StopOptions::graceful()).unwrap();
     assert!(!ctx.is_stopped(), "keep_context kept it");
     assert_eq!(ctx.parallelize(vec![1], 1).count().unwrap(), 1);
-    let ssc2 = StreamingContext::builder(&ctx, Duration::from_secs(1)).clock(ManualClock::new()).build();
-    ssc2.queue_stream(&RddQueue::<i32>::new(), true).foreach_rdd(|_, _| Ok(()));
+    let ssc2 = StreamingContext::builder(&ctx, Duration::from_secs(1))
+        .clock(ManualClock::new())
+        .build();
+    ssc2.queue_stream(&RddQueue::<i32>::new(), true)
+        .foreach_rdd(|_, _| Ok(()));
     ssc2.start().unwrap();
     ssc2.stop(StopOptions::immediate()).unwrap();
-    assert!(ctx.is_stopped(), "the default stop stops the RDD context too");
+    assert!(
+        ctx.is_stopped(),
+        "the default stop stops the RDD context too"
+    );
 }
 
 #[derive(Default)]
@@ -64,16 +86,28 @@ struct Recorder {
 
 impl StreamingListener for Recorder {
     fn on_streaming_started(&self, time: Time) {
-        self.events.lock().unwrap().push(format!("started@{}", time.millis()));
+        self.events
+            .lock()
+            .unwrap()
+            .push(format!("started@{}", time.millis()));
     }
     fn on_batch_submitted(&self, info: &BatchInfo) {
-        self.events.lock().unwrap().push(format!("submitted@{}", info.batch_time.millis()));
+        self.events
+            .lock()
+            .unwrap()
+            .push(format!("submitted@{}", info.batch_time.millis()));
     }
     fn on_batch_started(&self, info: &BatchInfo) {
-        self.events.lock().unwrap().push(format!("batch_started@{}", info.batch_time.millis()));
+        self.events
+            .lock()
+            .unwrap()
+            .push(format!("batch_started@{}", info.batch_time.millis()));
     }
     fn on_batch_completed(&self, info: &BatchInfo) {
-        self.events.lock().unwrap().push(format!("completed@{}", info.batch_time.millis()));
+        self.events
+            .lock()
+            .unwrap()
+            .push(format!("completed@{}", info.batch_time.millis()));
         self.infos.lock().unwrap().push(info.clone());
     }
     fn on_output_operation_completed(&self, info: &OutputOperationInfo) {
@@ -96,7 +130,15 @@ fn listeners_see_every_batch_with_its_info() {
     let events = rec.events.lock().unwrap().clone();
     assert_eq!(
         events,
-        vec!["started@0", "submitted@500", "batch_started@500", "completed@500", "submitted@1000", "batch_started@1000", "completed@1000"]
+        vec![
+            "started@0",
+            "submitted@500",
+            "batch_started@500",
+            "completed@500",
+            "submitted@1000",
+            "batch_started@1000",
+            "completed@1000"
+        ]
     );
     let infos = rec.infos.lock().unwrap().clone();
     assert_eq!(infos[0].output_operations, 2);
@@ -106,7 +148,12 @@ fn listeners_see_every_batch_with_its_info() {
     assert_eq!(infos[1].processing_delay(), Some(Duration::ZERO));
     assert_eq!(infos[1].total_delay(), Some(Duration::ZERO));
     let ops = rec.ops.lock().unwrap().clone();
-    assert_eq!(ops.iter().map(|o| (o.batch_time.millis(), o.id)).collect::<Vec<_>>(), vec![(500, 0), (500, 1), (1000, 0), (1000, 1)]);
+    assert_eq!(
+        ops.iter()
+            .map(|o| (o.batch_time.millis(), o.id))
+            .collect::<Vec<_>>(),
+        vec![(500, 0), (500, 1), (1000, 0), (1000, 1)]
+    );
     assert_eq!(runner.ssc().completed_batches(), 2);
 }
 
@@ -117,18 +164,38 @@ fn batch_errors_surface_in_await_termination_and_the_stream_goes_on() {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let s = seen.clone();
     input
-        .map(|x| if x < 0 { panic!("negative record {x}") } else { x })
+        .map(|x| {
+            if x < 0 {
+                panic!("negative record {x}")
+            } else {
+                x
+            }
+        })
         .foreach_rdd(move |rdd, _| {
             s.lock().unwrap().extend(rdd.collect()?);
             Ok(())
         });
     let infos = runner.run(3).unwrap();
     assert!(infos[0].succeeded() && !infos[1].succeeded() && infos[2].succeeded());
-    assert!(infos[1].failures[0].contains("negative record -1"), "{:?}", infos[1].failures);
-    assert_eq!(*seen.lock().unwrap(), vec![1, 2], "the batch after the failure ran");
+    assert!(
+        infos[1].failures[0].contains("negative record -1"),
+        "{:?}",
+        infos[1].failures
+    );
+    assert_eq!(
+        *seen.lock().unwrap(),
+        vec![1, 2],
+        "the batch after the failure ran"
+    );
     assert_eq!(runner.ssc().failed_batches(), 1);
-    let err = runner.ssc().await_termination_or_timeout(Duration::from_secs(5)).unwrap_err();
-    assert!(matches!(&err, Error::BatchFailed { time, .. } if time.millis() == 2000), "{err}");
+    let err = runner
+        .ssc()
+        .await_termination_or_timeout(Duration::from_secs(5))
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::BatchFailed { time, .. } if time.millis() == 2000),
+        "{err}"
+    );
     assert_eq!(runner.ssc().state(), StreamingContextState::Active);
 }
 

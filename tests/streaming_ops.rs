@@ -1,5 +1,6 @@
 //! Every stateless DStream operation as a table of input batches and expected output
 //! batches, on the manual clock (Spark's BasicOperationsSuite as the checklist).
+#![allow(clippy::unwrap_used)] // helpers of tests fail loudly
 
 mod common;
 
@@ -34,10 +35,20 @@ fn map_flat_map_filter() {
     );
     assert_eq!(
         run_batches(input(), words, 4).unwrap(),
-        vec![s(&["a", "b", "b", "c"]), vec![], s(&["a", "a", "a"]), s(&["c"])]
+        vec![
+            s(&["a", "b", "b", "c"]),
+            vec![],
+            s(&["a", "a", "a"]),
+            s(&["c"])
+        ]
     );
     assert_eq!(
-        run_batches(input(), |st: DStream<String>| words(st).filter(|w| w != "a"), 4).unwrap(),
+        run_batches(
+            input(),
+            |st: DStream<String>| words(st).filter(|w| w != "a"),
+            4
+        )
+        .unwrap(),
         vec![s(&["b", "b", "c"]), vec![], vec![], s(&["c"])]
     );
 }
@@ -75,14 +86,23 @@ fn count_emits_zero_for_empty_batches() {
 #[test]
 fn reduce_count_by_value() {
     assert_eq!(
-        run_batches(vec![vec![1, 2, 3], vec![], vec![10]], |st: DStream<i32>| st.reduce(|a, b| a + b), 3).unwrap(),
+        run_batches(
+            vec![vec![1, 2, 3], vec![], vec![10]],
+            |st: DStream<i32>| st.reduce(|a, b| a + b),
+            3
+        )
+        .unwrap(),
         vec![vec![6], vec![], vec![10]]
     );
     let out = run_batches(input(), |st: DStream<String>| words(st).count_by_value(), 4).unwrap();
     assert_eq!(
         sorted_batches(out),
         vec![
-            vec![("a".to_string(), 1), ("b".to_string(), 2), ("c".to_string(), 1)],
+            vec![
+                ("a".to_string(), 1),
+                ("b".to_string(), 2),
+                ("c".to_string(), 1)
+            ],
             vec![],
             vec![("a".to_string(), 3)],
             vec![("c".to_string(), 1)]
@@ -94,7 +114,13 @@ fn reduce_count_by_value() {
 fn union_and_transform_with() {
     let out = run_graph(Duration::from_secs(1), 3, |ssc| {
         let ctx = ssc.context();
-        let a = ssc.queue_stream(&RddQueue::from(vec![ctx.parallelize(vec![1, 2], 1), ctx.parallelize(vec![3], 1)]), true);
+        let a = ssc.queue_stream(
+            &RddQueue::from(vec![
+                ctx.parallelize(vec![1, 2], 1),
+                ctx.parallelize(vec![3], 1),
+            ]),
+            true,
+        );
         let b = ssc.queue_stream(&RddQueue::from(vec![ctx.parallelize(vec![10], 1)]), true);
         let union = a.union(&b);
         let with = a.transform_with(&b, |x, y, _| x.cartesian(&y).map(|(p, q)| p * q));
@@ -110,30 +136,38 @@ fn union_and_transform_with() {
 #[test]
 fn transform_gets_the_batch_time_and_joins_a_static_rdd() {
     let runner = BatchRunner::new(Duration::from_millis(500));
-    let blacklist = runner.context().parallelize(vec![("spam".to_string(), true)], 1);
+    let blacklist = runner
+        .context()
+        .parallelize(vec![("spam".to_string(), true)], 1);
     let input = runner.queue_input::<&str, String>(vec![vec!["ham", "spam", "eggs"], vec!["spam"]]);
-    let clean = input
-        .map(|w| (w, ()))
-        .transform(move |rdd, _| {
-            rdd.left_outer_join(&blacklist)
-                .filter(|(_, (_, bad))| bad.is_none())
-                .keys()
-        });
+    let clean = input.map(|w| (w, ())).transform(move |rdd, _| {
+        rdd.left_outer_join(&blacklist)
+            .filter(|(_, (_, bad))| bad.is_none())
+            .keys()
+    });
     let stamped = input.transform(|rdd, time| rdd.map(move |w| format!("{w}@{}", time.millis())));
     let c = runner.collect(&clean);
     let t = runner.collect(&stamped);
     runner.run(2).unwrap();
-    assert_eq!(sorted_batches(c.batches()), vec![s(&["eggs", "ham"]), vec![]]);
-    assert_eq!(t.batches(), vec![s(&["ham@500", "spam@500", "eggs@500"]), s(&["spam@1000"])]);
+    assert_eq!(
+        sorted_batches(c.batches()),
+        vec![s(&["eggs", "ham"]), vec![]]
+    );
+    assert_eq!(
+        t.batches(),
+        vec![s(&["ham@500", "spam@500", "eggs@500"]), s(&["spam@1000"])]
+    );
 }
 
 #[test]
 fn pair_operations() {
     let kv = vec![vec![("a", 1), ("b", 2), ("a", 3)], vec![], vec![("b", 5)]];
-    let run = |f: fn(DStream<(&'static str, i32)>) -> DStream<(&'static str, i32)>| {
-        sorted_batches(run_batches(kv.clone(), f, 3).unwrap())
-    };
-    assert_eq!(run(|d| d.reduce_by_key(|a, b| a + b)), vec![vec![("a", 4), ("b", 2)], vec![], vec![("b", 5)]]);
+    type Pairs = DStream<(&'static str, i32)>;
+    let run = |f: fn(Pairs) -> Pairs| sorted_batches(run_batches(kv.clone(), f, 3).unwrap());
+    assert_eq!(
+        run(|d| d.reduce_by_key(|a, b| a + b)),
+        vec![vec![("a", 4), ("b", 2)], vec![], vec![("b", 5)]]
+    );
     assert_eq!(
         run(|d| d.reduce_by_key_with_partitions(|a, b| a * b, 3)),
         vec![vec![("a", 3), ("b", 2)], vec![], vec![("b", 5)]]
@@ -142,13 +176,38 @@ fn pair_operations() {
         run(|d| d.combine_by_key(|v| v, |c, v| c.max(v), |a, b| a.max(b))),
         vec![vec![("a", 3), ("b", 2)], vec![], vec![("b", 5)]]
     );
-    assert_eq!(run(|d| d.map_values(|v| v * 10)), vec![vec![("a", 10), ("a", 30), ("b", 20)], vec![], vec![("b", 50)]]);
+    assert_eq!(
+        run(|d| d.map_values(|v| v * 10)),
+        vec![
+            vec![("a", 10), ("a", 30), ("b", 20)],
+            vec![],
+            vec![("b", 50)]
+        ]
+    );
     assert_eq!(
         run(|d| d.flat_map_values(|v| vec![v; 2])),
-        vec![vec![("a", 1), ("a", 1), ("a", 3), ("a", 3), ("b", 2), ("b", 2)], vec![], vec![("b", 5), ("b", 5)]]
+        vec![
+            vec![("a", 1), ("a", 1), ("a", 3), ("a", 3), ("b", 2), ("b", 2)],
+            vec![],
+            vec![("b", 5), ("b", 5)]
+        ]
     );
-    let grouped = sorted_batches(run_batches(kv.clone(), |d: DStream<(&str, i32)>| d.group_by_key_with_partitions(2), 3).unwrap());
-    assert_eq!(grouped, vec![vec![("a", vec![1, 3]), ("b", vec![2])], vec![], vec![("b", vec![5])]]);
+    let grouped = sorted_batches(
+        run_batches(
+            kv.clone(),
+            |d: DStream<(&str, i32)>| d.group_by_key_with_partitions(2),
+            3,
+        )
+        .unwrap(),
+    );
+    assert_eq!(
+        grouped,
+        vec![
+            vec![("a", vec![1, 3]), ("b", vec![2])],
+            vec![],
+            vec![("b", vec![5])]
+        ]
+    );
 }
 
 #[test]
@@ -156,25 +215,49 @@ fn joins_between_streams() {
     let out = run_graph(Duration::from_secs(1), 2, |ssc| {
         let ctx = ssc.context();
         let l = ssc.queue_stream(
-            &RddQueue::from(vec![ctx.parallelize(vec![("a", 1), ("b", 2)], 2), ctx.parallelize(vec![("c", 3)], 1)]),
+            &RddQueue::from(vec![
+                ctx.parallelize(vec![("a", 1), ("b", 2)], 2),
+                ctx.parallelize(vec![("c", 3)], 1),
+            ]),
             true,
         );
-        let r = ssc.queue_stream(&RddQueue::from(vec![ctx.parallelize(vec![("a", 10), ("z", 26)], 1)]), true);
+        let r = ssc.queue_stream(
+            &RddQueue::from(vec![ctx.parallelize(vec![("a", 10), ("z", 26)], 1)]),
+            true,
+        );
         Ok(vec![
             l.join(&r).map(|(k, (v, w))| format!("{k}:{v}:{w}")),
-            l.left_outer_join(&r).map(|(k, (v, w))| format!("{k}:{v}:{w:?}")),
-            l.right_outer_join(&r).map(|(k, (v, w))| format!("{k}:{v:?}:{w}")),
-            l.full_outer_join_with_partitions(&r, 3).map(|(k, (v, w))| format!("{k}:{v:?}:{w:?}")),
+            l.left_outer_join(&r)
+                .map(|(k, (v, w))| format!("{k}:{v}:{w:?}")),
+            l.right_outer_join(&r)
+                .map(|(k, (v, w))| format!("{k}:{v:?}:{w}")),
+            l.full_outer_join_with_partitions(&r, 3)
+                .map(|(k, (v, w))| format!("{k}:{v:?}:{w:?}")),
             l.cogroup(&r).map(|(k, (v, w))| format!("{k}:{v:?}:{w:?}")),
         ])
     })
     .unwrap();
     let out: Vec<Vec<Vec<String>>> = out.into_iter().map(sorted_batches).collect();
     assert_eq!(out[0], vec![s(&["a:1:10"]), vec![]]);
-    assert_eq!(out[1], vec![s(&["a:1:Some(10)", "b:2:None"]), s(&["c:3:None"])]);
+    assert_eq!(
+        out[1],
+        vec![s(&["a:1:Some(10)", "b:2:None"]), s(&["c:3:None"])]
+    );
     assert_eq!(out[2], vec![s(&["a:Some(1):10", "z:None:26"]), vec![]]);
-    assert_eq!(out[3], vec![s(&["a:Some(1):Some(10)", "b:Some(2):None", "z:None:Some(26)"]), s(&["c:Some(3):None"])]);
-    assert_eq!(out[4], vec![s(&["a:[1]:[10]", "b:[2]:[]", "z:[]:[26]"]), s(&["c:[3]:[]"])]);
+    assert_eq!(
+        out[3],
+        vec![
+            s(&["a:Some(1):Some(10)", "b:Some(2):None", "z:None:Some(26)"]),
+            s(&["c:Some(3):None"])
+        ]
+    );
+    assert_eq!(
+        out[4],
+        vec![
+            s(&["a:[1]:[10]", "b:[2]:[]", "z:[]:[26]"]),
+            s(&["c:[3]:[]"])
+        ]
+    );
 }
 
 #[test]
@@ -185,14 +268,23 @@ fn outputs_run_in_declaration_order_with_the_batch_time() {
     for name in ["first", "second", "third"] {
         let log = log.clone();
         input.foreach_rdd(move |rdd, time| {
-            log.lock().unwrap().push(format!("{name}@{}:{}", time.millis(), rdd.count()?));
+            log.lock()
+                .unwrap()
+                .push(format!("{name}@{}:{}", time.millis(), rdd.count()?));
             Ok(())
         });
     }
     runner.run(2).unwrap();
     assert_eq!(
         *log.lock().unwrap(),
-        vec!["first@1000:1", "second@1000:1", "third@1000:1", "first@2000:2", "second@2000:2", "third@2000:2"]
+        vec![
+            "first@1000:1",
+            "second@1000:1",
+            "third@1000:1",
+            "first@2000:2",
+            "second@2000:2",
+            "third@2000:2"
+        ]
     );
 }
 
@@ -202,7 +294,10 @@ fn save_as_text_files_writes_one_directory_per_batch_and_rewrites_identically() 
     let prefix = dir.path().join("wc").to_string_lossy().into_owned();
     let runner = BatchRunner::new(Duration::from_secs(1));
     let input = runner.queue_input::<&str, String>(vec![vec!["x y", "x"], vec![]]);
-    words(input).map(|w| (w, 1u64)).reduce_by_key(|a, b| a + b).save_as_text_files(prefix.clone(), "txt");
+    words(input)
+        .map(|w| (w, 1u64))
+        .reduce_by_key(|a, b| a + b)
+        .save_as_text_files(prefix.clone(), "txt");
     runner.run(2).unwrap();
     let first = emberflow::batch_output_dir(&prefix, "txt", Time::from_millis(1000));
     assert!(first.join("_SUCCESS").exists());
@@ -210,8 +305,19 @@ fn save_as_text_files_writes_one_directory_per_batch_and_rewrites_identically() 
         let mut lines: Vec<String> = std::fs::read_dir(p)
             .unwrap()
             .map(|e| e.unwrap().path())
-            .filter(|f| f.file_name().unwrap().to_string_lossy().starts_with("part-"))
-            .flat_map(|f| std::fs::read_to_string(f).unwrap().lines().map(str::to_owned).collect::<Vec<_>>())
+            .filter(|f| {
+                f.file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with("part-")
+            })
+            .flat_map(|f| {
+                std::fs::read_to_string(f)
+                    .unwrap()
+                    .lines()
+                    .map(str::to_owned)
+                    .collect::<Vec<_>>()
+            })
             .collect();
         lines.sort();
         lines
@@ -245,8 +351,14 @@ fn slice_remember_and_cache() {
     runner.run(4).unwrap();
     assert_eq!(out.batches(), vec![vec![10], vec![20], vec![30], vec![40]]);
     assert_eq!(out2.batches(), vec![vec![11], vec![21], vec![31], vec![41]]);
-    assert_eq!(calls.load(std::sync::atomic::Ordering::Relaxed), 4, "cached: each record mapped once");
-    let sliced = mapped.slice(Time::from_millis(2000), Time::from_millis(3000)).unwrap();
+    assert_eq!(
+        calls.load(std::sync::atomic::Ordering::Relaxed),
+        4,
+        "cached: each record mapped once"
+    );
+    let sliced = mapped
+        .slice(Time::from_millis(2000), Time::from_millis(3000))
+        .unwrap();
     let values: Vec<Vec<i32>> = sliced.iter().map(|r| r.collect().unwrap()).collect();
     assert_eq!(values, vec![vec![20], vec![30]]);
 }
@@ -261,7 +373,10 @@ fn old_rdds_are_forgotten() {
     let _b = runner.collect(&remembered);
     runner.run(20).unwrap();
     let held = mapped.remembered_times();
-    assert!(held.len() <= 2 && held.iter().all(|t| t.millis() >= 19_000), "{held:?}");
+    assert!(
+        held.len() <= 2 && held.iter().all(|t| t.millis() >= 19_000),
+        "{held:?}"
+    );
     let held = remembered.remembered_times();
     assert!(held.len() >= 5 && held.len() <= 6, "{held:?}");
     assert_eq!(*held.last().unwrap(), Time::from_millis(20_000));

@@ -118,14 +118,17 @@ impl SchedulerShared {
     }
 
     fn generate(&self, time: Time, jobs: &Sender<Job>) {
-        {
-            let mut last = self.last_generated.lock();
-            if last.is_some_and(|l| l >= time) {
-                return;
-            }
-            *last = Some(time);
+        if self.last_generated.lock().is_some_and(|l| l >= time) {
+            return;
         }
+        self.generate_batch(time, jobs);
+        // Marked generated only once the batch is pending, so a graceful stop waiting for
+        // it also waits for its jobs.
+        *self.last_generated.lock() = Some(time);
         self.generated.notify_all();
+    }
+
+    fn generate_batch(&self, time: Time, jobs: &Sender<Job>) {
         let graph = &self.graph;
         let mut records = BTreeMap::new();
         for (id, input) in graph.inputs() {
