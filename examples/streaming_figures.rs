@@ -36,20 +36,33 @@ fn main() -> Result<()> {
     //    listener round trip only.
     let runner = BatchRunner::with_builder(&ctx, Duration::from_millis(10), |b| b);
     let queue = RddQueue::<String>::new();
-    runner.ssc().queue_stream(&queue, true).foreach_rdd(|_, _| Ok(()));
+    runner
+        .ssc()
+        .queue_stream(&queue, true)
+        .foreach_rdd(|_, _| Ok(()));
     let bare = per_batch(&runner, batches)?;
     drop(runner);
 
     // 2. An empty batch whose output runs a job (count) on the RDD engine.
     let runner = BatchRunner::with_builder(&ctx, Duration::from_millis(10), |b| b);
-    runner.ssc().queue_stream(&RddQueue::<String>::new(), true).count().foreach_rdd(|rdd, _| {
-        rdd.collect()?;
-        Ok(())
-    });
+    runner
+        .ssc()
+        .queue_stream(&RddQueue::<String>::new(), true)
+        .count()
+        .foreach_rdd(|rdd, _| {
+            rdd.collect()?;
+            Ok(())
+        });
     let with_job = per_batch(&runner, batches)?;
     drop(runner);
-    println!("per-batch overhead, empty batch, no-op output:       {:>8.1} us", bare.as_secs_f64() * 1e6);
-    println!("per-batch overhead, empty batch, count + collect job: {:>8.1} us", with_job.as_secs_f64() * 1e6);
+    println!(
+        "per-batch overhead, empty batch, no-op output:       {:>8.1} us",
+        bare.as_secs_f64() * 1e6
+    );
+    println!(
+        "per-batch overhead, empty batch, count + collect job: {:>8.1} us",
+        with_job.as_secs_f64() * 1e6
+    );
 
     // 3. Parse and count order lines: each batch one queued RDD of `lines_per_batch` lines.
     let runs = 20;

@@ -381,3 +381,23 @@ fn old_rdds_are_forgotten() {
     assert!(held.len() >= 5 && held.len() <= 6, "{held:?}");
     assert_eq!(*held.last().unwrap(), Time::from_millis(20_000));
 }
+
+#[test]
+fn queue_stream_one_at_a_time_all_at_once_and_default() {
+    let out = run_graph(Duration::from_secs(1), 3, |ssc| {
+        let ctx = ssc.context();
+        let rdds = || vec![ctx.parallelize(vec![1], 1), ctx.parallelize(vec![2, 3], 1)];
+        let one = ssc.queue_stream(&RddQueue::from(rdds()), true);
+        let all = ssc.queue_stream(&RddQueue::from(rdds()), false);
+        let with_default = ssc.queue_stream_with_default(
+            &RddQueue::from(rdds()),
+            true,
+            Some(ctx.parallelize(vec![-1], 1)),
+        );
+        Ok(vec![one, all, with_default])
+    })
+    .unwrap();
+    assert_eq!(out[0], vec![vec![1], vec![2, 3], vec![]]);
+    assert_eq!(out[1], vec![vec![1, 2, 3], vec![], vec![]]);
+    assert_eq!(out[2], vec![vec![1], vec![2, 3], vec![-1]]);
+}

@@ -22,7 +22,13 @@ fn is_leap(y: u32) -> bool {
 /// Whether `s` is a real `yyyy-MM-dd HH:mm:ss`.
 pub fn valid_timestamp(s: &str) -> bool {
     let b = s.as_bytes();
-    if b.len() != 19 || b[4] != b'-' || b[7] != b'-' || b[10] != b' ' || b[13] != b':' || b[16] != b':' {
+    if b.len() != 19
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || b[10] != b' '
+        || b[13] != b':'
+        || b[16] != b':'
+    {
         return false;
     }
     let num = |r: std::ops::Range<usize>| -> Option<u32> {
@@ -33,9 +39,14 @@ pub fn valid_timestamp(s: &str) -> bool {
             None
         }
     };
-    let (Some(y), Some(mo), Some(d), Some(h), Some(mi), Some(se)) =
-        (num(0..4), num(5..7), num(8..10), num(11..13), num(14..16), num(17..19))
-    else {
+    let (Some(y), Some(mo), Some(d), Some(h), Some(mi), Some(se)) = (
+        num(0..4),
+        num(5..7),
+        num(8..10),
+        num(11..13),
+        num(14..16),
+        num(17..19),
+    ) else {
         return false;
     };
     let days = match mo {
@@ -59,7 +70,11 @@ pub fn parse_order(line: &str) -> Option<Order> {
     let amount = f.next()?;
     let price = f.next()?;
     let side = f.next()?;
-    if f.next().is_some() || !valid_timestamp(time) || symbol.is_empty() || !symbol.bytes().all(|c| c.is_ascii_alphanumeric()) {
+    if f.next().is_some()
+        || !valid_timestamp(time)
+        || symbol.is_empty()
+        || !symbol.bytes().all(|c| c.is_ascii_alphanumeric())
+    {
         return None;
     }
     let digits = |s: &str| !s.is_empty() && s.bytes().all(|c| c.is_ascii_digit());
@@ -135,7 +150,10 @@ pub fn generate_orders(n: u64, seed: u64) -> Vec<String> {
             let amount = rng.below(1000) + 1;
             let price = (rng.below(10_000) + 100) as f64 / 100.0;
             let side = if rng.below(2) == 0 { 'B' } else { 'S' };
-            format!("2016-03-22 20:{m:02}:{s:02},{},{client},{symbol},{amount},{price:.2},{side}", i + 1)
+            format!(
+                "2016-03-22 20:{m:02}:{s:02},{},{client},{symbol},{amount},{price:.2},{side}",
+                i + 1
+            )
         })
         .collect()
 }
@@ -159,6 +177,8 @@ mod tests {
         ] {
             assert!(parse_order(bad).is_none(), "{bad}");
         }
-        assert!(generate_orders(1000, 3).iter().all(|l| parse_order(l).is_some()));
+        assert!(generate_orders(1000, 3)
+            .iter()
+            .all(|l| parse_order(l).is_some()));
     }
 }

@@ -376,6 +376,31 @@ impl<R: Receiver> ReceiverInput for ReceiverRunner<R> {
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_rate_limiter_holds_storing_to_the_rate() {
+        let mut r = RateLimiter {
+            per_second: 1000,
+            start: Instant::now(),
+            permitted: 0,
+        };
+        let t = Instant::now();
+        for _ in 0..20 {
+            r.acquire(10);
+        }
+        // 200 records at 1000/s take at least 0.2 s (a lower bound only: never flaky).
+        assert!(
+            t.elapsed() >= Duration::from_millis(195),
+            "{:?}",
+            t.elapsed()
+        );
+        assert_eq!(r.permitted, 200);
+    }
+}
+
 impl<R: Receiver> ReceiverRunner<R> {
     /// Drops allocations of batches up to `time` (their RDDs hold the blocks).
     pub(crate) fn forget(&self, time: Time) {
