@@ -376,6 +376,15 @@ impl<R: Receiver> ReceiverInput for ReceiverRunner<R> {
     }
 }
 
+impl<R: Receiver> ReceiverRunner<R> {
+    /// Drops allocations of batches up to `time` (their RDDs hold the blocks).
+    pub(crate) fn forget(&self, time: Time) {
+        let mut a = self.shared.allocated.lock();
+        let keep = a.split_off(&(time + Duration::from_millis(1)));
+        *a = keep;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -398,14 +407,5 @@ mod tests {
             t.elapsed()
         );
         assert_eq!(r.permitted, 200);
-    }
-}
-
-impl<R: Receiver> ReceiverRunner<R> {
-    /// Drops allocations of batches up to `time` (their RDDs hold the blocks).
-    pub(crate) fn forget(&self, time: Time) {
-        let mut a = self.shared.allocated.lock();
-        let keep = a.split_off(&(time + Duration::from_millis(1)));
-        *a = keep;
     }
 }
