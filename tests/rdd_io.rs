@@ -181,6 +181,7 @@ fn checkpoint_truncates_lineage_and_reads_back() {
     ctx.set_checkpoint_dir(dir.path());
     let before = rdd.collect().unwrap();
     let computed = calls.load(Ordering::Relaxed);
+    assert_eq!(rdd.checkpoint_path(), None);
     rdd.checkpoint().unwrap();
     assert!(rdd.is_checkpointed());
     let lineage = rdd.to_debug_string();
@@ -196,18 +197,8 @@ fn checkpoint_truncates_lineage_and_reads_back() {
         "reads come from the checkpoint"
     );
     // The files can be read back by a new context, as recovery does.
-    let cp_dir = std::fs::read_dir(dir.path())
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
-    let rdd_dir = std::fs::read_dir(&cp_dir)
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let rdd_dir = rdd.checkpoint_path().unwrap();
+    assert!(rdd_dir.starts_with(dir.path()));
     let other = Context::local(1);
     let back: Rdd<(u32, String)> = other.checkpoint_file(&rdd_dir).unwrap();
     assert_eq!(back.collect().unwrap(), before);
@@ -220,18 +211,8 @@ fn corrupt_checkpoint_files_are_named_in_the_error() {
     ctx.set_checkpoint_dir(dir.path());
     let rdd = ctx.parallelize((0..100u64).collect(), 4);
     rdd.checkpoint().unwrap();
-    let cp_dir = std::fs::read_dir(dir.path())
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
-    let rdd_dir = std::fs::read_dir(&cp_dir)
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let rdd_dir = rdd.checkpoint_path().unwrap();
+    assert!(rdd_dir.starts_with(dir.path()));
     let part = rdd_dir.join("part-00002");
     let mut bytes = std::fs::read(&part).unwrap();
     let last = bytes.len() - 1;

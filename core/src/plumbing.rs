@@ -79,6 +79,8 @@ pub struct RddMeta {
     pub(crate) codec: Mutex<Option<Arc<dyn Any + Send + Sync>>>,
     /// `Rdd<T>` that replaces this node's lineage after a checkpoint.
     pub(crate) checkpoint: std::sync::OnceLock<Box<dyn Any + Send + Sync>>,
+    /// Where a reliable checkpoint was written.
+    pub(crate) checkpoint_path: std::sync::OnceLock<std::path::PathBuf>,
 }
 
 impl RddMeta {
@@ -91,6 +93,7 @@ impl RddMeta {
             storage: Mutex::new(None),
             codec: Mutex::new(None),
             checkpoint: std::sync::OnceLock::new(),
+            checkpoint_path: std::sync::OnceLock::new(),
         }
     }
     /// The node's id, unique within its context.

@@ -308,7 +308,14 @@ impl<T: Data> Rdd<T> {
         crate::checkpoint::write_rdd(self, &dir)?;
         let reader: Rdd<T> = crate::checkpoint::read_rdd(self.context(), &dir)?;
         let _ = meta.checkpoint.set(Box::new(reader));
+        let _ = meta.checkpoint_path.set(dir);
         Ok(())
+    }
+
+    /// The directory `checkpoint()` wrote this RDD to; read it back, in this or another
+    /// process, with `Context::checkpoint_file` (Spark's `getCheckpointFile`).
+    pub fn checkpoint_path(&self) -> Option<std::path::PathBuf> {
+        self.node().meta().checkpoint_path.get().cloned()
     }
 
     /// Computes every partition into memory and truncates the lineage, without writing files:
