@@ -61,14 +61,8 @@ pub fn generate_text(path: &Path, bytes: u64, seed: u64) -> std::io::Result<()> 
     out.flush()
 }
 
-/// Word count as a user writes it: distinct words and total words.
-pub fn word_count_emberflow(ctx: &Context, path: &Path) -> (usize, u64) {
-    let counts = ctx
-        .text_file(path, ctx.threads() * 4)
-        .expect("input exists")
-        .flat_map(|l: String| l.split_whitespace().map(str::to_owned).collect::<Vec<_>>())
-        .map(|w| (w, 1u64))
-        .reduce_by_key(|a, b| a + b);
+/// Distinct words and total words of a word count, summed per partition.
+fn distinct_and_total(counts: &Rdd<(String, u64)>) -> (usize, u64) {
     let per_partition = counts
         .map_partitions(|it| {
             let (mut n, mut t) = (0usize, 0u64);
@@ -83,6 +77,17 @@ pub fn word_count_emberflow(ctx: &Context, path: &Path) -> (usize, u64) {
     per_partition
         .into_iter()
         .fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
+}
+
+/// Word count as a user writes it: distinct words and total words.
+pub fn word_count_emberflow(ctx: &Context, path: &Path) -> (usize, u64) {
+    let counts = ctx
+        .text_file(path, ctx.threads() * 4)
+        .expect("input exists")
+        .flat_map(|l: String| l.split_whitespace().map(str::to_owned).collect::<Vec<_>>())
+        .map(|w| (w, 1u64))
+        .reduce_by_key(|a, b| a + b);
+    distinct_and_total(&counts)
 }
 
 /// Word count with the hot loop fused by the user in `map_partitions` (STYLE's advice for
@@ -107,20 +112,7 @@ pub fn word_count_emberflow_fused(ctx: &Context, path: &Path) -> (usize, u64) {
             counts
         })
         .reduce_by_key(|a, b| a + b);
-    let per_partition = counts
-        .map_partitions(|it| {
-            let (mut n, mut t) = (0usize, 0u64);
-            for (_, c) in it {
-                n += 1;
-                t += c;
-            }
-            Some((n, t))
-        })
-        .collect()
-        .expect("job runs");
-    per_partition
-        .into_iter()
-        .fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
+    distinct_and_total(&counts)
 }
 
 /// Splits the file into byte ranges (Hadoop's rule for lines crossing a boundary), counts
