@@ -49,7 +49,8 @@ pub mod plumbing {
 pub mod prelude {
     pub use crate::{
         Config, Context, CoreError, DStream, Data, Error, HashPartitioner, ManualClock,
-        Partitioner, RangePartitioner, Rdd, RddQueue, Receiver, ReceiverContext, Result,
-        StopOptions, StorageLevel, StreamingContext, StreamingListener, TextRecord, Time,
+        Partitioner, RangePartitioner, Rdd, RddQueue, Receiver, ReceiverContext, Result, State,
+        StateSpec, StopOptions, StorageLevel, StreamingContext, StreamingListener, TextRecord,
+        Time,
     };
 }

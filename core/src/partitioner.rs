@@ -26,6 +26,19 @@ pub trait Partitioner<K>: Send + Sync + 'static {
     }
 }
 
+/// A shared partitioner is a partitioner (so one can be handed to every batch).
+impl<K, P: Partitioner<K> + ?Sized> Partitioner<K> for std::sync::Arc<P> {
+    fn num_partitions(&self) -> usize {
+        (**self).num_partitions()
+    }
+    fn partition(&self, key: &K) -> usize {
+        (**self).partition(key)
+    }
+    fn prepare(&self) -> Result<()> {
+        (**self).prepare()
+    }
+}
+
 /// Places a key by its stable hash modulo the partition count.
 ///
 /// ```

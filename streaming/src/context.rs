@@ -418,7 +418,7 @@ impl StreamingContext {
         let ctx = graph.ctx.clone();
         let interval = graph.batch_interval;
         let mut runner = None;
-        let s = DStream::from_node_with(graph, |id| {
+        let s = DStream::from_node_with(graph, |id, _| {
             let r = Arc::new(ReceiverRunner::new(receiver, id, graph));
             runner = Some(r.clone());
             ReceiverInputDStream {
@@ -435,6 +435,15 @@ impl StreamingContext {
     /// The union of several streams.
     pub fn union<T: Data>(&self, streams: &[DStream<T>]) -> Result<DStream<T>> {
         DStream::union_all(streams).ok_or_else(|| Error::InvalidGraph("union of no streams".into()))
+    }
+
+    /// Sets the checkpoint directory (created if missing): stateful streams write their state
+    /// there every checkpoint interval.
+    pub fn checkpoint(&self, dir: impl AsRef<Path>) -> Result<()> {
+        let dir = dir.as_ref();
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        self.inner.graph.ctx.set_checkpoint_dir(dir);
+        Ok(())
     }
 
     /// Keeps every stream's RDDs for at least `d` after their batch.

@@ -41,6 +41,7 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use context::{
     StopOptions, StreamingConfig, StreamingContext, StreamingContextBuilder, StreamingContextState,
 };
+pub use dstream::map_with_state::{MapWithStateDStream, State, StateSpec};
 pub use dstream::output::batch_output_dir;
 pub use dstream::queue_input::RddQueue;
 pub use dstream::DStream;

@@ -29,6 +29,8 @@ pub trait DStreamNode<T>: Send + Sync + 'static {
     fn validate(&self, _batch_interval: Duration) -> Result<()> {
         Ok(())
     }
+    /// Sets how often a stateful node writes its state to the checkpoint directory.
+    fn set_checkpoint_interval(&self, _interval: Duration) {}
 }
 
 /// The untyped face of a DStream, for walks over the graph.

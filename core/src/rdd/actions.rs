@@ -335,6 +335,20 @@ impl<T: Data> Rdd<T> {
         Ok(())
     }
 
+    /// Computes every partition into memory and returns an RDD over that data with no
+    /// lineage: the same partitions, in the same order. What stateful streams hold between
+    /// batches, so lineage and memory stay bounded.
+    pub fn materialize(&self) -> Result<Rdd<T>> {
+        let parts = self.run_job(|_, it| Ok(Arc::new(it.collect::<Vec<T>>())))?;
+        Ok(Rdd::from_node(
+            crate::rdd::parallel_collection::PartitionsRdd::new(
+                self.context(),
+                "materialized",
+                parts,
+            ),
+        ))
+    }
+
     /// Whether the lineage was truncated by a checkpoint.
     pub fn is_checkpointed(&self) -> bool {
         self.node().meta().is_checkpointed()

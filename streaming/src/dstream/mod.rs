@@ -3,12 +3,16 @@
 //! compute.
 
 pub(crate) mod file_input;
+pub(crate) mod map_with_state;
 pub(crate) mod ops;
 pub(crate) mod output;
 pub(crate) mod pair;
 pub(crate) mod queue_input;
 pub(crate) mod receiver_input;
+pub(crate) mod state;
+pub(crate) mod stateful;
 pub(crate) mod transformed;
+pub(crate) mod windowed;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Weak};
@@ -142,18 +146,19 @@ impl<T: 'static> Clone for DStream<T> {
 impl<T: Data> DStream<T> {
     /// Adds a node to the graph and returns its handle. For implementers of new kinds.
     pub(crate) fn from_node(graph: &Arc<Graph>, node: impl DStreamNode<T>) -> DStream<T> {
-        Self::from_node_with(graph, |_| node)
+        Self::from_node_with(graph, |_, _| node)
     }
 
-    /// Like `from_node`, for nodes that need their own stream id to be built.
+    /// Like `from_node`, for nodes that need their own stream id, or a weak handle to their
+    /// own memo (stateful nodes read their previous batch).
     pub(crate) fn from_node_with<N: DStreamNode<T>>(
         graph: &Arc<Graph>,
-        make: impl FnOnce(usize) -> N,
+        make: impl FnOnce(usize, Weak<DStreamInner<T>>) -> N,
     ) -> DStream<T> {
         let id = graph.new_id();
-        let inner = Arc::new(DStreamInner {
+        let inner = Arc::new_cyclic(|me| DStreamInner {
             id,
-            node: Box::new(make(id)),
+            node: Box::new(make(id, me.clone())),
             graph: Arc::downgrade(graph),
             generated: Mutex::new(BTreeMap::new()),
             persist: Mutex::new(None),
@@ -209,6 +214,15 @@ impl<T: Data> DStream<T> {
         *self.inner.persist.lock() = Some(Arc::new(move |r: &Rdd<T>| {
             r.persist(level);
         }));
+        self.clone()
+    }
+
+    /// How often this stream's state is written to the checkpoint directory (stateful
+    /// streams: `update_state_by_key`, `map_with_state`, windows with an inverse function;
+    /// others hold one batch of lineage and ignore it). Default: the smallest multiple of the
+    /// slide that is at least 10 s. Must be a multiple of the slide (checked at start).
+    pub fn checkpoint(&self, interval: Duration) -> DStream<T> {
+        self.inner.node.set_checkpoint_interval(interval);
         self.clone()
     }
 

@@ -1,0 +1,475 @@
+//! `map_with_state` (Spark's MapWithStateDStream), incremental: the state lives in one hash
+//! map per partition, updated in place for the keys a batch touches, so a batch costs in
+//! proportion to its records, not to the whole state. Idle keys are found through an index
+//! of keys by last-update time, so timeouts cost in proportion to the keys that expire.
+//!
+//! The batch is applied once, when the batch is generated (a job over the batch's records,
+//! partitioned like the state); the mapped records of each partition are kept as the
+//! stream's RDD for that batch. `state_snapshots()` copies the whole state every batch, so it
+//! costs what Spark's does.
+
+use std::collections::BTreeMap;
+use std::hash::Hash;
+use std::ops::Deref;
+use std::sync::Arc;
+use std::time::Duration;
+
+use emberflow_core::hash::StableHashMap;
+use emberflow_core::{Data, HashPartitioner, Partitioner, Rdd};
+use parking_lot::Mutex;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::dstream::stateful::StateSupport;
+use crate::dstream::{DStream, DStreamInner};
+use crate::plumbing::{DStreamBase, DStreamNode};
+use crate::{Error, Result, Time};
+
+/// The state of one key, as the mapping function sees it.
+#[derive(Debug)]
+pub struct State<S> {
+    value: Option<S>,
+    updated: bool,
+    removed: bool,
+    timing_out: bool,
+}
+
+impl<S> State<S> {
+    fn new(value: Option<S>, timing_out: bool) -> Self {
+        State {
+            value,
+            updated: false,
+            removed: false,
+            timing_out,
+        }
+    }
+    /// Whether the key has a state.
+    pub fn exists(&self) -> bool {
+        self.value.is_some()
+    }
+    /// The state, if any.
+    pub fn get(&self) -> Option<&S> {
+        self.value.as_ref()
+    }
+    /// Sets the state. Ignored (with a warning) while the key is timing out: its state is
+    /// removed after this call, as in Spark, where this is an error.
+    pub fn update(&mut self, value: S) {
+        if self.timing_out {
+            log::warn!("map_with_state: update() on a state that is timing out is ignored");
+            return;
+        }
+        self.value = Some(value);
+        self.updated = true;
+        self.removed = false;
+    }
+    /// Removes the key's state.
+    pub fn remove(&mut self) {
+        self.value = None;
+        self.removed = true;
+    }
+    /// Whether the function is called because the key was idle for the timeout (with no
+    /// value); the state is removed after the call.
+    pub fn is_timing_out(&self) -> bool {
+        self.timing_out
+    }
+}
+
+type MappingFn<K, V, S, U> = dyn Fn(Time, &K, Option<V>, &mut State<S>) -> Option<U> + Send + Sync;
+
+/// What `map_with_state` does: the mapping function, and optionally initial state, the
+/// partitioning of the state, and an idle timeout.
+///
+/// ```
+/// use emberflow_streaming::{State, StateSpec, Time};
+/// use std::time::Duration;
+/// let spec = StateSpec::function(|_t: Time, key: &u64, value: Option<f64>, state: &mut State<f64>| {
+///     let total = value.unwrap_or(0.0) + state.get().copied().unwrap_or(0.0);
+///     if !state.is_timing_out() { state.update(total); }
+///     Some((*key, total))
+/// })
+/// .num_partitions(4)
+/// .timeout(Duration::from_secs(30));
+/// ```
+pub struct StateSpec<K: 'static, V, S: 'static, U> {
+    func: Arc<MappingFn<K, V, S, U>>,
+    initial: Option<Rdd<(K, S)>>,
+    partitioner: Option<Arc<dyn Partitioner<K>>>,
+    timeout: Option<Duration>,
+}
+
+impl<K: Data + Hash, V, S: Data, U> StateSpec<K, V, S, U> {
+    /// A spec with the mapping function: `(batch time, key, the new value or None when
+    /// timing out, the key's state) -> record to emit, if any`.
+    pub fn function<F>(f: F) -> Self
+    where
+        F: Fn(Time, &K, Option<V>, &mut State<S>) -> Option<U> + Send + Sync + 'static,
+    {
+        StateSpec {
+            func: Arc::new(f),
+            initial: None,
+            partitioner: None,
+            timeout: None,
+        }
+    }
+    /// State to start from.
+    pub fn initial_state(mut self, rdd: Rdd<(K, S)>) -> Self {
+        self.initial = Some(rdd);
+        self
+    }
+    /// Keeps the state in `n` hash partitions (default: the context's default parallelism).
+    pub fn num_partitions(mut self, n: usize) -> Self {
+        self.partitioner = Some(Arc::new(HashPartitioner::new(n)));
+        self
+    }
+    /// Places the state with `partitioner`.
+    pub fn partitioner(mut self, partitioner: impl Partitioner<K>) -> Self {
+        self.partitioner = Some(Arc::new(partitioner));
+        self
+    }
+    /// Removes a key idle for `idle` (no value for it in batches spanning `idle`), calling the
+    /// function once more with no value and `is_timing_out()` true.
+    pub fn timeout(mut self, idle: Duration) -> Self {
+        self.timeout = Some(idle);
+        self
+    }
+}
+
+struct Entry<S> {
+    value: S,
+    /// The last batch that brought the key a value.
+    touched: Time,
+}
+
+struct StatePartition<K, S> {
+    map: StableHashMap<K, Entry<S>>,
+    /// Keys by the batch that last touched them; an entry is stale when the key was touched
+    /// again later (checked against `map` when popped).
+    by_time: BTreeMap<Time, Vec<K>>,
+}
+
+impl<K, S> Default for StatePartition<K, S> {
+    fn default() -> Self {
+        StatePartition {
+            map: StableHashMap::default(),
+            by_time: BTreeMap::new(),
+        }
+    }
+}
+
+struct Shared<K: 'static, V, S: 'static, U> {
+    func: Arc<MappingFn<K, V, S, U>>,
+    partitioner: Arc<dyn Partitioner<K>>,
+    timeout: Option<Duration>,
+    parts: Vec<Mutex<StatePartition<K, S>>>,
+    initial: Mutex<Option<Rdd<(K, S)>>>,
+    snapshots_wanted: std::sync::atomic::AtomicBool,
+    snapshots: Mutex<BTreeMap<Time, Rdd<(K, S)>>>,
+    support: StateSupport,
+}
+
+impl<K, V, S, U> Shared<K, V, S, U>
+where
+    K: Data + Hash + Eq + Serialize + DeserializeOwned,
+    V: Data,
+    S: Data + Serialize + DeserializeOwned,
+    U: Data,
+{
+    /// Applies one partition of the batch at `time` to its state; returns what the function
+    /// emitted.
+    fn apply(&self, part: usize, records: &mut dyn Iterator<Item = (K, V)>, time: Time) -> Vec<U> {
+        let mut p = self.parts[part].lock();
+        let StatePartition { map, by_time } = &mut *p;
+        let mut out = Vec::new();
+        let track = self.timeout.is_some();
+        for (k, v) in records {
+            let previous = map.remove(&k);
+            let mut state = State::new(previous.map(|e| e.value), false);
+            if let Some(u) = (self.func)(time, &k, Some(v), &mut state) {
+                out.push(u);
+            }
+            if let Some(value) = state.value {
+                if track {
+                    by_time.entry(time).or_default().push(k.clone());
+                }
+                map.insert(
+                    k,
+                    Entry {
+                        value,
+                        touched: time,
+                    },
+                );
+            }
+        }
+        if let Some(idle) = self.timeout {
+            // Keys whose last value came at or before `time - idle` have been idle for `idle`.
+            let limit = time.saturating_sub(idle);
+            while let Some(entry) = by_time.first_entry() {
+                if *entry.key() > limit {
+                    break;
+                }
+                let (touched, keys) = entry.remove_entry();
+                for k in keys {
+                    let expired = map.get(&k).is_some_and(|e| e.touched == touched);
+                    if !expired {
+                        continue;
+                    }
+                    let e = map.remove(&k).expect("checked above");
+                    let mut state = State::new(Some(e.value), true);
+                    if let Some(u) = (self.func)(time, &k, None, &mut state) {
+                        out.push(u);
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    fn load_initial(&self, zero: Time) -> Result<()> {
+        let Some(init) = self.initial.lock().take() else {
+            return Ok(());
+        };
+        let parted = init.partition_by(self.partitioner.clone());
+        parted.run_job(|tc, it| {
+            let mut p = self.parts[tc.partition()].lock();
+            for (k, s) in it {
+                if self.timeout.is_some() {
+                    p.by_time.entry(zero).or_default().push(k.clone());
+                }
+                p.map.insert(
+                    k,
+                    Entry {
+                        value: s,
+                        touched: zero,
+                    },
+                );
+            }
+            Ok(())
+        })?;
+        Ok(())
+    }
+
+    fn snapshot(&self, ctx: &emberflow_core::Context) -> Rdd<(K, S)> {
+        let parts: Vec<Arc<Vec<(K, S)>>> = self
+            .parts
+            .iter()
+            .map(|p| {
+                Arc::new(
+                    p.lock()
+                        .map
+                        .iter()
+                        .map(|(k, e)| (k.clone(), e.value.clone()))
+                        .collect(),
+                )
+            })
+            .collect();
+        ctx.parallelize_partitions(parts)
+    }
+}
+
+struct MapWithStateNode<K: 'static, V: 'static, S: 'static, U> {
+    parent: Arc<DStreamInner<(K, V)>>,
+    shared: Arc<Shared<K, V, S, U>>,
+}
+
+impl<K, V, S, U> DStreamNode<U> for MapWithStateNode<K, V, S, U>
+where
+    K: Data + Hash + Eq + Serialize + DeserializeOwned,
+    V: Data,
+    S: Data + Serialize + DeserializeOwned,
+    U: Data,
+{
+    fn kind(&self) -> &'static str {
+        "map_with_state"
+    }
+    fn slide_duration(&self) -> Duration {
+        self.parent.slide()
+    }
+    fn dependencies(&self) -> Vec<Arc<dyn DStreamBase>> {
+        vec![self.parent.clone()]
+    }
+    fn validate(&self, _batch: Duration) -> Result<()> {
+        self.shared.support.validate()
+    }
+    fn set_checkpoint_interval(&self, interval: Duration) {
+        self.shared.support.set_interval(interval);
+    }
+    fn compute(&self, time: Time) -> Result<Option<Rdd<U>>> {
+        let graph = self.shared.support.graph()?;
+        let ctx = graph.ctx.clone();
+        self.shared
+            .load_initial(graph.zero_time().unwrap_or(Time::ZERO))?;
+        let batch = self
+            .parent
+            .get_or_compute(time)?
+            .unwrap_or_else(|| ctx.empty())
+            .partition_by(self.shared.partitioner.clone());
+        let shared = self.shared.clone();
+        let emitted = batch
+            .run_job(move |tc, mut it| Ok(Arc::new(shared.apply(tc.partition(), &mut it, time))))?;
+        // The state is written to the checkpoint directory at checkpoint intervals; the
+        // snapshot is taken only when that, or `state_snapshots`, needs it.
+        let wanted = self
+            .shared
+            .snapshots_wanted
+            .load(std::sync::atomic::Ordering::SeqCst);
+        let zero = graph.zero_time().unwrap_or(Time::ZERO);
+        let due = graph.ctx.checkpoint_dir().is_some()
+            && Time::from_millis((time - zero).as_millis() as u64)
+                .is_multiple_of(self.shared.support.interval());
+        if wanted || due {
+            let snap = self
+                .shared
+                .support
+                .truncate(self.shared.snapshot(&ctx), time)?;
+            let mut snaps = self.shared.snapshots.lock();
+            snaps.insert(time, snap);
+            // The snapshot stream memoises what it reads; keep only the newest few here.
+            while snaps.len() > 2 {
+                snaps.pop_first();
+            }
+        }
+        Ok(Some(ctx.parallelize_partitions(emitted)))
+    }
+}
+
+struct SnapshotNode<K: 'static, V: 'static, S: 'static, U: 'static> {
+    mapped: Arc<DStreamInner<U>>,
+    shared: Arc<Shared<K, V, S, U>>,
+}
+
+impl<K, V, S, U> DStreamNode<(K, S)> for SnapshotNode<K, V, S, U>
+where
+    K: Data + Hash + Eq + Serialize + DeserializeOwned,
+    V: Data,
+    S: Data + Serialize + DeserializeOwned,
+    U: Data,
+{
+    fn kind(&self) -> &'static str {
+        "state_snapshots"
+    }
+    fn slide_duration(&self) -> Duration {
+        self.mapped.slide()
+    }
+    fn dependencies(&self) -> Vec<Arc<dyn DStreamBase>> {
+        vec![self.mapped.clone()]
+    }
+    fn compute(&self, time: Time) -> Result<Option<Rdd<(K, S)>>> {
+        if self.mapped.get_or_compute(time)?.is_none() {
+            return Ok(None);
+        }
+        self.shared
+            .snapshots
+            .lock()
+            .get(&time)
+            .cloned()
+            .map(Some)
+            .ok_or_else(|| {
+                Error::IllegalState(format!(
+                    "no state snapshot was taken for batch {time}; this is a bug"
+                ))
+            })
+    }
+}
+
+/// The stream `map_with_state` returns: the mapped records (it derefs to a `DStream<U>`), and
+/// the state itself through [`state_snapshots`](MapWithStateDStream::state_snapshots).
+pub struct MapWithStateDStream<K: 'static, V: 'static, S: 'static, U: 'static> {
+    stream: DStream<U>,
+    shared: Arc<Shared<K, V, S, U>>,
+}
+
+impl<K, V, S, U> Deref for MapWithStateDStream<K, V, S, U> {
+    type Target = DStream<U>;
+    fn deref(&self) -> &DStream<U> {
+        &self.stream
+    }
+}
+
+impl<K, V, S, U> MapWithStateDStream<K, V, S, U>
+where
+    K: Data + Hash + Eq + Serialize + DeserializeOwned,
+    V: Data,
+    S: Data + Serialize + DeserializeOwned,
+    U: Data,
+{
+    /// The whole state after every batch, as `(key, state)` records. Copies the state each
+    /// batch: use it for monitoring and checks, not on a hot path.
+    pub fn state_snapshots(&self) -> DStream<(K, S)> {
+        self.shared
+            .snapshots_wanted
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        DStream::from_node(
+            &self.stream.graph,
+            SnapshotNode {
+                mapped: self.stream.inner.clone(),
+                shared: self.shared.clone(),
+            },
+        )
+    }
+
+    /// The mapped records as a plain stream handle.
+    pub fn stream(&self) -> DStream<U> {
+        self.stream.clone()
+    }
+}
+
+impl<K, V> DStream<(K, V)>
+where
+    K: Data + Hash + Eq + Serialize + DeserializeOwned,
+    V: Data,
+{
+    /// Keeps a state per key and maps each record with it (Spark's `mapWithState`), at a
+    /// cost per batch proportional to the batch, not to the state.
+    ///
+    /// ```
+    /// use emberflow_streaming::{testing::BatchRunner, State, StateSpec, Time};
+    /// use std::time::Duration;
+    /// let runner = BatchRunner::new(Duration::from_secs(1));
+    /// let amounts = runner.queue_input::<(u64, f64), (u64, f64)>(vec![vec![(1, 2.0)], vec![(1, 3.0), (2, 1.0)]]);
+    /// let spec = StateSpec::function(|_t: Time, key: &u64, value: Option<f64>, state: &mut State<f64>| {
+    ///     let total = value.unwrap_or(0.0) + state.get().copied().unwrap_or(0.0);
+    ///     state.update(total);
+    ///     Some((*key, total))
+    /// });
+    /// let mapped = amounts.map_with_state(spec);
+    /// let totals = runner.collect(&mapped);
+    /// runner.run(2)?;
+    /// let mut second = totals.batches()[1].clone();
+    /// second.sort_by(|a, b| a.0.cmp(&b.0));
+    /// assert_eq!(second, vec![(1, 5.0), (2, 1.0)]);
+    /// # Ok::<(), emberflow_streaming::Error>(())
+    /// ```
+    pub fn map_with_state<S, U>(
+        &self,
+        spec: StateSpec<K, V, S, U>,
+    ) -> MapWithStateDStream<K, V, S, U>
+    where
+        S: Data + Serialize + DeserializeOwned,
+        U: Data,
+    {
+        let partitioner = spec.partitioner.unwrap_or_else(|| {
+            Arc::new(HashPartitioner::new(self.graph.ctx.default_parallelism()))
+        });
+        let n = partitioner.num_partitions();
+        let shared = Arc::new(Shared {
+            func: spec.func,
+            partitioner,
+            timeout: spec.timeout,
+            parts: (0..n)
+                .map(|_| Mutex::new(StatePartition::default()))
+                .collect(),
+            initial: Mutex::new(spec.initial),
+            snapshots_wanted: std::sync::atomic::AtomicBool::new(false),
+            snapshots: Mutex::new(BTreeMap::new()),
+            support: StateSupport::new(&self.graph, self.inner.slide(), "map_with_state"),
+        });
+        let stream = DStream::from_node(
+            &self.graph,
+            MapWithStateNode {
+                parent: self.inner.clone(),
+                shared: shared.clone(),
+            },
+        );
+        MapWithStateDStream { stream, shared }
+    }
+}
