@@ -27,10 +27,10 @@ pub use emberflow_core::{
     Rdd, StorageLevel, TextRecord,
 };
 pub use emberflow_streaming::{
-    batch_output_dir, BatchInfo, Clock, DStream, Error, ManualClock, OutputOperationInfo, RddQueue,
-    Receiver, ReceiverContext, ReceiverInfo, Result, StopOptions, StreamingConfig,
-    StreamingContext, StreamingContextBuilder, StreamingContextState, StreamingListener,
-    SystemClock, Time,
+    batch_output_dir, BatchInfo, Clock, DStream, Error, ManualClock, MapWithStateDStream,
+    OutputOperationInfo, RddQueue, Receiver, ReceiverContext, ReceiverInfo, Result, State,
+    StateSpec, StopOptions, StreamingConfig, StreamingContext, StreamingContextBuilder,
+    StreamingContextState, StreamingListener, SystemClock, Time,
 };
 
 /// Deterministic tests of streaming jobs on a manual clock (see
