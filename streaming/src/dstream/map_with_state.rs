@@ -135,7 +135,8 @@ impl<K: Data + Hash, V, S: Data, U> StateSpec<K, V, S, U> {
 }
 
 struct Entry<S> {
-    value: S,
+    /// Always `Some` between calls; taken while the mapping function holds it.
+    value: Option<S>,
     /// The last batch that brought the key a value.
     touched: Time,
 }
@@ -182,8 +183,28 @@ where
         let mut out = Vec::new();
         let track = self.timeout.is_some();
         for (k, v) in records {
-            let previous = map.remove(&k);
-            let mut state = State::new(previous.map(|e| e.value), false);
+            // One lookup for a key that has state (the common case): the value is taken out
+            // for the function and put back, or the entry removed.
+            if let Some(entry) = map.get_mut(&k) {
+                let mut state = State::new(entry.value.take(), false);
+                if let Some(u) = (self.func)(time, &k, Some(v), &mut state) {
+                    out.push(u);
+                }
+                match state.value {
+                    Some(value) => {
+                        entry.value = Some(value);
+                        entry.touched = time;
+                        if track {
+                            by_time.entry(time).or_default().push(k);
+                        }
+                    }
+                    None => {
+                        map.remove(&k);
+                    }
+                }
+                continue;
+            }
+            let mut state = State::new(None, false);
             if let Some(u) = (self.func)(time, &k, Some(v), &mut state) {
                 out.push(u);
             }
@@ -194,7 +215,7 @@ where
                 map.insert(
                     k,
                     Entry {
-                        value,
+                        value: Some(value),
                         touched: time,
                     },
                 );
@@ -214,7 +235,7 @@ where
                         continue;
                     }
                     let e = map.remove(&k).expect("checked above");
-                    let mut state = State::new(Some(e.value), true);
+                    let mut state = State::new(e.value, true);
                     if let Some(u) = (self.func)(time, &k, None, &mut state) {
                         out.push(u);
                     }
@@ -238,7 +259,7 @@ where
                 p.map.insert(
                     k,
                     Entry {
-                        value: s,
+                        value: Some(s),
                         touched: zero,
                     },
                 );
@@ -257,7 +278,7 @@ where
                     p.lock()
                         .map
                         .iter()
-                        .map(|(k, e)| (k.clone(), e.value.clone()))
+                        .filter_map(|(k, e)| e.value.clone().map(|v| (k.clone(), v)))
                         .collect(),
                 )
             })

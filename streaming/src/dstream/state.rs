@@ -94,7 +94,12 @@ where
             let mut fresh = group(batch);
             let mut rows: Vec<(K, Vec<V>, Option<S>)> = Vec::new();
             for (k, s) in state {
-                let vs = fresh.remove(&k).unwrap_or_default();
+                // Most state keys have no new values: skip the map when it is empty.
+                let vs = if fresh.is_empty() {
+                    Vec::new()
+                } else {
+                    fresh.remove(&k).unwrap_or_default()
+                };
                 rows.push((k, vs, Some(s)));
             }
             // New keys in arrival order would need a second structure; sort-free order from
