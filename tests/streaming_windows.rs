@@ -269,6 +269,18 @@ fn window_operators_equal_a_naive_recomputation() {
         );
         let raw = runner.collect(&input.window(wd, sd));
         let counts = runner.collect(&input.count_by_window(wd, sd));
+        let by_value = runner.collect(&input.map(|kv| kv.0).count_by_value_and_window(wd, sd));
+        let total = runner.collect(&input.map(|kv| kv.1).reduce_by_window_with_inverse(
+            |a, b| a + b,
+            |a, b| a - b,
+            wd,
+            sd,
+        ));
+        let grouped = runner.collect(
+            &input
+                .group_by_key_and_window(wd, sd)
+                .map_values(|v| v.iter().sum::<i64>()),
+        );
         runner.run(n).unwrap();
         let context =
             format!("seed {seed}: threads {threads}, partitions {parts}, window {w}, slide {s}");
@@ -276,6 +288,9 @@ fn window_operators_equal_a_naive_recomputation() {
         let inv = inv.by_time();
         let raw = raw.by_time();
         let counts = counts.by_time();
+        let by_value = by_value.by_time();
+        let total = total.by_time();
+        let grouped = grouped.by_time();
         for (i, _) in batches.iter().enumerate() {
             let t = Time::from_millis(1000 * (i as u64 + 1));
             if (i + 1) % s != 0 {
