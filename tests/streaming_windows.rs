@@ -323,6 +323,29 @@ fn window_operators_equal_a_naive_recomputation() {
                 vec![want_raw.len() as u64],
                 "{context}: count_by_window at {t}"
             );
+            let mut want_by_value: BTreeMap<u8, u64> = BTreeMap::new();
+            for (k, _) in &want_raw {
+                *want_by_value.entry(*k).or_insert(0) += 1;
+            }
+            let got_by_value: BTreeMap<u8, u64> = by_value[&t].iter().cloned().collect();
+            assert_eq!(
+                got_by_value, want_by_value,
+                "{context}: count_by_value_and_window at {t}"
+            );
+            let sum: i64 = want_raw.iter().map(|kv| kv.1).sum();
+            // Before any record arrives there is no value to reduce from.
+            if !(want_raw.is_empty() && total[&t].is_empty()) {
+                assert_eq!(
+                    total[&t],
+                    vec![sum],
+                    "{context}: reduce_by_window_with_inverse at {t}"
+                );
+            }
+            let got_grouped: BTreeMap<u8, i64> = grouped[&t].iter().cloned().collect();
+            assert_eq!(
+                got_grouped, want,
+                "{context}: group_by_key_and_window at {t}"
+            );
         }
     }
 }
