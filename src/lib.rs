@@ -33,6 +33,8 @@ pub use emberflow_streaming::{
     StreamingContextState, StreamingListener, SystemClock, Time,
 };
 
+pub mod demo;
+
 /// Deterministic tests of streaming jobs on a manual clock (see
 /// [`BatchRunner`](testing::BatchRunner) and [`run_batches`](testing::run_batches)).
 pub mod testing {

@@ -1,15 +1,16 @@
 //! The order-line generator and strict parser shared by the benchmarks and examples.
 #![allow(clippy::unwrap_used)]
 
-#[path = "../benches/workloads/orders.rs"]
-mod orders;
-
-use orders::{generate_orders, parse_order};
+use emberflow::demo::orders::{generate_lines, generate_orders, parse_order};
 
 #[test]
 fn parses_the_example_and_rejects_bad_lines() {
     let o = parse_order("2016-03-22 20:25:28,1,80,EPE,710,51.00,B").expect("valid");
-    assert_eq!((o.client_id, o.amount, o.buy), (80, 710, true));
+    assert_eq!(
+        (o.client_id, o.amount, o.price_cents, o.buy),
+        (80, 710, 5100, true)
+    );
+    assert_eq!(o.value_cents(), 710 * 5100);
     for bad in [
         "",
         "2016-03-22 20:25:28,1,80,EPE,710,51.00",
@@ -24,4 +25,36 @@ fn parses_the_example_and_rejects_bad_lines() {
     assert!(generate_orders(1000, 3)
         .iter()
         .all(|l| parse_order(l).is_some()));
+}
+
+#[test]
+fn generated_malformed_lines_are_all_rejected_and_valid_ones_accepted() {
+    let g = generate_lines(20_000, 7, 0.05);
+    let rejected = g
+        .lines
+        .iter()
+        .filter(|l| std::str::from_utf8(l).ok().and_then(parse_order).is_none())
+        .count() as u64;
+    assert_eq!(rejected, g.malformed);
+    assert!((800..1200).contains(&g.malformed), "{}", g.malformed);
+    assert!(
+        g.lines.iter().any(|l| l.is_empty()),
+        "empty lines are among the kinds"
+    );
+    assert!(
+        g.lines.iter().any(|l| std::str::from_utf8(l).is_err()),
+        "invalid UTF-8 too"
+    );
+    // Deterministic for a seed.
+    assert_eq!(
+        generate_lines(500, 3, 0.1).lines,
+        generate_lines(500, 3, 0.1).lines
+    );
+    assert_eq!(
+        emberflow::demo::orders::symbols()
+            .iter()
+            .collect::<std::collections::HashSet<_>>()
+            .len(),
+        100
+    );
 }

@@ -269,5 +269,3 @@ pub fn shuffle_hand(pool: &rayon::ThreadPool, n: i64) -> u64 {
             .sum()
     })
 }
-#[path = "orders.rs"]
-pub mod orders;

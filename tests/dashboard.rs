@@ -1,0 +1,197 @@
+//! The order dashboard: its final totals equal a plain batch job over the same lines, over the
+//! committed sample and over generated input with malformed lines, for several batch and chunk
+//! sizes, with both state operators; the whole program end to end on real files; and the
+//! split-and-send script moving every line exactly once.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use emberflow::demo::app;
+use emberflow::demo::dashboard::{batch_summary, Dashboard, DashboardOptions, Summary};
+use emberflow::demo::orders::generate_lines;
+use emberflow::prelude::*;
+use emberflow::testing::BatchRunner;
+
+fn lines_of(bytes: &[u8]) -> Vec<String> {
+    let mut lines: Vec<String> = bytes
+        .split(|b| *b == b'\n')
+        .map(|l| String::from_utf8_lossy(l).into_owned())
+        .collect();
+    if lines.last().is_some_and(|l| l.is_empty()) {
+        lines.pop();
+    }
+    lines
+}
+
+/// Runs the dashboard pipeline on the manual clock, one chunk per batch.
+fn streamed(lines: &[String], chunk: usize, map_with_state: bool) -> Summary {
+    let runner = BatchRunner::new(Duration::from_secs(1));
+    let queue = RddQueue::new();
+    for c in lines.chunks(chunk) {
+        queue.push(runner.context().parallelize(c.to_vec(), 3));
+    }
+    let n = queue.len();
+    let input = runner.ssc().queue_stream(&queue, true);
+    let d = Dashboard::build(
+        &input,
+        &DashboardOptions {
+            map_with_state,
+            print: false,
+            ..DashboardOptions::default()
+        },
+    );
+    runner.run(n + 1).unwrap();
+    d.summary(Duration::from_secs(1))
+}
+
+fn same_results(got: &Summary, want: &Summary, context: &str) {
+    assert_eq!(
+        (got.orders, got.buys, got.sells, got.malformed),
+        (want.orders, want.buys, want.sells, want.malformed),
+        "{context}"
+    );
+    assert_eq!(got.top5_clients, want.top5_clients, "{context}");
+    assert_eq!(got.top5_symbols, want.top5_symbols, "{context}");
+}
+
+#[test]
+fn the_sample_gives_the_batch_jobs_results() {
+    let lines = lines_of(&std::fs::read("data/orders-sample.txt").unwrap());
+    assert_eq!(lines.len(), 10_000);
+    let ctx = Context::local(2);
+    let want = batch_summary(&ctx, ctx.parallelize(lines.clone(), 4)).unwrap();
+    assert!(want.malformed > 0 && want.orders + want.malformed == 10_000);
+    for (chunk, mws) in [(10_000, false), (2_500, true), (777, false), (1_000, true)] {
+        let got = streamed(&lines, chunk, mws);
+        same_results(
+            &got,
+            &want,
+            &format!("chunks of {chunk}, map_with_state {mws}"),
+        );
+        assert_eq!(got.batches as usize, lines.len().div_ceil(chunk) + 1);
+    }
+}
+
+#[test]
+fn malformed_lines_are_counted_exactly() {
+    let g = generate_lines(30_000, 11, 0.03);
+    let lines = lines_of(&g.to_bytes());
+    let ctx = Context::local(2);
+    let want = batch_summary(&ctx, ctx.parallelize(lines.clone(), 4)).unwrap();
+    assert_eq!(want.malformed, g.malformed);
+    let got = streamed(&lines, 4_000, false);
+    same_results(&got, &want, "generated with 3% malformed");
+    assert_eq!(got.malformed, g.malformed);
+}
+
+#[test]
+fn the_program_runs_end_to_end_on_real_files_and_writes_its_summary() {
+    let dir = common::temp_dir();
+    let orders = dir.path().join("orders.txt");
+    let g = generate_lines(6_000, 5, 0.02);
+    std::fs::write(&orders, g.to_bytes()).unwrap();
+    let json = dir.path().join("summary.json");
+    let out = dir.path().join("metrics").to_string_lossy().into_owned();
+    let args = [
+        "--orders",
+        orders.to_str().unwrap(),
+        "--batch-ms",
+        "100",
+        "--chunk-lines",
+        "1500",
+        "--quiet",
+        "--output",
+        &out,
+        "--summary-json",
+        json.to_str().unwrap(),
+    ];
+    let summary = app::run(&args).unwrap();
+    let ctx = Context::local(2);
+    let want = batch_summary(&ctx, ctx.text_file(&orders, 2).unwrap()).unwrap();
+    same_results(&summary, &want, "end to end");
+    assert_eq!(summary.malformed, g.malformed);
+    let written: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    for key in [
+        "orders",
+        "buys",
+        "sells",
+        "malformed",
+        "top5_clients",
+        "top5_symbols",
+        "batches",
+        "orders_per_sec",
+    ] {
+        assert!(written.get(key).is_some(), "{key} missing in {written}");
+    }
+    assert_eq!(written["orders"], want.orders);
+    assert_eq!(written["top5_clients"][0][0], want.top5_clients[0].0);
+    // One metrics directory per batch, each complete.
+    let saved: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("metrics-")
+        })
+        .collect();
+    assert!(saved.len() as u64 >= summary.batches.min(4), "{saved:?}");
+    assert!(saved.iter().all(|p| p.join("_SUCCESS").exists()));
+    assert!(app::run(&["--no-such-flag"])
+        .unwrap_err()
+        .to_string()
+        .contains("unknown argument"));
+}
+
+#[test]
+fn split_and_send_moves_every_line_exactly_once() {
+    let dir = common::temp_dir();
+    let target = dir.path().join("watched");
+    let status = std::process::Command::new("bash")
+        .args([
+            "data/split_and_send.sh",
+            "data/orders-sample.txt",
+            target.to_str().unwrap(),
+            "700",
+            "0",
+        ])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mut chunks: Vec<_> = std::fs::read_dir(&target)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    chunks.sort();
+    assert_eq!(chunks.len(), 10_000usize.div_ceil(700));
+    let mut joined = Vec::new();
+    for c in &chunks {
+        joined.extend(std::fs::read(c).unwrap());
+    }
+    assert_eq!(joined, std::fs::read("data/orders-sample.txt").unwrap());
+    // Nothing left behind: the staging directory is gone.
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    // The in-process helper does the same.
+    let lines: Vec<Vec<u8>> = std::fs::read("data/orders-sample.txt")
+        .unwrap()
+        .split(|b| *b == b'\n')
+        .map(<[u8]>::to_vec)
+        .collect();
+    let mut feed = emberflow::demo::feed::SplitAndSend::new(
+        &lines[..10_000],
+        3_000,
+        &dir.path().join("st"),
+        &dir.path().join("w2"),
+    )
+    .unwrap();
+    let mut n = 0;
+    while feed.send_next().unwrap().is_some() {
+        n += 1;
+    }
+    assert_eq!(n, 4);
+    assert_eq!(std::fs::read_dir(dir.path().join("st")).unwrap().count(), 0);
+}
