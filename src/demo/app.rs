@@ -155,8 +155,26 @@ impl StreamingListener for Forward {
     }
 }
 
+/// Timings of a run, besides the summary.
+#[derive(Clone, Debug, Default)]
+pub struct RunStats {
+    /// From the start of `run` to the end of the first batch.
+    pub first_batch_done: Option<Duration>,
+    /// From the start of the streaming context to the end of the graceful stop.
+    pub processing: Duration,
+    /// Mean scheduling and processing delay per batch.
+    pub mean_scheduling_delay: Duration,
+    /// Mean processing delay per batch.
+    pub mean_processing_delay: Duration,
+}
+
 /// Runs the dashboard; returns its summary.
 pub fn run<S: AsRef<str>>(args: &[S]) -> Result<Summary> {
+    run_with_stats(args).map(|(s, _)| s)
+}
+
+/// [`run`], also returning timings.
+pub fn run_with_stats<S: AsRef<str>>(args: &[S]) -> Result<(Summary, RunStats)> {
     let started = Instant::now();
     let opts = Options::parse(args)?;
     if opts.help {
@@ -164,7 +182,7 @@ pub fn run<S: AsRef<str>>(args: &[S]) -> Result<Summary> {
         {
             println!("{USAGE}");
         }
-        return Ok(Summary {
+        let empty = Summary {
             orders: 0,
             buys: 0,
             sells: 0,
@@ -173,7 +191,8 @@ pub fn run<S: AsRef<str>>(args: &[S]) -> Result<Summary> {
             top5_symbols: Vec::new(),
             batches: 0,
             orders_per_sec: 0.0,
-        });
+        };
+        return Ok((empty, RunStats::default()));
     }
     let work = std::env::temp_dir().join(format!(
         "emberflow-dashboard-{}-{:x}",
@@ -316,7 +335,14 @@ pub fn run<S: AsRef<str>>(args: &[S]) -> Result<Summary> {
     if opts.input_dir.is_none() && opts.output.is_none() {
         let _ = std::fs::remove_dir_all(&work);
     }
-    Ok(summary)
+    let n = progress.batches.max(1) as u32;
+    let stats = RunStats {
+        first_batch_done: progress.first_done.map(|t| t - started),
+        processing: elapsed,
+        mean_scheduling_delay: Duration::from_millis(progress.scheduling_ms) / n,
+        mean_processing_delay: Duration::from_millis(progress.processing_ms) / n,
+    };
+    Ok((summary, stats))
 }
 
 /// A value that differs between calls (std's `RandomState` is randomly keyed per instance).

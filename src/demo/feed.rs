@@ -108,3 +108,80 @@ impl SplitAndSend {
         })
     }
 }
+
+/// A local TCP server that sends text lines to whoever connects, for the socket examples'
+/// `--feed` flag (Spark's demos use `nc -lk 9999`). It serves one client at a time, sends
+/// `lines` in a loop, one every `every`, for `duration`, then stops.
+pub struct LineServer {
+    port: u16,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl LineServer {
+    /// Starts serving on 127.0.0.1 on a free port.
+    pub fn start(lines: Vec<String>, every: Duration, duration: Duration) -> Result<Self> {
+        use std::io::Write;
+        let listener =
+            std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| Error::io("127.0.0.1:0", e))?;
+        let port = listener
+            .local_addr()
+            .map_err(|e| Error::io("127.0.0.1:0", e))?
+            .port();
+        let deadline = std::time::Instant::now() + duration;
+        let thread = std::thread::spawn(move || {
+            if listener.set_nonblocking(true).is_err() {
+                return;
+            }
+            while std::time::Instant::now() < deadline {
+                let Ok((mut conn, _)) = listener.accept() else {
+                    std::thread::sleep(Duration::from_millis(20));
+                    continue;
+                };
+                let _ = conn.set_nonblocking(false);
+                'serve: while std::time::Instant::now() < deadline {
+                    for l in &lines {
+                        if conn
+                            .write_all(l.as_bytes())
+                            .and_then(|_| conn.write_all(b"\n"))
+                            .is_err()
+                        {
+                            break 'serve;
+                        }
+                        std::thread::sleep(every);
+                    }
+                }
+            }
+        });
+        Ok(LineServer {
+            port,
+            thread: Some(thread),
+        })
+    }
+
+    /// The port it listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+}
+
+impl Drop for LineServer {
+    fn drop(&mut self) {
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Sample sentences for the word-count examples.
+pub fn sample_sentences() -> Vec<String> {
+    [
+        "the quick brown fox jumps over the lazy dog",
+        "spark streaming cuts a stream into batches",
+        "emberflow runs the same jobs in rust",
+        "the fox and the dog are friends",
+        "batches of words become counts of words",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}

@@ -124,10 +124,11 @@ impl<T: Data> DStream<T> {
     {
         self.register_output("print", move |rdd, time| {
             let first = rdd.take(n + 1)?;
-            #[allow(clippy::print_stdout)] // printing is the feature
-            {
-                print!("{}", format_batch(time, &first, n));
-            }
+            // A closed stdout (`| head`) is not the stream's failure: ignore write errors.
+            use std::io::Write as _;
+            let _ = std::io::stdout()
+                .lock()
+                .write_all(format_batch(time, &first, n).as_bytes());
             Ok(())
         });
     }

@@ -1,0 +1,200 @@
+//! Prints figures of the order dashboard on 500,000 generated orders (1% malformed): orders
+//! per second with file input and with queue input (the pipeline on the manual clock, one
+//! chunk per batch, batches back to back), next to a hand-written single-pass Rust program
+//! computing the same final results (the limit); the whole program's time from start to its
+//! first batch done on the system clock; and the process's peak memory.
+//!
+//! Run: `cargo run --release --example dashboard_figures [-- <orders> <chunks>]`
+//!
+//! Prints one line per measure.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant, UNIX_EPOCH};
+
+use emberflow::demo::app;
+use emberflow::demo::dashboard::{Dashboard, DashboardOptions, Summary};
+use emberflow::demo::orders::{generate_lines, parse_order};
+use emberflow::prelude::*;
+use emberflow::testing::BatchRunner;
+use emberflow::Clock;
+
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// One pass over the lines with hash maps: the same final results, no engine.
+fn hand_written(lines: &[String]) -> (u64, u64, u64, Vec<(u64, u64)>, Vec<(String, u64)>) {
+    let (mut orders, mut buys, mut malformed) = (0u64, 0u64, 0u64);
+    let mut clients: HashMap<u64, u64> = HashMap::new();
+    let mut symbols: HashMap<String, u64> = HashMap::new();
+    for l in lines {
+        match parse_order(l) {
+            Some(o) => {
+                orders += 1;
+                buys += u64::from(o.buy);
+                *clients.entry(o.client_id).or_insert(0) += o.value_cents();
+                *symbols.entry(o.symbol).or_insert(0) += o.amount;
+            }
+            None => malformed += 1,
+        }
+    }
+    fn top<K: Ord>(mut v: Vec<(K, u64)>) -> Vec<(K, u64)> {
+        v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        v.truncate(5);
+        v
+    }
+    (
+        orders,
+        buys,
+        malformed,
+        top(clients.into_iter().collect()),
+        top(symbols.into_iter().collect()),
+    )
+}
+
+fn pipeline(
+    runner: &BatchRunner,
+    input: &DStream<String>,
+    batches: usize,
+) -> Result<(Summary, Duration)> {
+    let d = Dashboard::build(
+        input,
+        &DashboardOptions {
+            print: false,
+            ..DashboardOptions::default()
+        },
+    );
+    runner.run(0)?;
+    let t = Instant::now();
+    runner.run(batches)?;
+    Ok((d.summary(Duration::from_secs(1)), t.elapsed()))
+}
+
+fn peak_memory_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let n: u64 = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(500_000);
+    let chunks: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(10);
+    let g = generate_lines(n, 42, 0.01);
+    let lines: Vec<String> = g
+        .lines
+        .iter()
+        .map(|l| String::from_utf8_lossy(l).into_owned())
+        .collect();
+    let chunk = lines.len().div_ceil(chunks);
+
+    let t = Instant::now();
+    let hand = hand_written(&lines);
+    let hand_time = t.elapsed();
+
+    // Queue input.
+    let ctx = Context::local(2);
+    let runner = BatchRunner::with_builder(&ctx, Duration::from_secs(1), |b| b);
+    let queue = RddQueue::new();
+    for c in lines.chunks(chunk) {
+        queue.push(ctx.parallelize(c.to_vec(), 4));
+    }
+    let input = runner.ssc().queue_stream(&queue, true);
+    let (queued, queue_time) = pipeline(&runner, &input, chunks)?;
+    drop(runner);
+
+    // File input: chunk files dropped into the watched directory, one per batch.
+    let dir = std::env::temp_dir().join(format!(
+        "emberflow-dashboard-figures-{}",
+        std::process::id()
+    ));
+    let watched = dir.join("in");
+    std::fs::create_dir_all(&watched).map_err(|e| Error::io(&watched, e))?;
+    let runner = BatchRunner::with_builder(&ctx, Duration::from_secs(1), |b| b);
+    let input = runner.ssc().text_file_stream(&watched);
+    let d = Dashboard::build(
+        &input,
+        &DashboardOptions {
+            print: false,
+            ..DashboardOptions::default()
+        },
+    );
+    runner.run(0)?;
+    let mut file_time = Duration::ZERO;
+    for (i, c) in g.lines.chunks(chunk).enumerate() {
+        let mut bytes = Vec::new();
+        for l in c {
+            bytes.extend_from_slice(l);
+            bytes.push(b'\n');
+        }
+        let path = watched.join(format!("orders-{i:05}.txt"));
+        std::fs::write(&path, bytes).map_err(|e| Error::io(&path, e))?;
+        // The stream's clock is manual: date the file within the coming batch.
+        let mtime = UNIX_EPOCH + Duration::from_millis(runner.clock().now().millis() + 500);
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .map_err(|e| Error::io(&path, e))?;
+        f.set_modified(mtime).map_err(|e| Error::io(&path, e))?;
+        let t = Instant::now();
+        runner.run(1)?;
+        file_time += t.elapsed();
+    }
+    let filed = d.summary(Duration::from_secs(1));
+    drop(runner);
+    let _ = std::fs::remove_dir_all(&dir);
+
+    for (name, s) in [("queue", &queued), ("file", &filed)] {
+        assert_eq!(
+            (s.orders, s.buys, s.malformed),
+            (hand.0, hand.1, hand.2),
+            "{name} input agrees with the hand-written pass"
+        );
+        assert_eq!(
+            s.top5_clients.iter().map(|c| c.0).collect::<Vec<_>>(),
+            hand.3.iter().map(|c| c.0).collect::<Vec<_>>()
+        );
+    }
+    let rate = |d: Duration| n as f64 / d.as_secs_f64();
+    println!(
+        "{n} orders ({} malformed), {chunks} batches, 2 threads",
+        g.malformed
+    );
+    println!(
+        "hand-written single pass:  {:>8.0} ms  {:>10.0} orders/s (the limit)",
+        hand_time.as_secs_f64() * 1e3,
+        rate(hand_time)
+    );
+    println!(
+        "dashboard, queue input:    {:>8.0} ms  {:>10.0} orders/s  ({:.2}x the limit)",
+        queue_time.as_secs_f64() * 1e3,
+        rate(queue_time),
+        hand_time.as_secs_f64() / queue_time.as_secs_f64()
+    );
+    println!(
+        "dashboard, file input:     {:>8.0} ms  {:>10.0} orders/s  ({:.2}x the limit)",
+        file_time.as_secs_f64() * 1e3,
+        rate(file_time),
+        hand_time.as_secs_f64() / file_time.as_secs_f64()
+    );
+
+    // The whole program on the system clock: time from start to the first batch done.
+    let (_, stats) = app::run_with_stats(&[
+        "--generate",
+        "50000",
+        "--batch-ms",
+        "200",
+        "--chunk-lines",
+        "10000",
+        "--quiet",
+    ])?;
+    println!(
+        "program (50,000 orders, 200 ms batches): first batch done {} ms after start; mean processing {} ms/batch",
+        stats.first_batch_done.unwrap_or_default().as_millis(),
+        stats.mean_processing_delay.as_millis()
+    );
+    if let Some(mib) = peak_memory_mib() {
+        println!("peak memory of this process (all of the above): {mib:.0} MiB");
+    }
+    Ok(())
+}
