@@ -21,8 +21,11 @@ use emberflow::Clock;
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// Orders, buys, malformed, top 5 clients, top 5 symbols.
+type Results = (u64, u64, u64, Vec<(u64, u64)>, Vec<(String, u64)>);
+
 /// One pass over the lines with hash maps: the same final results, no engine.
-fn hand_written(lines: &[String]) -> (u64, u64, u64, Vec<(u64, u64)>, Vec<(String, u64)>) {
+fn hand_written(lines: &[String]) -> Results {
     let (mut orders, mut buys, mut malformed) = (0u64, 0u64, 0u64);
     let mut clients: HashMap<u64, u64> = HashMap::new();
     let mut symbols: HashMap<String, u64> = HashMap::new();
