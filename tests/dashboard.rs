@@ -195,3 +195,50 @@ fn split_and_send_moves_every_line_exactly_once() {
     assert_eq!(n, 4);
     assert_eq!(std::fs::read_dir(dir.path().join("st")).unwrap().count(), 0);
 }
+
+#[test]
+fn watching_a_real_directory_stops_when_idle_and_reports() {
+    let dir = common::temp_dir();
+    let watched = dir.path().join("in");
+    std::fs::create_dir_all(&watched).unwrap();
+    let g = generate_lines(3_000, 9, 0.01);
+    // Files dated a little ahead: whenever the program starts in the next moments, they are
+    // new to it, and the batch whose time passes their date takes them.
+    let when = std::time::SystemTime::now() + Duration::from_millis(400);
+    for (i, chunk) in g.lines.chunks(1_000).enumerate() {
+        let tmp = dir.path().join(format!("chunk-{i}.tmp"));
+        let mut bytes = Vec::new();
+        for l in chunk {
+            bytes.extend_from_slice(l);
+            bytes.push(b'\n');
+        }
+        std::fs::write(&tmp, bytes).unwrap();
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&tmp)
+            .unwrap()
+            .set_modified(when)
+            .unwrap();
+        std::fs::rename(&tmp, watched.join(format!("orders-{i}.txt"))).unwrap();
+    }
+    let json = dir.path().join("s.json");
+    let args = [
+        "--input-dir",
+        watched.to_str().unwrap(),
+        "--batch-ms",
+        "100",
+        "--stop-when-idle",
+        "15",
+        "--quiet",
+        "--summary-json",
+        json.to_str().unwrap(),
+    ];
+    let summary = app::run(&args).unwrap();
+    assert_eq!(summary.orders + summary.malformed, 3_000);
+    assert_eq!(summary.malformed, g.malformed);
+    assert!(json.exists());
+    assert!(matches!(
+        app::run(&["--input-dir", "/no/such/dir"]),
+        Err(Error::MissingDirectory { .. })
+    ));
+}
