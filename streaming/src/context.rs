@@ -443,6 +443,79 @@ impl StreamingContext {
         let dir = dir.as_ref();
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         self.inner.graph.ctx.set_checkpoint_dir(dir);
+        *self.inner.graph.checkpoint_dir.lock() = Some(dir.to_path_buf());
+        Ok(())
+    }
+
+    /// Builds the context from `builder` and the graph with `setup`, then, if `dir` holds a
+    /// checkpoint, restores into that graph: the batch interval, the zero time, the batches
+    /// that were pending (and those that fall due while the driver was down, at `start`),
+    /// and each stream's data (files per batch, checkpointed state). `setup` runs on every
+    /// start, fresh or recovered; it must build the same graph (same streams in the same
+    /// order, same durations) — closures may change.
+    ///
+    /// # Spark
+    /// Spark deserialises the graph, closures and all, so a recompiled job cannot read its
+    /// checkpoint; here the graph always comes from code and only data is restored.
+    pub fn get_or_create<F>(
+        dir: impl AsRef<Path>,
+        setup: F,
+        builder: StreamingContextBuilder,
+    ) -> Result<StreamingContext>
+    where
+        F: FnOnce(&StreamingContext) -> Result<()>,
+    {
+        let dir = dir.as_ref();
+        let existing = crate::checkpoint::read_latest(dir)?;
+        let mut builder = builder;
+        if let Some(c) = &existing {
+            let interval = Duration::from_millis(c.batch_interval_ms);
+            if interval != builder.batch_interval {
+                log::warn!(
+                    "the checkpoint in {} has a batch interval of {} ms; using it instead of {} ms",
+                    dir.display(),
+                    c.batch_interval_ms,
+                    builder.batch_interval.as_millis()
+                );
+            }
+            builder.batch_interval = interval;
+        }
+        let ssc = builder.build();
+        ssc.checkpoint(dir)?;
+        setup(&ssc)?;
+        if let Some(c) = existing {
+            ssc.restore(c)?;
+            log::info!("restored from the checkpoint in {}", dir.display());
+        }
+        Ok(ssc)
+    }
+
+    fn restore(&self, c: crate::checkpoint::Checkpoint) -> Result<()> {
+        let graph = &self.inner.graph;
+        let now = graph.fingerprint();
+        let describe = |p: Option<&crate::checkpoint::NodePrint>| match p {
+            Some(p) => format!("stream {}: {}", p.id, p.description),
+            None => "no stream".to_owned(),
+        };
+        for i in 0..now.len().max(c.graph.len()) {
+            let (was, is) = (c.graph.get(i), now.get(i));
+            if was != is {
+                return Err(Error::GraphMismatch {
+                    expected: describe(was),
+                    found: describe(is),
+                });
+            }
+        }
+        for node in graph.nodes() {
+            if let Some(data) = c.streams.get(&node.id()) {
+                node.restore(data)?;
+            }
+        }
+        *graph.recovery.lock() = Some(crate::graph::Recovery {
+            zero_time: c.zero_time,
+            pending: c.pending,
+            last_generated: c.last_generated,
+        });
         Ok(())
     }
 
@@ -473,7 +546,23 @@ impl StreamingContext {
         let graph = &self.inner.graph;
         graph.validate()?;
         let start = RecurringTimer::next_time(graph.clock.now(), graph.batch_interval);
-        let zero = start - graph.batch_interval;
+        let recovery = graph.recovery.lock().take();
+        let (zero, reschedule) = match recovery {
+            None => (start - graph.batch_interval, Vec::new()),
+            Some(r) => {
+                // Pending batches, then every batch time from the last generated one up to
+                // the timer's first: nothing that fell due while down is skipped.
+                let mut times: Vec<Time> = r.pending.clone();
+                let mut t = r.last_generated.unwrap_or(r.zero_time) + graph.batch_interval;
+                while t < start {
+                    times.push(t);
+                    t = t + graph.batch_interval;
+                }
+                times.sort();
+                times.dedup();
+                (r.zero_time, times)
+            }
+        };
         graph.set_zero_time(zero);
         graph.init_remember(graph.remember_min());
         for (id, input) in graph.inputs() {
@@ -481,7 +570,8 @@ impl StreamingContext {
             log::debug!("input stream {id} ({}) started", input.name());
         }
         graph.started.store(true, Ordering::SeqCst);
-        let scheduler = JobScheduler::start(graph.clone(), self.inner.waiter.clone(), start)?;
+        let scheduler =
+            JobScheduler::start(graph.clone(), self.inner.waiter.clone(), start, reschedule)?;
         *self.inner.scheduler.lock() = Some(scheduler);
         *state = StreamingContextState::Active;
         drop(state);

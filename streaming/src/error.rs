@@ -15,6 +15,14 @@ pub enum Error {
     /// The DStream graph cannot run as built.
     #[error("invalid streaming graph: {0}")]
     InvalidGraph(String),
+    /// The graph built by the setup function is not the one the checkpoint was written by.
+    #[error("the streaming graph differs from the checkpoint's: {found} (the checkpoint has {expected}); a checkpoint restores only the graph that wrote it, so use a new checkpoint directory (changing a closure's body is fine)")]
+    GraphMismatch {
+        /// What the checkpoint recorded.
+        expected: String,
+        /// What the setup function built.
+        found: String,
+    },
     /// A duration is not a multiple of the one it must divide into.
     #[error("{what} of {value_ms} ms is not a multiple of the {base_ms} ms {base}; use {hint}")]
     InvalidDuration {

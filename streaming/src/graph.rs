@@ -29,6 +29,18 @@ pub(crate) struct Graph {
     outputs: Mutex<Vec<Arc<dyn OutputBase>>>,
     pub(crate) started: AtomicBool,
     remember: Mutex<Option<Duration>>,
+    /// Where metadata checkpoints go (`StreamingContext::checkpoint`).
+    pub(crate) checkpoint_dir: Mutex<Option<std::path::PathBuf>>,
+    /// Set by a restart from a checkpoint, taken by `start`.
+    pub(crate) recovery: Mutex<Option<Recovery>>,
+}
+
+/// What a restart from a checkpoint hands to `start`.
+#[derive(Clone, Debug)]
+pub(crate) struct Recovery {
+    pub(crate) zero_time: Time,
+    pub(crate) pending: Vec<Time>,
+    pub(crate) last_generated: Option<Time>,
 }
 
 impl Graph {
@@ -52,6 +64,8 @@ impl Graph {
             outputs: Mutex::new(Vec::new()),
             started: AtomicBool::new(false),
             remember: Mutex::new(config_remember),
+            checkpoint_dir: Mutex::new(None),
+            recovery: Mutex::new(None),
         }
     }
 
@@ -159,6 +173,17 @@ impl Graph {
                 }
             }
         }
+    }
+
+    /// Every node in creation order, as the checkpoint fingerprint records it.
+    pub(crate) fn fingerprint(&self) -> Vec<crate::checkpoint::NodePrint> {
+        self.nodes()
+            .iter()
+            .map(|n| crate::checkpoint::NodePrint {
+                id: n.id(),
+                description: n.fingerprint(),
+            })
+            .collect()
     }
 
     /// Forgets the RDDs of every node that fall out of its remember duration after `time`.

@@ -24,6 +24,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub(crate) mod checkpoint;
 mod clock;
 mod context;
 pub(crate) mod dstream;

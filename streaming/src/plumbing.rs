@@ -31,6 +31,28 @@ pub trait DStreamNode<T>: Send + Sync + 'static {
     }
     /// Sets how often a stateful node writes its state to the checkpoint directory.
     fn set_checkpoint_interval(&self, _interval: Duration) {}
+    /// How the graph fingerprint describes this node: kind and durations. A restart with a
+    /// different description at the same position needs a new checkpoint directory.
+    fn fingerprint(&self) -> String {
+        format!(
+            "{} slide={}ms",
+            self.kind(),
+            self.slide_duration().as_millis()
+        )
+    }
+    /// What this node needs restored after a restart (files per batch, state paths), encoded
+    /// by the node itself.
+    fn checkpoint_data(&self) -> Option<Vec<u8>> {
+        None
+    }
+    /// Data checkpoint directories this node's checkpoint data refers to.
+    fn data_paths(&self) -> Vec<std::path::PathBuf> {
+        Vec::new()
+    }
+    /// Restores what `checkpoint_data` saved.
+    fn restore(&self, _data: &[u8]) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// The untyped face of a DStream, for walks over the graph.
@@ -55,6 +77,14 @@ pub trait DStreamBase: Send + Sync + 'static {
     fn forget(&self, time: Time);
     /// The batch times whose RDDs are held.
     fn generated_times(&self) -> Vec<Time>;
+    /// See [`DStreamNode::fingerprint`].
+    fn fingerprint(&self) -> String;
+    /// See [`DStreamNode::checkpoint_data`].
+    fn checkpoint_data(&self) -> Option<Vec<u8>>;
+    /// See [`DStreamNode::data_paths`].
+    fn data_paths(&self) -> Vec<std::path::PathBuf>;
+    /// See [`DStreamNode::restore`].
+    fn restore(&self, data: &[u8]) -> Result<()>;
 }
 
 /// An input stream as the scheduler sees it.

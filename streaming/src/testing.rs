@@ -228,3 +228,61 @@ where
     first_failure(&runner.run(batches)?)?;
     Ok(outs.iter().map(|c| c.batches()).collect())
 }
+
+/// Runs the graph `build` makes, checkpointing into `dir`, for `batches` batches on a manual
+/// clock; with `restart_after: Some(k)`, the context is stopped abruptly after `k` batches
+/// (no final checkpoint, like a crash) and a new one is made from `dir` with
+/// [`StreamingContext::get_or_create`] to run the rest. Returns the output of the stream
+/// `build` returns, per batch time (a batch re-run after the restart replaces its first
+/// output, as an idempotent sink would).
+pub fn run_with_restart<U, F>(
+    ctx: &Context,
+    interval: Duration,
+    dir: &std::path::Path,
+    batches: usize,
+    restart_after: Option<usize>,
+    build: F,
+) -> Result<BTreeMap<Time, Vec<U>>>
+where
+    U: Data,
+    F: Fn(&StreamingContext) -> Result<DStream<U>>,
+{
+    let out: Arc<Mutex<BTreeMap<Time, Vec<U>>>> = Arc::new(Mutex::new(BTreeMap::new()));
+    let runs: Vec<(usize, usize)> = match restart_after {
+        Some(k) if k < batches => vec![(0, k), (k, batches)],
+        _ => vec![(0, batches)],
+    };
+    for (from, to) in runs {
+        let clock = Arc::new(ManualClock::starting_at(
+            Time::ZERO + interval * from as u32,
+        ));
+        let (tx, rx) = unbounded();
+        let sink = out.clone();
+        let ssc = StreamingContext::get_or_create(
+            dir,
+            |ssc| {
+                build(ssc)?.foreach_rdd(move |rdd, time| {
+                    let records = rdd.collect()?;
+                    sink.lock().insert(time, records);
+                    Ok(())
+                });
+                Ok(())
+            },
+            StreamingContext::builder(ctx, interval).clock(clock.clone()),
+        )?;
+        ssc.add_streaming_listener(Completions(Mutex::new(tx)));
+        let runner = BatchRunner {
+            ssc,
+            clock,
+            completed: rx,
+            timeout: Duration::from_secs(60),
+        };
+        first_failure(&runner.run(to - from)?)?;
+        // Abrupt: no graceful drain, no final checkpoint beyond what batches wrote.
+        runner
+            .ssc
+            .stop(StopOptions::immediate().keep_context(true))?;
+    }
+    let result = out.lock().clone();
+    Ok(result)
+}

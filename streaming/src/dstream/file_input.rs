@@ -43,6 +43,8 @@ pub(crate) struct FileInputState {
     pub(crate) clock: Arc<dyn crate::Clock>,
     initial_threshold: Mutex<Time>,
     batch_files: Mutex<BTreeMap<Time, Vec<PathBuf>>>,
+    /// Set by a restart: the start threshold comes from the checkpoint, not the clock.
+    restored: std::sync::atomic::AtomicBool,
 }
 
 impl FileInputState {
@@ -63,6 +65,7 @@ impl FileInputState {
             clock,
             initial_threshold: Mutex::new(Time::ZERO),
             batch_files: Mutex::new(BTreeMap::new()),
+            restored: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -149,6 +152,9 @@ impl InputBase for FileInputState {
         Ok(())
     }
     fn start(&self, _zero: Time) -> Result<()> {
+        if self.restored.load(std::sync::atomic::Ordering::SeqCst) {
+            return Ok(());
+        }
         *self.initial_threshold.lock() = if self.new_files_only {
             self.clock.now()
         } else {
@@ -171,6 +177,31 @@ pub(crate) struct FileInput {
     pub(crate) state: Arc<FileInputState>,
 }
 
+impl FileInputState {
+    fn encode(&self) -> Option<Vec<u8>> {
+        let data = (
+            *self.initial_threshold.lock(),
+            self.batch_files.lock().clone(),
+        );
+        bincode::serialize(&data).ok()
+    }
+
+    fn decode(&self, data: &[u8]) -> Result<()> {
+        let (threshold, files): (Time, BTreeMap<Time, Vec<PathBuf>>) = bincode::deserialize(data)
+            .map_err(|e| {
+            Error::user(format!(
+                "file stream {}: cannot decode its checkpoint data: {e}",
+                self.dir.display()
+            ))
+        })?;
+        *self.initial_threshold.lock() = threshold;
+        *self.batch_files.lock() = files;
+        self.restored
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
+    }
+}
+
 impl DStreamNode<String> for FileInput {
     fn kind(&self) -> &'static str {
         "file_input"
@@ -180,6 +211,12 @@ impl DStreamNode<String> for FileInput {
     }
     fn dependencies(&self) -> Vec<Arc<dyn DStreamBase>> {
         Vec::new()
+    }
+    fn checkpoint_data(&self) -> Option<Vec<u8>> {
+        self.state.encode()
+    }
+    fn restore(&self, data: &[u8]) -> Result<()> {
+        self.state.decode(data)
     }
     fn compute(&self, time: Time) -> Result<Option<Rdd<String>>> {
         let files = match self.state.files_of(time) {

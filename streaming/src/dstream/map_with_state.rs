@@ -166,6 +166,12 @@ struct Shared<K: 'static, V, S: 'static, U> {
     snapshots_wanted: std::sync::atomic::AtomicBool,
     snapshots: Mutex<BTreeMap<Time, Rdd<(K, S)>>>,
     support: StateSupport,
+    /// The newest batch applied to the state; after a restart, the batches between the
+    /// restored state and the next one asked for are replayed.
+    applied_through: Mutex<Option<Time>>,
+    /// States read back from the checkpoint at a restart, by the batch they include; the
+    /// first batch computed picks the newest one before it.
+    restored: Mutex<Vec<(Time, Rdd<(K, S)>)>>,
 }
 
 impl<K, V, S, U> Shared<K, V, S, U>
@@ -269,6 +275,42 @@ where
         Ok(())
     }
 
+    /// Replaces the state with a checkpointed one (as of the batch `time`, which it includes),
+    /// or with nothing (the initial state is loaded again) when there is none before the
+    /// batch being computed.
+    fn reset_to(&self, state: Option<(Time, Rdd<(K, S)>)>) -> Result<()> {
+        for p in &self.parts {
+            *p.lock() = StatePartition::default();
+        }
+        let Some((time, state)) = state else {
+            *self.applied_through.lock() = None;
+            return Ok(());
+        };
+        // Keys count as touched at `time`: their idle time restarts from it.
+        let timeout = self.timeout;
+        state
+            .partition_by(self.partitioner.clone())
+            .run_job(|tc, it| {
+                let mut p = self.parts[tc.partition()].lock();
+                for (k, s) in it {
+                    if timeout.is_some() {
+                        p.by_time.entry(time).or_default().push(k.clone());
+                    }
+                    p.map.insert(
+                        k,
+                        Entry {
+                            value: Some(s),
+                            touched: time,
+                        },
+                    );
+                }
+                Ok(())
+            })?;
+        *self.initial.lock() = None;
+        *self.applied_through.lock() = Some(time);
+        Ok(())
+    }
+
     fn snapshot(&self, ctx: &emberflow_core::Context) -> Rdd<(K, S)> {
         let parts: Vec<Arc<Vec<(K, S)>>> = self
             .parts
@@ -314,11 +356,47 @@ where
     fn set_checkpoint_interval(&self, interval: Duration) {
         self.shared.support.set_interval(interval);
     }
+    fn checkpoint_data(&self) -> Option<Vec<u8>> {
+        self.shared.support.encode()
+    }
+    fn data_paths(&self) -> Vec<std::path::PathBuf> {
+        self.shared.support.paths()
+    }
+    fn restore(&self, data: &[u8]) -> Result<()> {
+        *self.shared.restored.lock() = self.shared.support.decode::<(K, S)>(data)?;
+        Ok(())
+    }
     fn compute(&self, time: Time) -> Result<Option<Rdd<U>>> {
         let graph = self.shared.support.graph()?;
         let ctx = graph.ctx.clone();
         self.shared
             .load_initial(graph.zero_time().unwrap_or(Time::ZERO))?;
+        // Replay batches the state has not seen (only after a restart from a checkpoint).
+        let slide = self.parent.slide();
+        let restored = std::mem::take(&mut *self.shared.restored.lock());
+        if !restored.is_empty() {
+            self.shared
+                .reset_to(restored.into_iter().rev().find(|(t, _)| *t < time))?;
+        }
+        // A fresh start has applied nothing before its first batch (zero + slide); so has a
+        // restart that found no state written yet: both replay from the zero time.
+        let applied = self.shared.applied_through.lock().or(graph.zero_time());
+        if let Some(mut t) = applied {
+            t = t + slide;
+            while t < time {
+                let batch = self
+                    .parent
+                    .get_or_compute(t)?
+                    .unwrap_or_else(|| ctx.empty())
+                    .partition_by(self.shared.partitioner.clone());
+                let shared = self.shared.clone();
+                batch.run_job(move |tc, mut it| {
+                    shared.apply(tc.partition(), &mut it, t);
+                    Ok(())
+                })?;
+                t = t + slide;
+            }
+        }
         let batch = self
             .parent
             .get_or_compute(time)?
@@ -327,6 +405,7 @@ where
         let shared = self.shared.clone();
         let emitted = batch
             .run_job(move |tc, mut it| Ok(Arc::new(shared.apply(tc.partition(), &mut it, time))))?;
+        *self.shared.applied_through.lock() = Some(time);
         // The state is written to the checkpoint directory at checkpoint intervals; the
         // snapshot is taken only when that, or `state_snapshots`, needs it.
         let wanted = self
@@ -483,6 +562,8 @@ where
             snapshots_wanted: std::sync::atomic::AtomicBool::new(false),
             snapshots: Mutex::new(BTreeMap::new()),
             support: StateSupport::new(&self.graph, self.inner.slide(), "map_with_state"),
+            applied_through: Mutex::new(None),
+            restored: Mutex::new(Vec::new()),
         });
         let stream = DStream::from_node(
             &self.graph,

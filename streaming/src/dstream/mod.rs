@@ -123,6 +123,25 @@ impl<T: Data> DStreamBase for DStreamInner<T> {
     fn generated_times(&self) -> Vec<Time> {
         self.generated.lock().keys().copied().collect()
     }
+    fn fingerprint(&self) -> String {
+        self.node.fingerprint()
+    }
+    fn checkpoint_data(&self) -> Option<Vec<u8>> {
+        self.node.checkpoint_data()
+    }
+    fn data_paths(&self) -> Vec<std::path::PathBuf> {
+        self.node.data_paths()
+    }
+    fn restore(&self, data: &[u8]) -> Result<()> {
+        self.node.restore(data)
+    }
+}
+
+impl<T: Data> DStreamInner<T> {
+    /// Puts a recovered RDD in the memo for `time` (restored state).
+    pub(crate) fn restore_rdd(&self, time: Time, rdd: Rdd<T>) {
+        self.generated.lock().insert(time, Some(rdd));
+    }
 }
 
 /// A discretized stream: one RDD per batch interval (Spark's DStream).

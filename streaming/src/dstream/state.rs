@@ -63,6 +63,22 @@ where
     fn set_checkpoint_interval(&self, interval: Duration) {
         self.support.set_interval(interval);
     }
+    fn checkpoint_data(&self) -> Option<Vec<u8>> {
+        self.support.encode()
+    }
+    fn data_paths(&self) -> Vec<std::path::PathBuf> {
+        self.support.paths()
+    }
+    fn restore(&self, data: &[u8]) -> Result<()> {
+        let me = self
+            .me
+            .upgrade()
+            .ok_or_else(|| crate::Error::IllegalState("state stream is gone".into()))?;
+        for (t, rdd) in self.support.decode(data)? {
+            me.restore_rdd(t, rdd);
+        }
+        Ok(())
+    }
     fn compute(&self, time: Time) -> Result<Option<Rdd<(K, S)>>> {
         let graph = self.support.graph()?;
         let ctx = graph.ctx.clone();

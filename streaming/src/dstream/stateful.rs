@@ -25,6 +25,8 @@ pub(crate) struct StateSupport {
     slide: Duration,
     interval: Mutex<Option<Duration>>,
     kind: &'static str,
+    /// State written to the checkpoint directory, by batch time (the newest two).
+    written: Mutex<std::collections::BTreeMap<Time, std::path::PathBuf>>,
 }
 
 impl StateSupport {
@@ -34,6 +36,7 @@ impl StateSupport {
             slide,
             interval: Mutex::new(None),
             kind,
+            written: Mutex::new(std::collections::BTreeMap::new()),
         }
     }
 
@@ -94,8 +97,51 @@ impl StateSupport {
                 self.kind,
                 path.display()
             );
-            return Ok(graph.ctx.checkpoint_file(&path)?);
+            let reader = graph.ctx.checkpoint_file(&path)?;
+            let mut written = self.written.lock();
+            written.insert(time, path);
+            while written.len() > 2 {
+                written.pop_first();
+            }
+            return Ok(reader);
         }
         Ok(rdd.materialize()?)
+    }
+}
+
+impl StateSupport {
+    /// The checkpoint data of a stateful stream: its written state directories by time.
+    pub(crate) fn encode(&self) -> Option<Vec<u8>> {
+        let written = self.written.lock();
+        if written.is_empty() {
+            return None;
+        }
+        bincode::serialize(&*written).ok()
+    }
+
+    /// The state directories written, for the metadata checkpoint's references.
+    pub(crate) fn paths(&self) -> Vec<std::path::PathBuf> {
+        self.written.lock().values().cloned().collect()
+    }
+
+    /// Decodes checkpoint data and reads each state back: `(time, state RDD)`, oldest first.
+    pub(crate) fn decode<T>(&self, data: &[u8]) -> Result<Vec<(Time, Rdd<T>)>>
+    where
+        T: Data + Serialize + DeserializeOwned,
+    {
+        let written: std::collections::BTreeMap<Time, std::path::PathBuf> =
+            bincode::deserialize(data).map_err(|e| {
+                Error::user(format!(
+                    "{}: cannot decode its checkpoint data: {e}",
+                    self.kind
+                ))
+            })?;
+        let ctx = self.graph()?.ctx.clone();
+        let mut out = Vec::new();
+        for (t, path) in &written {
+            out.push((*t, ctx.checkpoint_file(path)?));
+        }
+        *self.written.lock() = written;
+        Ok(out)
     }
 }

@@ -78,6 +78,13 @@ impl<T: Data> DStreamNode<T> for WindowedDStream<T> {
     fn parent_remember(&self, own: Duration) -> Duration {
         own + self.window
     }
+    fn fingerprint(&self) -> String {
+        format!(
+            "window window={}ms slide={}ms",
+            self.window.as_millis(),
+            self.slide.as_millis()
+        )
+    }
     fn validate(&self, _batch: Duration) -> Result<()> {
         check_window(self.window, self.slide, self.parent.slide())
     }
@@ -145,6 +152,30 @@ where
     }
     fn set_checkpoint_interval(&self, interval: Duration) {
         self.support.set_interval(interval);
+    }
+    fn fingerprint(&self) -> String {
+        format!(
+            "{} window={}ms slide={}ms",
+            self.kind(),
+            self.window.as_millis(),
+            self.slide.as_millis()
+        )
+    }
+    fn checkpoint_data(&self) -> Option<Vec<u8>> {
+        self.support.encode()
+    }
+    fn data_paths(&self) -> Vec<std::path::PathBuf> {
+        self.support.paths()
+    }
+    fn restore(&self, data: &[u8]) -> Result<()> {
+        let me = self
+            .me
+            .upgrade()
+            .ok_or_else(|| Error::IllegalState("window stream is gone".into()))?;
+        for (t, rdd) in self.support.decode(data)? {
+            me.restore_rdd(t, rdd);
+        }
+        Ok(())
     }
     fn validate(&self, _batch: Duration) -> Result<()> {
         check_window(self.window, self.slide, self.reduced.slide())?;

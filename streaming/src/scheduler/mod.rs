@@ -98,6 +98,7 @@ pub(crate) struct SchedulerShared {
     halted: AtomicBool,
     pub(crate) failed_batches: AtomicU64,
     pub(crate) completed_batches: AtomicU64,
+    sequence: AtomicU64,
 }
 
 impl SchedulerShared {
@@ -121,14 +122,51 @@ impl SchedulerShared {
         if self.last_generated.lock().is_some_and(|l| l >= time) {
             return;
         }
-        self.generate_batch(time, jobs);
+        let batch_jobs = self.generate_batch(time);
         // Marked generated only once the batch is pending, so a graceful stop waiting for
         // it also waits for its jobs.
         *self.last_generated.lock() = Some(time);
+        // On disk before any job of the batch runs: a restart knows every batch whose
+        // outputs may have been written, and re-runs it with the same input.
+        self.write_checkpoint(time);
         self.generated.notify_all();
+        for job in batch_jobs {
+            if jobs.send(job).is_err() {
+                log::error!("batch {time}: the job executors are gone");
+            }
+        }
     }
 
-    fn generate_batch(&self, time: Time, jobs: &Sender<Job>) {
+    /// Writes a metadata checkpoint for `time`, if the context has a checkpoint directory.
+    fn write_checkpoint(&self, time: Time) {
+        let Some(dir) = self.graph.checkpoint_dir.lock().clone() else {
+            return;
+        };
+        let nodes = self.graph.nodes();
+        let c = crate::checkpoint::Checkpoint {
+            version: crate::checkpoint::FORMAT_VERSION,
+            batch_interval_ms: self.graph.batch_interval.as_millis() as u64,
+            zero_time: self.graph.zero_time().unwrap_or(Time::ZERO),
+            time,
+            sequence: self.sequence.fetch_add(1, Ordering::SeqCst),
+            graph: self.graph.fingerprint(),
+            pending: self.pending.lock().iter().copied().collect(),
+            last_generated: *self.last_generated.lock(),
+            streams: nodes
+                .iter()
+                .filter_map(|n| n.checkpoint_data().map(|d| (n.id(), d)))
+                .collect(),
+            data_paths: nodes.iter().flat_map(|n| n.data_paths()).collect(),
+        };
+        if let Err(e) = crate::checkpoint::write(&dir, &c, Some(&dir)) {
+            self.report_error(Error::user(format!(
+                "cannot write the metadata checkpoint for batch {time}: {e}"
+            )));
+        }
+    }
+
+    /// Allocates input, asks every output for its job, and records the batch as pending.
+    fn generate_batch(&self, time: Time) -> Vec<Job> {
         let graph = &self.graph;
         let mut records = BTreeMap::new();
         for (id, input) in graph.inputs() {
@@ -184,19 +222,20 @@ impl SchedulerShared {
             self.pending.lock().insert(time);
             self.start_set(&set);
             self.finish_set(&set);
-            return;
+            return Vec::new();
         }
         let set = Arc::new(JobSet {
             remaining: AtomicUsize::new(batch_jobs.len()),
             info: Mutex::new(info),
         });
         self.pending.lock().insert(time);
-        for mut job in batch_jobs {
-            job.set = set.clone();
-            if jobs.send(job).is_err() {
-                log::error!("batch {time}: the job executors are gone");
-            }
-        }
+        batch_jobs
+            .into_iter()
+            .map(|mut job| {
+                job.set = set.clone();
+                job
+            })
+            .collect()
     }
 
     fn start_set(&self, set: &JobSet) {
@@ -303,7 +342,12 @@ pub(crate) struct JobScheduler {
 impl JobScheduler {
     /// Starts inputs, receivers, executors, the generator and the timer; the first batch is
     /// at `start`.
-    pub(crate) fn start(graph: Arc<Graph>, waiter: Arc<Waiter>, start: Time) -> Result<Self> {
+    pub(crate) fn start(
+        graph: Arc<Graph>,
+        waiter: Arc<Waiter>,
+        start: Time,
+        reschedule: Vec<Time>,
+    ) -> Result<Self> {
         let (events_tx, events_rx) = unbounded::<Event>();
         let (jobs_tx, jobs_rx) = unbounded::<Job>();
         let shared = Arc::new(SchedulerShared {
@@ -317,6 +361,7 @@ impl JobScheduler {
             halted: AtomicBool::new(false),
             failed_batches: AtomicU64::new(0),
             completed_batches: AtomicU64::new(0),
+            sequence: AtomicU64::new(0),
         });
         let io_err = |what: &str, e: std::io::Error| Error::Io {
             path: what.into(),
@@ -345,6 +390,12 @@ impl JobScheduler {
             if let Some(r) = input.receiver() {
                 r.start()?;
             }
+        }
+        // After a restart: the batches that were pending, and those that fell due while the
+        // driver was down, in order, before the timer's first batch.
+        for t in reschedule {
+            log::info!("recovery: rescheduling batch {t}");
+            let _ = shared.events.send(Event::Generate(t));
         }
         let s = shared.clone();
         let timer = RecurringTimer::start(
@@ -432,7 +483,10 @@ fn generator_loop(shared: Arc<SchedulerShared>, events: ChannelReceiver<Event>, 
                     shared.generate(t, &jobs);
                 }
             }
-            Event::Clear(t) => shared.graph.clear_metadata(t),
+            Event::Clear(t) => {
+                shared.graph.clear_metadata(t);
+                shared.write_checkpoint(t);
+            }
             Event::Stop => break,
         }
     }

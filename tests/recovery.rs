@@ -1,0 +1,184 @@
+//! Checkpoint and recovery inside one process, on the manual clock: for every stateful and
+//! windowed operator, a run restarted from its checkpoint at any batch boundary gives the
+//! same outputs as a run without restart. Plus the documented behaviour for a damaged newest
+//! checkpoint and for a graph that changed.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::fs::OpenOptions;
+use std::path::Path;
+use std::time::{Duration, UNIX_EPOCH};
+
+use emberflow::prelude::*;
+use emberflow::testing::run_with_restart;
+
+const S: Duration = Duration::from_secs(1);
+const BATCHES: usize = 8;
+
+/// Input files dated inside each batch: batch `i` (time `1000 * (i + 1)`) gets two files of
+/// `key,value` lines.
+fn prepare_input(dir: &Path) {
+    for i in 0..BATCHES as u64 {
+        for j in 0..2u64 {
+            let name = format!("in-{i:03}-{j}.txt");
+            let lines: Vec<String> = (0..5)
+                .map(|n| format!("k{},{}", (i * 3 + j + n) % 4, i * 10 + j + n))
+                .collect();
+            let path = dir.join(&name);
+            std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+            let mtime = UNIX_EPOCH + Duration::from_millis(1000 * i + 400 + j * 100);
+            OpenOptions::new()
+                .write(true)
+                .open(&path)
+                .unwrap()
+                .set_modified(mtime)
+                .unwrap();
+        }
+    }
+}
+
+fn pairs(ssc: &StreamingContext, dir: &Path) -> DStream<(String, i64)> {
+    ssc.text_file_stream(dir).map(|l: String| {
+        let (k, v) = l.split_once(',').unwrap();
+        (k.to_string(), v.parse::<i64>().unwrap())
+    })
+}
+
+type Build = fn(&StreamingContext, &Path) -> Result<DStream<(String, i64)>>;
+
+fn check(name: &str, build: Build) {
+    let input = common::temp_dir();
+    prepare_input(input.path());
+    let ctx = Context::local(2);
+    let straight_dir = common::temp_dir();
+    let straight = run_with_restart(&ctx, S, straight_dir.path(), BATCHES, None, |ssc| {
+        build(ssc, input.path())
+    })
+    .unwrap();
+    assert_eq!(straight.len(), BATCHES, "{name}: one output per batch");
+    for k in 1..BATCHES {
+        let dir = common::temp_dir();
+        let restarted = run_with_restart(&ctx, S, dir.path(), BATCHES, Some(k), |ssc| {
+            build(ssc, input.path())
+        })
+        .unwrap();
+        let sorted = |m: &std::collections::BTreeMap<Time, Vec<(String, i64)>>| {
+            m.iter()
+                .map(|(t, v)| (*t, common::sorted(v.clone())))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            sorted(&restarted),
+            sorted(&straight),
+            "{name}: restart after batch {k}"
+        );
+    }
+}
+
+fn sum(vals: &[i64], s: Option<i64>) -> Option<i64> {
+    Some(s.unwrap_or(0) + vals.iter().sum::<i64>())
+}
+
+#[test]
+fn update_state_by_key_recovers_at_every_batch_boundary() {
+    check("update_state_by_key", |ssc, dir| {
+        Ok(pairs(ssc, dir).update_state_by_key_with_partitions(sum, 2))
+    });
+    check("update_state_by_key, checkpoint every 2 s", |ssc, dir| {
+        Ok(pairs(ssc, dir)
+            .update_state_by_key_with_partitions(sum, 3)
+            .checkpoint(2 * S))
+    });
+}
+
+#[test]
+fn map_with_state_recovers_at_every_batch_boundary() {
+    check("map_with_state", |ssc, dir| {
+        let spec =
+            StateSpec::function(|_t: Time, k: &String, v: Option<i64>, s: &mut State<i64>| {
+                let total = s.get().copied().unwrap_or(0) + v.unwrap_or(0);
+                s.update(total);
+                Some((k.clone(), total))
+            })
+            .num_partitions(2);
+        let mapped = pairs(ssc, dir).map_with_state(spec);
+        mapped.checkpoint(2 * S);
+        Ok(mapped.state_snapshots())
+    });
+}
+
+#[test]
+fn windows_recover_at_every_batch_boundary() {
+    check("reduce_by_key_and_window", |ssc, dir| {
+        Ok(pairs(ssc, dir).reduce_by_key_and_window(|a, b| a + b, 3 * S, S))
+    });
+    check("reduce_by_key_and_window_with_inverse", |ssc, dir| {
+        Ok(pairs(ssc, dir)
+            .reduce_by_key_and_window_with_inverse(
+                |a, b| a + b,
+                |a, b| a - b,
+                3 * S,
+                S,
+                Some(|kv: &(String, i64)| kv.1 != 0),
+            )
+            .checkpoint(2 * S))
+    });
+    check("window + reduce_by_key", |ssc, dir| {
+        Ok(pairs(ssc, dir).window(2 * S, S).reduce_by_key(|a, b| a + b))
+    });
+}
+
+#[test]
+fn a_damaged_newest_checkpoint_falls_back_and_a_changed_graph_is_refused() {
+    let input = common::temp_dir();
+    prepare_input(input.path());
+    let ctx = Context::local(2);
+    let dir = common::temp_dir();
+    let build: Build = |ssc, dir| Ok(pairs(ssc, dir).update_state_by_key_with_partitions(sum, 2));
+    run_with_restart(&ctx, S, dir.path(), 4, None, |ssc| build(ssc, input.path())).unwrap();
+    let mut files: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("checkpoint-")
+        })
+        .collect();
+    files.sort();
+    assert!(files.len() >= 2 && files.len() <= 3, "{files:?}");
+    // Tear the newest in half: the previous one is used, with a warning naming the file.
+    let newest = files.last().unwrap();
+    let bytes = std::fs::read(newest).unwrap();
+    std::fs::write(newest, &bytes[..bytes.len() / 2]).unwrap();
+    let ssc = StreamingContext::get_or_create(
+        dir.path(),
+        |ssc| {
+            build(ssc, input.path())?.foreach_rdd(|_, _| Ok(()));
+            Ok(())
+        },
+        StreamingContext::builder(&ctx, S).clock(ManualClock::starting_at(Time::from_millis(4000))),
+    );
+    assert!(ssc.is_ok(), "{:?}", ssc.err());
+    // Another graph: a clear error naming the first difference.
+    let err = StreamingContext::get_or_create(
+        dir.path(),
+        |ssc| {
+            pairs(ssc, input.path())
+                .window(2 * S, S)
+                .foreach_rdd(|_, _| Ok(()));
+            Ok(())
+        },
+        StreamingContext::builder(&ctx, S).clock(ManualClock::new()),
+    )
+    .err()
+    .unwrap();
+    let text = err.to_string();
+    assert!(matches!(err, Error::GraphMismatch { .. }), "{text}");
+    assert!(
+        text.contains("new checkpoint directory") && text.contains("window"),
+        "{text}"
+    );
+}
