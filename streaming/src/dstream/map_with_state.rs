@@ -171,8 +171,11 @@ struct Shared<K: 'static, V, S: 'static, U> {
     applied_through: Mutex<Option<Time>>,
     /// States read back from the checkpoint at a restart, by the batch they include; the
     /// first batch computed picks the newest one before it.
-    restored: Mutex<Vec<(Time, Rdd<(K, S)>)>>,
+    restored: Mutex<Vec<Restored<K, S>>>,
 }
+
+/// A state read back from a checkpoint, with the batch it includes.
+type Restored<K, S> = (Time, Rdd<(K, S)>);
 
 impl<K, V, S, U> Shared<K, V, S, U>
 where
