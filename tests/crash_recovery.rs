@@ -161,3 +161,50 @@ fn killed_and_restarted_twenty_times_nothing_lost_nothing_duplicated() {
         "seed {seed:#x}: final state"
     );
 }
+
+#[test]
+fn sigterm_stops_gracefully_when_asked_to() {
+    let root = common::temp_dir();
+    let (input, staging, out, ckpt) = (
+        root.path().join("in"),
+        root.path().join("staging"),
+        root.path().join("out"),
+        root.path().join("ckpt"),
+    );
+    for d in [&input, &staging, &out] {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    let lines: Vec<String> = (0..50).map(|i| format!("k{},{i}", i % 3)).collect();
+    drop_file(&input, &staging, "a.txt", &lines);
+    let job = spawn(&input, &out, &ckpt, &["--graceful-on-signal"]);
+    // Wait (on the real process) until it has processed the file, then ask it to stop.
+    let started = Instant::now();
+    while !out.join("final.txt").exists()
+        || std::fs::read_to_string(out.join("final.txt"))
+            .unwrap()
+            .lines()
+            .count()
+            < 3
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the job did not process its input"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let status = Command::new("kill")
+        .args(["-TERM", &job.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mut job = job;
+    let exit = job.wait().unwrap();
+    assert!(
+        exit.success(),
+        "a graceful stop ends the process normally: {exit:?}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.join("final.txt")).unwrap(),
+        "k0,408\nk1,425\nk2,392"
+    );
+}

@@ -6,6 +6,7 @@
 
 mod common;
 
+use std::path::Path;
 use std::time::Duration;
 
 use emberflow::demo::app;
@@ -241,4 +242,57 @@ fn watching_a_real_directory_stops_when_idle_and_reports() {
         app::run(&["--input-dir", "/no/such/dir"]),
         Err(Error::MissingDirectory { .. })
     ));
+}
+
+#[test]
+fn a_restarted_dashboard_continues_its_totals_from_the_checkpoint() {
+    let dir = common::temp_dir();
+    let watched = dir.path().join("in");
+    let ckpt = dir.path().join("ckpt");
+    std::fs::create_dir_all(&watched).unwrap();
+    let drop_lines = |name: &str, lines: &[Vec<u8>]| {
+        let tmp = dir.path().join(format!("{name}.tmp"));
+        let mut bytes = Vec::new();
+        for l in lines {
+            bytes.extend_from_slice(l);
+            bytes.push(b'\n');
+        }
+        std::fs::write(&tmp, bytes).unwrap();
+        let when = std::time::SystemTime::now() + Duration::from_millis(300);
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&tmp)
+            .unwrap()
+            .set_modified(when)
+            .unwrap();
+        std::fs::rename(&tmp, watched.join(name)).unwrap();
+    };
+    let g = generate_lines(4_000, 21, 0.02);
+    let args = |json: &Path| {
+        vec![
+            "--input-dir".to_string(),
+            watched.to_string_lossy().into_owned(),
+            "--checkpoint".to_string(),
+            ckpt.to_string_lossy().into_owned(),
+            "--batch-ms".to_string(),
+            "100".to_string(),
+            "--stop-when-idle".to_string(),
+            "12".to_string(),
+            "--quiet".to_string(),
+            "--summary-json".to_string(),
+            json.to_string_lossy().into_owned(),
+        ]
+    };
+    drop_lines("a.txt", &g.lines[..2_000]);
+    let first = app::run(&args(&dir.path().join("1.json"))).unwrap();
+    assert_eq!(first.orders + first.malformed, 2_000);
+    drop_lines("b.txt", &g.lines[2_000..]);
+    let second = app::run(&args(&dir.path().join("2.json"))).unwrap();
+    // Totals are streaming state: the second run reports everything it ever processed.
+    assert_eq!(second.orders + second.malformed, 4_000);
+    assert_eq!(second.malformed, g.malformed);
+    let ctx = Context::local(2);
+    let all: Vec<String> = lines_of(&g.to_bytes());
+    let want = batch_summary(&ctx, ctx.parallelize(all, 2)).unwrap();
+    assert_eq!(second.top5_clients, want.top5_clients);
 }

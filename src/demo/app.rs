@@ -219,22 +219,32 @@ pub fn run_with_stats<S: AsRef<str>>(args: &[S]) -> Result<(Summary, RunStats)> 
     });
 
     let ctx = Context::local(std::thread::available_parallelism().map_or(2, |n| n.get()));
-    let ssc = StreamingContext::builder(&ctx, opts.batch)
-        .graceful_stop_timeout(Duration::from_secs(60))
-        .build();
-    if let Some(dir) = &opts.checkpoint {
-        ssc.checkpoint(dir)?;
-    }
-    let lines = ssc.text_file_stream(&watched);
-    let dashboard = Dashboard::build(
-        &lines,
-        &DashboardOptions {
-            map_with_state: opts.map_with_state,
-            output_prefix: output.clone(),
-            print: !opts.quiet,
-            ..DashboardOptions::default()
-        },
-    );
+    let builder =
+        StreamingContext::builder(&ctx, opts.batch).graceful_stop_timeout(Duration::from_secs(60));
+    let dash_opts = DashboardOptions {
+        map_with_state: opts.map_with_state,
+        output_prefix: output.clone(),
+        print: !opts.quiet,
+        ..DashboardOptions::default()
+    };
+    // With a checkpoint directory, a restarted dashboard carries on where it stopped: totals
+    // and client state come back, pending batches re-run, files that arrived meanwhile are read.
+    let mut built = None;
+    let build = |ssc: &StreamingContext| -> Result<()> {
+        let lines = ssc.text_file_stream(&watched);
+        built = Some(Dashboard::build(&lines, &dash_opts));
+        Ok(())
+    };
+    let ssc = match &opts.checkpoint {
+        Some(dir) => StreamingContext::get_or_create(dir, build, builder)?,
+        None => {
+            let ssc = builder.build();
+            let mut build = build;
+            build(&ssc)?;
+            ssc
+        }
+    };
+    let dashboard = built.expect("the setup function built the dashboard");
     let (tx, batches) = unbounded();
     ssc.add_streaming_listener(Forward(parking_lot::Mutex::new(tx)));
     ssc.start()?;

@@ -41,6 +41,9 @@ pub struct StreamingConfig {
     /// Delay before a receiver that asked to restart is started again; doubles while
     /// restarts store nothing, up to 16×. Default 2 s.
     pub receiver_restart_delay: Duration,
+    /// Stop gracefully on SIGTERM or SIGINT (Ctrl-C), bounded by the graceful-stop timeout.
+    /// Default false.
+    pub stop_gracefully_on_signal: bool,
 }
 
 impl Default for StreamingConfig {
@@ -53,6 +56,7 @@ impl Default for StreamingConfig {
             stop_on_error: false,
             receiver_max_rate: None,
             receiver_restart_delay: Duration::from_secs(2),
+            stop_gracefully_on_signal: false,
         }
     }
 }
@@ -122,6 +126,11 @@ impl StreamingContextBuilder {
     /// See [`StreamingConfig::receiver_restart_delay`].
     pub fn receiver_restart_delay(mut self, d: Duration) -> Self {
         self.config.receiver_restart_delay = d;
+        self
+    }
+    /// See [`StreamingConfig::stop_gracefully_on_signal`].
+    pub fn stop_gracefully_on_signal(mut self, on: bool) -> Self {
+        self.config.stop_gracefully_on_signal = on;
         self
     }
     /// The context.
@@ -577,7 +586,37 @@ impl StreamingContext {
         drop(state);
         let now = graph.clock.now();
         graph.listeners.post(|l| l.on_streaming_started(now));
+        if graph.config.stop_gracefully_on_signal {
+            self.stop_on_signal()?;
+        }
         log::info!("StreamingContext started; first batch at {start}");
+        Ok(())
+    }
+
+    /// Watches for SIGTERM and SIGINT and stops gracefully when one comes.
+    fn stop_on_signal(&self) -> Result<()> {
+        let flag = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+            signal_hook::flag::register(signal, flag.clone())
+                .map_err(|e| Error::io("signal handler", e))?;
+        }
+        let ssc = self.clone();
+        std::thread::Builder::new()
+            .name("streaming-signal-watch".into())
+            .spawn(move || loop {
+                if ssc.state() == StreamingContextState::Stopped {
+                    return;
+                }
+                if flag.load(Ordering::SeqCst) {
+                    log::info!("signal received: stopping gracefully");
+                    if let Err(e) = ssc.stop(StopOptions::graceful()) {
+                        log::error!("graceful stop on signal failed: {e}");
+                    }
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            })
+            .map_err(|e| Error::io("signal watch thread", e))?;
         Ok(())
     }
 

@@ -7,7 +7,7 @@
 //! too); saves every batch's records to
 //! `OUT/records-<time>.txt/` and the running sum per key (`update_state_by_key`) to
 //! `OUT/final.txt` after every batch. With `--run-for-ms` it stops gracefully after that long;
-//! otherwise it runs until killed.
+//! otherwise it runs until killed (or, with `--graceful-on-signal`, until SIGTERM/SIGINT).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -66,7 +66,8 @@ fn main() -> Result<()> {
             });
             Ok(())
         },
-        StreamingContext::builder(&ctx, batch),
+        StreamingContext::builder(&ctx, batch)
+            .stop_gracefully_on_signal(args.iter().any(|a| a == "--graceful-on-signal")),
     )?;
     ssc.start()?;
     match run_for {
