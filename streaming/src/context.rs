@@ -44,6 +44,9 @@ pub struct StreamingConfig {
     /// Stop gracefully on SIGTERM or SIGINT (Ctrl-C), bounded by the graceful-stop timeout.
     /// Default false.
     pub stop_gracefully_on_signal: bool,
+    /// Log every block receivers store before `store` returns, and replay unprocessed blocks
+    /// after a restart (needs a checkpoint directory). Default false.
+    pub receiver_write_ahead_log: bool,
 }
 
 impl Default for StreamingConfig {
@@ -57,6 +60,7 @@ impl Default for StreamingConfig {
             receiver_max_rate: None,
             receiver_restart_delay: Duration::from_secs(2),
             stop_gracefully_on_signal: false,
+            receiver_write_ahead_log: false,
         }
     }
 }
@@ -126,6 +130,11 @@ impl StreamingContextBuilder {
     /// See [`StreamingConfig::receiver_restart_delay`].
     pub fn receiver_restart_delay(mut self, d: Duration) -> Self {
         self.config.receiver_restart_delay = d;
+        self
+    }
+    /// See [`StreamingConfig::receiver_write_ahead_log`].
+    pub fn receiver_write_ahead_log(mut self, on: bool) -> Self {
+        self.config.receiver_write_ahead_log = on;
         self
     }
     /// See [`StreamingConfig::stop_gracefully_on_signal`].
@@ -522,6 +531,7 @@ impl StreamingContext {
         }
         *graph.recovery.lock() = Some(crate::graph::Recovery {
             zero_time: c.zero_time,
+            sequence: c.sequence,
             pending: c.pending,
             last_generated: c.last_generated,
         });
@@ -556,6 +566,7 @@ impl StreamingContext {
         graph.validate()?;
         let start = RecurringTimer::next_time(graph.clock.now(), graph.batch_interval);
         let recovery = graph.recovery.lock().take();
+        let first_sequence = recovery.as_ref().map_or(0, |r| r.sequence + 1);
         let (zero, reschedule) = match recovery {
             None => (start - graph.batch_interval, Vec::new()),
             Some(r) => {
@@ -579,8 +590,13 @@ impl StreamingContext {
             log::debug!("input stream {id} ({}) started", input.name());
         }
         graph.started.store(true, Ordering::SeqCst);
-        let scheduler =
-            JobScheduler::start(graph.clone(), self.inner.waiter.clone(), start, reschedule)?;
+        let scheduler = JobScheduler::start(
+            graph.clone(),
+            self.inner.waiter.clone(),
+            start,
+            reschedule,
+            first_sequence,
+        )?;
         *self.inner.scheduler.lock() = Some(scheduler);
         *state = StreamingContextState::Active;
         drop(state);

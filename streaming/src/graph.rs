@@ -39,6 +39,8 @@ pub(crate) struct Graph {
 #[derive(Clone, Debug)]
 pub(crate) struct Recovery {
     pub(crate) zero_time: Time,
+    /// The restored checkpoint's sequence number; the next one written continues from it.
+    pub(crate) sequence: u64,
     pub(crate) pending: Vec<Time>,
     pub(crate) last_generated: Option<Time>,
 }
@@ -191,8 +193,15 @@ impl Graph {
         for node in self.nodes() {
             node.forget(time);
         }
-        for (_, input) in self.inputs() {
-            input.forget(time);
+        let nodes = self.nodes();
+        for (id, input) in self.inputs() {
+            // An input keeps what its stream remembers (stateful streams downstream need
+            // the batches since their last written state to recompute after a restart).
+            let remember = nodes
+                .iter()
+                .find(|n| n.id() == id)
+                .map_or(Duration::ZERO, |n| n.remember_duration());
+            input.forget(time.saturating_sub(remember));
         }
     }
 }

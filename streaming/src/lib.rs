@@ -37,6 +37,7 @@ pub(crate) mod scheduler;
 pub mod testing;
 mod time;
 pub(crate) mod util;
+pub(crate) mod wal;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use context::{

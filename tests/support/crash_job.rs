@@ -8,11 +8,51 @@
 //! `OUT/records-<time>.txt/` and the running sum per key (`update_state_by_key`) to
 //! `OUT/final.txt` after every batch. With `--run-for-ms` it stops gracefully after that long;
 //! otherwise it runs until killed (or, with `--graceful-on-signal`, until SIGTERM/SIGINT).
+//! With `--receiver-total N` the input is instead a receiver of the sequence `0..N`, with the
+//! write-ahead log on; records are saved as their sequence numbers and counted per key.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use emberflow::prelude::*;
+
+/// A source that never sends a record twice: it records the next sequence number it will
+/// try *before* storing, and appends each range to `acked.log` once `store_many` returned
+/// (with the write-ahead log on, the records are on disk then).
+struct Sequence {
+    out: PathBuf,
+    total: u64,
+}
+
+impl Receiver for Sequence {
+    type Item = (String, u64);
+
+    fn on_start(&mut self, ctx: &ReceiverContext<(String, u64)>) {
+        use std::io::Write;
+        let attempt = self.out.join("attempt.txt");
+        let mut next: u64 = std::fs::read_to_string(&attempt)
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(0);
+        while next < self.total && !ctx.is_stopped() {
+            let end = (next + 25).min(self.total);
+            if emberflow::write_atomically(&attempt, end.to_string().as_bytes()).is_err() {
+                ctx.restart("cannot record the attempt");
+                return;
+            }
+            ctx.store_many((next..end).map(|i| (format!("k{}", i % 5), i)));
+            let acked = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(self.out.join("acked.log"));
+            if let Ok(mut f) = acked {
+                let _ = writeln!(f, "{next} {end}");
+            }
+            next = end;
+            std::thread::sleep(Duration::from_millis(3));
+        }
+    }
+}
 
 fn arg(args: &[String], name: &str) -> Option<String> {
     args.iter()
@@ -38,9 +78,38 @@ fn main() -> Result<()> {
     let ctx = Context::local(2);
     let prefix = out.join("records").to_string_lossy().into_owned();
     let final_path = out.join("final.txt");
+    let receiver_total: Option<u64> = arg(&args, "--receiver-total").and_then(|v| v.parse().ok());
     let ssc = StreamingContext::get_or_create(
         &ckpt,
         |ssc| {
+            if let Some(total) = receiver_total {
+                let pairs = ssc.receiver_stream(Sequence {
+                    out: out.clone(),
+                    total,
+                });
+                pairs
+                    .map(|(_, i)| i)
+                    .save_as_text_files(prefix.clone(), "txt");
+                let counts = pairs
+                    .map(|(k, _)| (k, 1u64))
+                    .update_state_by_key_with_partitions(
+                        |vals: &[u64], s: Option<u64>| Some(s.unwrap_or(0) + vals.len() as u64),
+                        2,
+                    )
+                    .checkpoint(batch * 3);
+                let path = final_path.clone();
+                counts.foreach_rdd(move |rdd, _| {
+                    let mut lines: Vec<String> = rdd
+                        .collect()?
+                        .into_iter()
+                        .map(|(k, v)| format!("{k},{v}"))
+                        .collect();
+                    lines.sort();
+                    emberflow::write_atomically(&path, lines.join("\n").as_bytes())?;
+                    Ok(())
+                });
+                return Ok(());
+            }
             // Files already there at the first start count too (the driver drops some first).
             let pairs = ssc.file_stream(&input, |_| true, false).map(|l: String| {
                 let (k, v) = l.split_once(',').unwrap_or((&l, "0"));
@@ -67,7 +136,9 @@ fn main() -> Result<()> {
             Ok(())
         },
         StreamingContext::builder(&ctx, batch)
-            .stop_gracefully_on_signal(args.iter().any(|a| a == "--graceful-on-signal")),
+            .stop_gracefully_on_signal(args.iter().any(|a| a == "--graceful-on-signal"))
+            .receiver_write_ahead_log(receiver_total.is_some())
+            .block_interval(Duration::from_millis(20)),
     )?;
     ssc.start()?;
     match run_for {

@@ -32,7 +32,7 @@ pub(crate) struct Checkpoint {
     pub(crate) zero_time: Time,
     /// The batch time this checkpoint was written for.
     pub(crate) time: Time,
-    /// Orders checkpoints written for the same batch time (generated, then completed).
+    /// Orders all checkpoints of a job, across restarts.
     pub(crate) sequence: u64,
     pub(crate) graph: Vec<NodePrint>,
     /// Batches generated and not completed.
@@ -80,8 +80,11 @@ fn unframe(bytes: &[u8]) -> std::result::Result<&[u8], String> {
     Ok(payload)
 }
 
+/// Named by a sequence number that grows across restarts (a restart continues from the
+/// restored checkpoint's), so name order is write order even when a restart re-runs an
+/// earlier batch time.
 fn file_name(time: Time, sequence: u64) -> String {
-    format!("{PREFIX}{:020}-{sequence:06}", time.millis())
+    format!("{PREFIX}{sequence:020}-{}", time.millis())
 }
 
 /// Checkpoint files in `dir`, newest first.

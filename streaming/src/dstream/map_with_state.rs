@@ -356,6 +356,11 @@ where
     fn validate(&self, _batch: Duration) -> Result<()> {
         self.shared.support.validate()
     }
+    /// After a restart the batches since the last written state are replayed: keep two
+    /// checkpoint intervals of input.
+    fn parent_remember(&self, own: Duration) -> Duration {
+        own.max(self.shared.support.interval() * 2)
+    }
     fn set_checkpoint_interval(&self, interval: Duration) {
         self.shared.support.set_interval(interval);
     }

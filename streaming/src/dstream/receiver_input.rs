@@ -29,6 +29,18 @@ where
     fn dependencies(&self) -> Vec<Arc<dyn DStreamBase>> {
         Vec::new()
     }
+    fn checkpoint_data(&self) -> Option<Vec<u8>> {
+        bincode::serialize(&self.runner.shared.allocations()).ok()
+    }
+    fn restore(&self, data: &[u8]) -> Result<()> {
+        let allocations = bincode::deserialize(data).map_err(|e| {
+            crate::Error::user(format!(
+                "receiver stream: cannot decode its checkpoint data: {e}"
+            ))
+        })?;
+        self.runner.shared.set_restored(allocations);
+        Ok(())
+    }
     fn compute(&self, time: Time) -> Result<Option<Rdd<R::Item>>> {
         let blocks = self.runner.shared.blocks_of(time);
         Ok(Some(if blocks.is_empty() {

@@ -60,6 +60,11 @@ where
     fn validate(&self, _batch: Duration) -> Result<()> {
         self.support.validate()
     }
+    /// The input since the last written state must stay available to recompute the state
+    /// after a restart: keep two checkpoint intervals of it (as Spark does).
+    fn parent_remember(&self, own: Duration) -> Duration {
+        own.max(self.support.interval() * 2)
+    }
     fn set_checkpoint_interval(&self, interval: Duration) {
         self.support.set_interval(interval);
     }

@@ -148,7 +148,7 @@ where
         vec![self.reduced.clone()]
     }
     fn parent_remember(&self, own: Duration) -> Duration {
-        own + self.window + self.slide
+        (own + self.window + self.slide).max(self.support.interval() * 2 + self.window)
     }
     fn set_checkpoint_interval(&self, interval: Duration) {
         self.support.set_interval(interval);

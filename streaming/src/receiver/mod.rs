@@ -14,6 +14,10 @@ use std::time::{Duration, Instant};
 
 use emberflow_core::Data;
 use parking_lot::{Condvar, Mutex};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::wal::{Record, WriteAheadLog};
 
 use crate::graph::Graph;
 use crate::listener::ReceiverInfo;
@@ -40,8 +44,9 @@ use crate::{Error, Result, Time};
 /// }
 /// ```
 pub trait Receiver: Send + 'static {
-    /// The records this receiver produces.
-    type Item: Data;
+    /// The records this receiver produces (serialisable: with the write-ahead log on, they
+    /// are logged before `store` returns).
+    type Item: Data + Serialize + DeserializeOwned;
     /// Starts receiving.
     fn on_start(&mut self, ctx: &ReceiverContext<Self::Item>);
     /// Releases what `on_start` acquired.
@@ -75,13 +80,22 @@ impl RateLimiter {
     }
 }
 
+/// A block of stored records with its id.
+type Block<T> = (u64, Arc<Vec<T>>);
+
 pub(crate) struct ReceiverShared<T> {
     stream_id: usize,
     pub(crate) name: String,
     graph: Weak<Graph>,
     buffer: Mutex<Vec<T>>,
-    ready: Mutex<Vec<Arc<Vec<T>>>>,
-    allocated: Mutex<BTreeMap<Time, Vec<Arc<Vec<T>>>>>,
+    /// Blocks cut and not yet given to a batch, with their ids.
+    ready: Mutex<Vec<Block<T>>>,
+    allocated: Mutex<BTreeMap<Time, Vec<Block<T>>>>,
+    next_id: AtomicU64,
+    /// The write-ahead log, when on.
+    wal: Mutex<Option<Arc<WriteAheadLog>>>,
+    /// Block ids per batch from the metadata checkpoint, until `start` replays the log.
+    restored: Mutex<Option<BTreeMap<Time, Vec<u64>>>>,
     stop_requested: AtomicBool,
     restart_requested: Mutex<Option<String>>,
     wake: Condvar,
@@ -106,11 +120,13 @@ impl<T: Data> ReceiverShared<T> {
         }
     }
 
-    /// Moves the buffered records into a block.
+    /// Moves the buffered records into a block (without the log: with it, `store` makes
+    /// blocks itself).
     fn cut_block(&self) {
         let records = std::mem::take(&mut *self.buffer.lock());
         if !records.is_empty() {
-            self.ready.lock().push(Arc::new(records));
+            let id = self.next_id.fetch_add(1, Ordering::SeqCst);
+            self.ready.lock().push((id, Arc::new(records)));
         }
     }
 
@@ -118,8 +134,91 @@ impl<T: Data> ReceiverShared<T> {
         self.allocated
             .lock()
             .get(&time)
-            .cloned()
+            .map(|bs| bs.iter().map(|(_, b)| b.clone()).collect())
             .unwrap_or_default()
+    }
+
+    /// Block ids per batch still held, for the metadata checkpoint.
+    pub(crate) fn allocations(&self) -> BTreeMap<Time, Vec<u64>> {
+        self.allocated
+            .lock()
+            .iter()
+            .map(|(t, bs)| (*t, bs.iter().map(|(id, _)| *id).collect()))
+            .collect()
+    }
+
+    pub(crate) fn set_restored(&self, allocations: BTreeMap<Time, Vec<u64>>) {
+        *self.restored.lock() = Some(allocations);
+    }
+}
+
+impl<T: Data + Serialize + DeserializeOwned> ReceiverShared<T> {
+    /// Stores `records` as one block: logged (and fsynced) first when the log is on.
+    fn store_block(&self, records: Vec<T>) {
+        let wal = self.wal.lock().clone();
+        let Some(wal) = wal else {
+            self.buffer.lock().extend(records);
+            return;
+        };
+        let id = self.next_id.fetch_add(1, Ordering::SeqCst);
+        let record = Record::Block { id, records };
+        if let Err(e) = wal.append(&record, true) {
+            log::error!(
+                "receiver {}: writing a block to the log failed: {e}",
+                self.name
+            );
+            *self.last_error.lock() = Some(format!("write-ahead log: {e}"));
+        }
+        if let Record::Block { records, .. } = record {
+            self.ready.lock().push((id, Arc::new(records)));
+        }
+    }
+
+    /// Opens the log at start: a fresh start clears it; a restart replays it.
+    fn open_log(&self, dir: &std::path::Path) -> Result<()> {
+        let wal = Arc::new(WriteAheadLog::open(dir)?);
+        // A start without restored allocations (no metadata checkpoint yet: the first run
+        // died before its first batch) still replays: what was stored goes to the first batch.
+        let restored = self.restored.lock().take();
+        {
+            let allocations = restored.unwrap_or_default();
+            {
+                let replayed = wal.replay::<T>()?;
+                let mut blocks: std::collections::HashMap<u64, Arc<Vec<T>>> = replayed
+                    .blocks
+                    .into_iter()
+                    .map(|(id, b)| (id, Arc::new(b)))
+                    .collect();
+                let mut allocated = self.allocated.lock();
+                for (t, ids) in allocations {
+                    let mut bs = Vec::new();
+                    for id in ids {
+                        match blocks.remove(&id) {
+                            Some(b) => bs.push((id, b)),
+                            None => log::warn!(
+                                "receiver {}: block {id} of batch {t} is not in the log",
+                                self.name
+                            ),
+                        }
+                    }
+                    allocated.insert(t, bs);
+                }
+                let mut ready: Vec<(u64, Arc<Vec<T>>)> = blocks
+                    .into_iter()
+                    .filter(|(id, _)| !replayed.done.contains(id))
+                    .collect();
+                ready.sort_by_key(|(id, _)| *id);
+                log::info!(
+                    "receiver {}: {} blocks replayed from the log for the next batch",
+                    self.name,
+                    ready.len()
+                );
+                *self.ready.lock() = ready;
+                self.next_id.store(replayed.next_id, Ordering::SeqCst);
+            }
+        }
+        *self.wal.lock() = Some(wal);
+        Ok(())
     }
 }
 
@@ -137,27 +236,27 @@ impl<T> Clone for ReceiverContext<T> {
     }
 }
 
-impl<T: Data> ReceiverContext<T> {
-    /// Stores one record (waits if the receiver's rate limit is reached).
+impl<T: Data + Serialize + DeserializeOwned> ReceiverContext<T> {
+    /// Stores one record (waits if the receiver's rate limit is reached). With the
+    /// write-ahead log on, the record is on disk when this returns; prefer `store_many` then.
     pub fn store(&self, record: T) {
-        if let Some(r) = &self.shared.rate {
-            r.lock().acquire(1);
-        }
-        self.shared.buffer.lock().push(record);
-        self.shared.stored.fetch_add(1, Ordering::Relaxed);
+        self.store_many(std::iter::once(record));
     }
 
-    /// Stores several records at once.
+    /// Stores several records at once: with the write-ahead log on, as one block, on disk
+    /// when this returns.
     pub fn store_many(&self, records: impl IntoIterator<Item = T>) {
         let records: Vec<T> = records.into_iter().collect();
         if let Some(r) = &self.shared.rate {
             r.lock().acquire(records.len() as u64);
         }
         let n = records.len() as u64;
-        self.shared.buffer.lock().extend(records);
+        self.shared.store_block(records);
         self.shared.stored.fetch_add(n, Ordering::Relaxed);
     }
+}
 
+impl<T: Data> ReceiverContext<T> {
     /// Asks to be stopped and started again (after the restart delay): `on_start` should
     /// return soon; `on_stop` runs, then `on_start` again. Reported to listeners as an error.
     pub fn restart(&self, message: impl Into<String>) {
@@ -233,6 +332,9 @@ impl<R: Receiver> ReceiverRunner<R> {
                 buffer: Mutex::new(Vec::new()),
                 ready: Mutex::new(Vec::new()),
                 allocated: Mutex::new(BTreeMap::new()),
+                next_id: AtomicU64::new(0),
+                wal: Mutex::new(None),
+                restored: Mutex::new(None),
                 stop_requested: AtomicBool::new(false),
                 restart_requested: Mutex::new(None),
                 wake: Condvar::new(),
@@ -317,6 +419,15 @@ impl<R: Receiver> ReceiverInput for ReceiverRunner<R> {
                 "a receiver can be started only once".into(),
             ));
         };
+        if graph.config.receiver_write_ahead_log {
+            let dir = graph.checkpoint_dir.lock().clone().ok_or_else(|| {
+                Error::InvalidGraph(
+                    "the receiver write-ahead log needs a checkpoint directory; call StreamingContext::checkpoint(dir) or use get_or_create".into(),
+                )
+            })?;
+            self.shared
+                .open_log(&dir.join("received").join(self.shared.stream_id.to_string()))?;
+        }
         let shared = self.shared.clone();
         let delay = graph.config.receiver_restart_delay;
         let name = format!("receiver-{}", self.shared.stream_id);
@@ -364,9 +475,22 @@ impl<R: Receiver> ReceiverInput for ReceiverRunner<R> {
     }
 
     fn allocate(&self, time: Time) -> u64 {
+        // A batch re-run after a restart keeps the blocks it had.
+        if let Some(bs) = self.shared.allocated.lock().get(&time) {
+            return bs.iter().map(|(_, b)| b.len() as u64).sum();
+        }
         self.shared.cut_block();
         let blocks = std::mem::take(&mut *self.shared.ready.lock());
-        let n = blocks.iter().map(|b| b.len() as u64).sum();
+        let n = blocks.iter().map(|(_, b)| b.len() as u64).sum();
+        if let Some(wal) = self.shared.wal.lock().clone() {
+            let ids = blocks.iter().map(|(id, _)| *id).collect();
+            if let Err(e) = wal.append::<R::Item>(&Record::Allocate { time, ids }, true) {
+                log::error!(
+                    "receiver {}: logging the allocation of batch {time} failed: {e}",
+                    self.shared.name
+                );
+            }
+        }
         self.shared.allocated.lock().insert(time, blocks);
         n
     }
@@ -377,11 +501,37 @@ impl<R: Receiver> ReceiverInput for ReceiverRunner<R> {
 }
 
 impl<R: Receiver> ReceiverRunner<R> {
-    /// Drops allocations of batches up to `time` (their RDDs hold the blocks).
+    /// Drops allocations of batches up to `time` (completed; their RDDs hold the blocks),
+    /// marking their blocks done in the log.
     pub(crate) fn forget(&self, time: Time) {
-        let mut a = self.shared.allocated.lock();
-        let keep = a.split_off(&(time + Duration::from_millis(1)));
-        *a = keep;
+        let old = {
+            let mut a = self.shared.allocated.lock();
+            let keep = a.split_off(&(time + Duration::from_millis(1)));
+            std::mem::replace(&mut *a, keep)
+        };
+        let ids: Vec<u64> = old.values().flatten().map(|(id, _)| *id).collect();
+        if ids.is_empty() {
+            return;
+        }
+        if let Some(wal) = self.shared.wal.lock().clone() {
+            if let Err(e) = wal.append::<R::Item>(&Record::Done { ids }, false) {
+                log::warn!(
+                    "receiver {}: marking blocks done failed: {e}",
+                    self.shared.name
+                );
+            }
+            let mut live: std::collections::BTreeSet<u64> =
+                self.shared.ready.lock().iter().map(|(id, _)| *id).collect();
+            live.extend(
+                self.shared
+                    .allocated
+                    .lock()
+                    .values()
+                    .flatten()
+                    .map(|(id, _)| *id),
+            );
+            wal.prune(&live);
+        }
     }
 }
 

@@ -347,6 +347,7 @@ impl JobScheduler {
         waiter: Arc<Waiter>,
         start: Time,
         reschedule: Vec<Time>,
+        first_sequence: u64,
     ) -> Result<Self> {
         let (events_tx, events_rx) = unbounded::<Event>();
         let (jobs_tx, jobs_rx) = unbounded::<Job>();
@@ -361,7 +362,7 @@ impl JobScheduler {
             halted: AtomicBool::new(false),
             failed_batches: AtomicU64::new(0),
             completed_batches: AtomicU64::new(0),
-            sequence: AtomicU64::new(0),
+            sequence: AtomicU64::new(first_sequence),
         });
         let io_err = |what: &str, e: std::io::Error| Error::Io {
             path: what.into(),
