@@ -308,6 +308,11 @@ impl StreamingContext {
         self.inner.graph.listeners.add(Arc::new(listener));
     }
 
+    /// Registers a listener served after every other (the test runner's).
+    pub(crate) fn add_last_listener(&self, listener: impl StreamingListener) {
+        self.inner.graph.listeners.add_last(Arc::new(listener));
+    }
+
     /// Batches whose output operations failed so far.
     pub fn failed_batches(&self) -> u64 {
         self.scheduler_counter(|s| s.failed_batches.load(Ordering::Relaxed))

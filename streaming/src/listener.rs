@@ -141,6 +141,9 @@ impl<L: StreamingListener> StreamingListener for std::sync::Arc<L> {
 #[derive(Default)]
 pub(crate) struct ListenerBus {
     listeners: parking_lot::RwLock<Vec<std::sync::Arc<dyn StreamingListener>>>,
+    /// Served after every user listener: the test runner, which moves the clock on as soon
+    /// as it hears of a completed batch, must hear last.
+    last: parking_lot::RwLock<Vec<std::sync::Arc<dyn StreamingListener>>>,
 }
 
 impl ListenerBus {
@@ -148,8 +151,13 @@ impl ListenerBus {
         self.listeners.write().push(l);
     }
 
+    pub(crate) fn add_last(&self, l: std::sync::Arc<dyn StreamingListener>) {
+        self.last.write().push(l);
+    }
+
     pub(crate) fn post(&self, f: impl Fn(&dyn StreamingListener)) {
-        let listeners = self.listeners.read().clone();
+        let mut listeners = self.listeners.read().clone();
+        listeners.extend(self.last.read().iter().cloned());
         for l in listeners {
             let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(l.as_ref())));
             if r.is_err() {

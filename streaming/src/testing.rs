@@ -78,7 +78,7 @@ impl BatchRunner {
             .clock(clock.clone())
             .build();
         let (tx, rx) = unbounded();
-        ssc.add_streaming_listener(Completions(Mutex::new(tx)));
+        ssc.add_last_listener(Completions(Mutex::new(tx)));
         BatchRunner {
             ssc,
             clock,
@@ -270,7 +270,7 @@ where
             },
             StreamingContext::builder(ctx, interval).clock(clock.clone()),
         )?;
-        ssc.add_streaming_listener(Completions(Mutex::new(tx)));
+        ssc.add_last_listener(Completions(Mutex::new(tx)));
         let runner = BatchRunner {
             ssc,
             clock,
