@@ -20,7 +20,10 @@ use emberflow::{BatchInfo, Clock};
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn temp(name: &str) -> std::path::PathBuf {
-    let d = std::env::temp_dir().join(format!("emberflow-recovery-figures-{}-{name}", std::process::id()));
+    let d = std::env::temp_dir().join(format!(
+        "emberflow-recovery-figures-{}-{name}",
+        std::process::id()
+    ));
     let _ = std::fs::remove_dir_all(&d);
     d
 }
@@ -28,8 +31,12 @@ fn temp(name: &str) -> std::path::PathBuf {
 fn drop_file(dir: &std::path::Path, name: &str, bytes: &[u8], mtime_ms: u64) -> Result<()> {
     let path = dir.join(name);
     std::fs::write(&path, bytes).map_err(|e| Error::io(&path, e))?;
-    let f = std::fs::OpenOptions::new().write(true).open(&path).map_err(|e| Error::io(&path, e))?;
-    f.set_modified(UNIX_EPOCH + Duration::from_millis(mtime_ms)).map_err(|e| Error::io(&path, e))?;
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .map_err(|e| Error::io(&path, e))?;
+    f.set_modified(UNIX_EPOCH + Duration::from_millis(mtime_ms))
+        .map_err(|e| Error::io(&path, e))?;
     Ok(())
 }
 
@@ -43,7 +50,13 @@ fn dashboard(ctx: &Context, lines: &[Vec<u8>], checkpoint: bool) -> Result<f64> 
         runner.ssc().checkpoint(&ckpt)?;
     }
     let stream = runner.ssc().text_file_stream(&input);
-    let d = Dashboard::build(&stream, &DashboardOptions { print: false, ..DashboardOptions::default() });
+    let d = Dashboard::build(
+        &stream,
+        &DashboardOptions {
+            print: false,
+            ..DashboardOptions::default()
+        },
+    );
     // Client totals are written every batch when checkpointing: the worst case.
     runner.run(0)?;
     let mut elapsed = Duration::ZERO;
@@ -53,7 +66,12 @@ fn dashboard(ctx: &Context, lines: &[Vec<u8>], checkpoint: bool) -> Result<f64> 
             bytes.extend_from_slice(l);
             bytes.push(b'\n');
         }
-        drop_file(&input, &format!("orders-{i}.txt"), &bytes, runner.clock().now().millis() + 500)?;
+        drop_file(
+            &input,
+            &format!("orders-{i}.txt"),
+            &bytes,
+            runner.clock().now().millis() + 500,
+        )?;
         let t = Instant::now();
         runner.run(1)?;
         elapsed += t.elapsed();
@@ -83,13 +101,20 @@ impl Receiver for Burst {
 
 fn wal_throughput(ctx: &Context) -> Result<(f64, f64)> {
     let ckpt = temp("wal");
-    let runner = BatchRunner::with_builder(ctx, Duration::from_secs(1), |b| b.receiver_write_ahead_log(true));
+    let runner = BatchRunner::with_builder(ctx, Duration::from_secs(1), |b| {
+        b.receiver_write_ahead_log(true)
+    });
     runner.ssc().checkpoint(&ckpt)?;
     let (tx, rx) = crossbeam_channel::unbounded();
     let blocks = 300;
-    runner.ssc().receiver_stream(Burst { blocks, done: tx }).foreach_rdd(|_, _| Ok(()));
+    runner
+        .ssc()
+        .receiver_stream(Burst { blocks, done: tx })
+        .foreach_rdd(|_, _| Ok(()));
     runner.run(0)?;
-    let took = rx.recv_timeout(Duration::from_secs(120)).map_err(|_| Error::user("the receiver did not finish"))?;
+    let took = rx
+        .recv_timeout(Duration::from_secs(120))
+        .map_err(|_| Error::user("the receiver did not finish"))?;
     let mut bytes = 0;
     for e in walk(&ckpt.join("received")) {
         bytes += std::fs::metadata(&e).map(|m| m.len()).unwrap_or(0);
@@ -97,7 +122,10 @@ fn wal_throughput(ctx: &Context) -> Result<(f64, f64)> {
     drop(runner);
     let _ = std::fs::remove_dir_all(&ckpt);
     let records = (blocks * 1000) as f64;
-    Ok((records / took.as_secs_f64(), bytes as f64 / 1048576.0 / took.as_secs_f64()))
+    Ok((
+        records / took.as_secs_f64(),
+        bytes as f64 / 1048576.0 / took.as_secs_f64(),
+    ))
 }
 
 fn walk(p: &std::path::Path) -> Vec<std::path::PathBuf> {
@@ -120,8 +148,15 @@ fn recovery(ctx: &Context, keys: u64) -> Result<Duration> {
     let ckpt = temp("state-ckpt");
     std::fs::create_dir_all(&input).map_err(|e| Error::io(&input, e))?;
     for b in 0..4u64 {
-        let text: String = (0..10_000u64).map(|i| format!("{},{}\n", (i * 97 + b) % keys, 1)).collect();
-        drop_file(&input, &format!("b{b}.txt"), text.as_bytes(), 1000 * b + 500)?;
+        let text: String = (0..10_000u64)
+            .map(|i| format!("{},{}\n", (i * 97 + b) % keys, 1))
+            .collect();
+        drop_file(
+            &input,
+            &format!("b{b}.txt"),
+            text.as_bytes(),
+            1000 * b + 500,
+        )?;
     }
     let initial = ctx.range(0, keys as i64, 1, 4).map(|k| (k as u64, 0u64));
     let setup = |ssc: &StreamingContext| -> Result<()> {
@@ -145,7 +180,11 @@ fn recovery(ctx: &Context, keys: u64) -> Result<Duration> {
     };
     // First life: two batches, the state written after each.
     let clock = Arc::new(ManualClock::new());
-    let ssc = StreamingContext::get_or_create(&ckpt, setup, StreamingContext::builder(ctx, Duration::from_secs(1)).clock(clock.clone()))?;
+    let ssc = StreamingContext::get_or_create(
+        &ckpt,
+        setup,
+        StreamingContext::builder(ctx, Duration::from_secs(1)).clock(clock.clone()),
+    )?;
     ssc.start()?;
     let (tx, rx) = crossbeam_channel::unbounded();
     struct Done(parking_lot::Mutex<crossbeam_channel::Sender<Time>>);
@@ -157,18 +196,24 @@ fn recovery(ctx: &Context, keys: u64) -> Result<Duration> {
     ssc.add_streaming_listener(Done(parking_lot::Mutex::new(tx)));
     for _ in 0..2 {
         clock.advance(Duration::from_secs(1));
-        rx.recv_timeout(Duration::from_secs(120)).map_err(|_| Error::user("batch did not complete"))?;
+        rx.recv_timeout(Duration::from_secs(120))
+            .map_err(|_| Error::user("batch did not complete"))?;
     }
     ssc.stop(StopOptions::immediate().keep_context(true))?;
     // Second life: from the checkpoint to the first batch done.
     let t = Instant::now();
     let clock = Arc::new(ManualClock::starting_at(Time::from_millis(2000)));
-    let ssc = StreamingContext::get_or_create(&ckpt, setup, StreamingContext::builder(ctx, Duration::from_secs(1)).clock(clock.clone()))?;
+    let ssc = StreamingContext::get_or_create(
+        &ckpt,
+        setup,
+        StreamingContext::builder(ctx, Duration::from_secs(1)).clock(clock.clone()),
+    )?;
     let (tx, rx) = crossbeam_channel::unbounded();
     ssc.add_streaming_listener(Done(parking_lot::Mutex::new(tx)));
     ssc.start()?;
     clock.advance(Duration::from_secs(1));
-    rx.recv_timeout(Duration::from_secs(120)).map_err(|_| Error::user("batch did not complete"))?;
+    rx.recv_timeout(Duration::from_secs(120))
+        .map_err(|_| Error::user("batch did not complete"))?;
     let took = t.elapsed();
     ssc.stop(StopOptions::immediate().keep_context(true))?;
     let _ = std::fs::remove_dir_all(&input);
@@ -189,6 +234,9 @@ fn main() -> Result<()> {
     let (records, mb) = wal_throughput(&ctx)?;
     println!("write-ahead log: {records:.0} records/s, {mb:.1} MB/s (store_many of 1,000 records, each block fsynced)");
     let took = recovery(&ctx, 1_000_000)?;
-    println!("recovery with 1M keys of state: {} ms from get_or_create to the first batch done", took.as_millis());
+    println!(
+        "recovery with 1M keys of state: {} ms from get_or_create to the first batch done",
+        took.as_millis()
+    );
     Ok(())
 }

@@ -182,3 +182,47 @@ fn a_damaged_newest_checkpoint_falls_back_and_a_changed_graph_is_refused() {
         "{text}"
     );
 }
+
+#[test]
+fn state_checkpoints_nothing_refers_to_are_removed() {
+    let input = common::temp_dir();
+    prepare_input(input.path());
+    let ctx = Context::local(2);
+    let dir = common::temp_dir();
+    run_with_restart(&ctx, S, dir.path(), BATCHES, Some(3), |ssc| {
+        Ok(pairs(ssc, input.path())
+            .update_state_by_key_with_partitions(sum, 2)
+            .checkpoint(S))
+    })
+    .unwrap();
+    // Eight batches wrote eight states; only those the kept metadata checkpoints refer to stay.
+    let mut states = 0;
+    for ctx_dir in std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+    {
+        if ctx_dir
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("ctx-")
+        {
+            states += std::fs::read_dir(&ctx_dir).unwrap().count();
+        }
+    }
+    assert!((1..=4).contains(&states), "{states} state directories left");
+    let metadata = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with("checkpoint-")
+        })
+        .count();
+    assert_eq!(
+        metadata, 3,
+        "the newest three metadata checkpoints are kept"
+    );
+}
