@@ -8,26 +8,12 @@
 
 use std::time::Duration;
 
-use emberflow::demo::feed::{sample_sentences, LineServer};
+use emberflow::demo::feed::socket_source;
 use emberflow::prelude::*;
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let seconds: u64 = flag(&args, "--seconds").unwrap_or(6);
-    let (host, port, _feeder) = if args.iter().any(|a| a == "--feed") || args.is_empty() {
-        let server = LineServer::start(
-            sample_sentences(),
-            Duration::from_millis(50),
-            Duration::from_secs(seconds),
-        )?;
-        ("127.0.0.1".to_string(), server.port(), Some(server))
-    } else {
-        let port = args
-            .get(1)
-            .and_then(|p| p.parse().ok())
-            .ok_or_else(|| Error::user("usage: network_word_count HOST PORT | --feed"))?;
-        (args[0].clone(), port, None)
-    };
+    let (host, port, seconds, _feeder) = socket_source(&args, Duration::from_millis(50), 6)?;
     let ctx = Context::local(2);
     let ssc = StreamingContext::new(&ctx, Duration::from_secs(1));
     let counts = ssc
@@ -40,11 +26,4 @@ fn main() -> Result<()> {
     ssc.await_termination_or_timeout(Duration::from_secs(seconds))?;
     ssc.stop(StopOptions::graceful())?;
     Ok(())
-}
-
-fn flag(args: &[String], name: &str) -> Option<u64> {
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
 }

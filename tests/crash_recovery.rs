@@ -36,6 +36,56 @@ fn drop_file(dir: &Path, staging: &Path, name: &str, lines: &[String]) {
     std::fs::rename(&tmp, dir.join(name)).unwrap();
 }
 
+/// A fresh root with the job's directories: input, staging, output, checkpoint.
+fn dirs() -> (
+    tempfile::TempDir,
+    std::path::PathBuf,
+    std::path::PathBuf,
+    std::path::PathBuf,
+    std::path::PathBuf,
+) {
+    let root = common::temp_dir();
+    let (input, staging, out, ckpt) = (
+        root.path().join("in"),
+        root.path().join("staging"),
+        root.path().join("out"),
+        root.path().join("ckpt"),
+    );
+    for d in [&input, &staging, &out] {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    (root, input, staging, out, ckpt)
+}
+
+/// Every line of the complete `records-*` output directories in `out`.
+fn saved_lines(out: &Path) -> Vec<String> {
+    let mut saved = Vec::new();
+    for entry in std::fs::read_dir(out).unwrap() {
+        let dir = entry.unwrap().path();
+        let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+        if !name.starts_with("records-") || !dir.join("_SUCCESS").exists() {
+            continue;
+        }
+        for part in std::fs::read_dir(&dir).unwrap() {
+            let part = part.unwrap().path();
+            if part
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("part-")
+            {
+                saved.extend(
+                    std::fs::read_to_string(&part)
+                        .unwrap()
+                        .lines()
+                        .map(str::to_owned),
+                );
+            }
+        }
+    }
+    saved
+}
+
 fn spawn(input: &Path, out: &Path, ckpt: &Path, extra: &[&str]) -> Child {
     Command::new(JOB)
         .args([
@@ -63,16 +113,7 @@ fn killed_and_restarted_twenty_times_nothing_lost_nothing_duplicated() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(0x5eed);
     println!("crash test: {kills} kills, seed {seed:#x}");
-    let root = common::temp_dir();
-    let (input, staging, out, ckpt) = (
-        root.path().join("in"),
-        root.path().join("staging"),
-        root.path().join("out"),
-        root.path().join("ckpt"),
-    );
-    for d in [&input, &staging, &out] {
-        std::fs::create_dir_all(d).unwrap();
-    }
+    let (_root, input, staging, out, ckpt) = dirs();
     let mut rng = Rng(seed | 1);
     let mut all: Vec<String> = Vec::new();
     let mut file_no = 0;
@@ -114,29 +155,12 @@ fn killed_and_restarted_twenty_times_nothing_lost_nothing_duplicated() {
         .unwrap();
     assert!(status.success(), "the final run ends cleanly");
 
-    // Every record exactly once across the saved batch outputs (complete directories only).
-    let mut saved: Vec<String> = Vec::new();
-    for entry in std::fs::read_dir(&out).unwrap() {
-        let dir = entry.unwrap().path();
-        let name = dir.file_name().unwrap().to_string_lossy().into_owned();
-        if !name.starts_with("records-") || !dir.join("_SUCCESS").exists() {
-            continue;
-        }
-        for part in std::fs::read_dir(&dir).unwrap() {
-            let part = part.unwrap().path();
-            if part
-                .file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with("part-")
-            {
-                saved.extend(std::fs::read_to_string(&part).unwrap().lines().map(|l| {
-                    // Records are saved as "(k,v)".
-                    l.trim_start_matches('(').trim_end_matches(')').to_string()
-                }));
-            }
-        }
-    }
+    // Every record exactly once across the saved batch outputs (complete directories only);
+    // records are saved as "(k,v)".
+    let mut saved: Vec<String> = saved_lines(&out)
+        .into_iter()
+        .map(|l| l.trim_start_matches('(').trim_end_matches(')').to_string())
+        .collect();
     let mut want = all.clone();
     want.sort();
     saved.sort();
@@ -164,16 +188,7 @@ fn killed_and_restarted_twenty_times_nothing_lost_nothing_duplicated() {
 
 #[test]
 fn sigterm_stops_gracefully_when_asked_to() {
-    let root = common::temp_dir();
-    let (input, staging, out, ckpt) = (
-        root.path().join("in"),
-        root.path().join("staging"),
-        root.path().join("out"),
-        root.path().join("ckpt"),
-    );
-    for d in [&input, &staging, &out] {
-        std::fs::create_dir_all(d).unwrap();
-    }
+    let (_root, input, staging, out, ckpt) = dirs();
     let lines: Vec<String> = (0..50).map(|i| format!("k{},{i}", i % 3)).collect();
     drop_file(&input, &staging, "a.txt", &lines);
     let job = spawn(&input, &out, &ckpt, &["--graceful-on-signal"]);
@@ -219,14 +234,7 @@ fn a_receiver_with_the_write_ahead_log_killed_mid_stream_loses_and_duplicates_no
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(0xa11);
-    let root = common::temp_dir();
-    let (input, out, ckpt) = (
-        root.path().join("in"),
-        root.path().join("out"),
-        root.path().join("ckpt"),
-    );
-    std::fs::create_dir_all(&input).unwrap();
-    std::fs::create_dir_all(&out).unwrap();
+    let (_root, input, _staging, out, ckpt) = dirs();
     let total = "4000";
     let mut rng = Rng(seed | 1);
     for _ in 0..kills {
@@ -261,35 +269,10 @@ fn a_receiver_with_the_write_ahead_log_killed_mid_stream_loses_and_duplicates_no
         "the source made progress: {}",
         acked.len()
     );
-    let mut saved: Vec<u64> = Vec::new();
-    for entry in std::fs::read_dir(&out).unwrap() {
-        let dir = entry.unwrap().path();
-        if !dir
-            .file_name()
-            .unwrap()
-            .to_string_lossy()
-            .starts_with("records-")
-            || !dir.join("_SUCCESS").exists()
-        {
-            continue;
-        }
-        for part in std::fs::read_dir(&dir).unwrap() {
-            let part = part.unwrap().path();
-            if part
-                .file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with("part-")
-            {
-                saved.extend(
-                    std::fs::read_to_string(&part)
-                        .unwrap()
-                        .lines()
-                        .map(|l| l.parse::<u64>().unwrap()),
-                );
-            }
-        }
-    }
+    let saved: Vec<u64> = saved_lines(&out)
+        .iter()
+        .map(|l| l.parse::<u64>().unwrap())
+        .collect();
     let distinct: std::collections::BTreeSet<u64> = saved.iter().copied().collect();
     assert_eq!(
         distinct.len(),

@@ -185,3 +185,36 @@ pub fn sample_sentences() -> Vec<String> {
     .map(|s| s.to_string())
     .collect()
 }
+
+/// Where the socket examples read from: `HOST PORT` from the arguments, or (with `--feed` or
+/// no arguments) a [`LineServer`] of sample sentences started here, kept alive by the returned
+/// value. Also reads `--seconds N` (the run's length, `default_seconds` otherwise).
+pub fn socket_source(
+    args: &[String],
+    every: Duration,
+    default_seconds: u64,
+) -> Result<(String, u16, u64, Option<LineServer>)> {
+    let seconds = args
+        .iter()
+        .position(|a| a == "--seconds")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default_seconds);
+    if args.is_empty()
+        || args.iter().any(|a| a == "--feed")
+        || args.first().is_some_and(|a| a == "--seconds")
+    {
+        let server = LineServer::start(sample_sentences(), every, Duration::from_secs(seconds))?;
+        return Ok((
+            "127.0.0.1".to_string(),
+            server.port(),
+            seconds,
+            Some(server),
+        ));
+    }
+    let port = args
+        .get(1)
+        .and_then(|p| p.parse().ok())
+        .ok_or_else(|| Error::user("usage: HOST PORT [--seconds N] | --feed [--seconds N]"))?;
+    Ok((args[0].clone(), port, seconds, None))
+}

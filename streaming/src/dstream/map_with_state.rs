@@ -258,23 +258,28 @@ where
         let Some(init) = self.initial.lock().take() else {
             return Ok(());
         };
-        let parted = init.partition_by(self.partitioner.clone());
-        parted.run_job(|tc, it| {
-            let mut p = self.parts[tc.partition()].lock();
-            for (k, s) in it {
-                if self.timeout.is_some() {
-                    p.by_time.entry(zero).or_default().push(k.clone());
+        self.load(&init, zero)
+    }
+
+    /// Puts every `(key, state)` of `rdd` into the state, as touched at `time`.
+    fn load(&self, rdd: &Rdd<(K, S)>, time: Time) -> Result<()> {
+        rdd.partition_by(self.partitioner.clone())
+            .run_job(|tc, it| {
+                let mut p = self.parts[tc.partition()].lock();
+                for (k, s) in it {
+                    if self.timeout.is_some() {
+                        p.by_time.entry(time).or_default().push(k.clone());
+                    }
+                    p.map.insert(
+                        k,
+                        Entry {
+                            value: Some(s),
+                            touched: time,
+                        },
+                    );
                 }
-                p.map.insert(
-                    k,
-                    Entry {
-                        value: Some(s),
-                        touched: zero,
-                    },
-                );
-            }
-            Ok(())
-        })?;
+                Ok(())
+            })?;
         Ok(())
     }
 
@@ -290,25 +295,7 @@ where
             return Ok(());
         };
         // Keys count as touched at `time`: their idle time restarts from it.
-        let timeout = self.timeout;
-        state
-            .partition_by(self.partitioner.clone())
-            .run_job(|tc, it| {
-                let mut p = self.parts[tc.partition()].lock();
-                for (k, s) in it {
-                    if timeout.is_some() {
-                        p.by_time.entry(time).or_default().push(k.clone());
-                    }
-                    p.map.insert(
-                        k,
-                        Entry {
-                            value: Some(s),
-                            touched: time,
-                        },
-                    );
-                }
-                Ok(())
-            })?;
+        self.load(&state, time)?;
         *self.initial.lock() = None;
         *self.applied_through.lock() = Some(time);
         Ok(())
@@ -335,6 +322,27 @@ where
 struct MapWithStateNode<K: 'static, V: 'static, S: 'static, U> {
     parent: Arc<DStreamInner<(K, V)>>,
     shared: Arc<Shared<K, V, S, U>>,
+}
+
+impl<K, V, S, U> MapWithStateNode<K, V, S, U>
+where
+    K: Data + Hash + Eq + Serialize + DeserializeOwned,
+    V: Data,
+    S: Data + Serialize + DeserializeOwned,
+    U: Data,
+{
+    /// Applies the parent's batch at `time` to the state; what the function emitted, per
+    /// partition.
+    fn apply_batch(&self, time: Time, ctx: &emberflow_core::Context) -> Result<Vec<Arc<Vec<U>>>> {
+        let batch = self
+            .parent
+            .get_or_compute(time)?
+            .unwrap_or_else(|| ctx.empty())
+            .partition_by(self.shared.partitioner.clone());
+        let shared = self.shared.clone();
+        Ok(batch
+            .run_job(move |tc, mut it| Ok(Arc::new(shared.apply(tc.partition(), &mut it, time))))?)
+    }
 }
 
 impl<K, V, S, U> DStreamNode<U> for MapWithStateNode<K, V, S, U>
@@ -392,27 +400,11 @@ where
         if let Some(mut t) = applied {
             t = t + slide;
             while t < time {
-                let batch = self
-                    .parent
-                    .get_or_compute(t)?
-                    .unwrap_or_else(|| ctx.empty())
-                    .partition_by(self.shared.partitioner.clone());
-                let shared = self.shared.clone();
-                batch.run_job(move |tc, mut it| {
-                    shared.apply(tc.partition(), &mut it, t);
-                    Ok(())
-                })?;
+                self.apply_batch(t, &ctx)?;
                 t = t + slide;
             }
         }
-        let batch = self
-            .parent
-            .get_or_compute(time)?
-            .unwrap_or_else(|| ctx.empty())
-            .partition_by(self.shared.partitioner.clone());
-        let shared = self.shared.clone();
-        let emitted = batch
-            .run_job(move |tc, mut it| Ok(Arc::new(shared.apply(tc.partition(), &mut it, time))))?;
+        let emitted = self.apply_batch(time, &ctx)?;
         *self.shared.applied_through.lock() = Some(time);
         // The state is written to the checkpoint directory at checkpoint intervals; the
         // snapshot is taken only when that, or `state_snapshots`, needs it.

@@ -75,14 +75,7 @@ where
         self.support.paths()
     }
     fn restore(&self, data: &[u8]) -> Result<()> {
-        let me = self
-            .me
-            .upgrade()
-            .ok_or_else(|| crate::Error::IllegalState("state stream is gone".into()))?;
-        for (t, rdd) in self.support.decode(data)? {
-            me.restore_rdd(t, rdd);
-        }
-        Ok(())
+        self.support.restore_memo(&self.me, data)
     }
     fn compute(&self, time: Time) -> Result<Option<Rdd<(K, S)>>> {
         let graph = self.support.graph()?;

@@ -145,3 +145,24 @@ impl StateSupport {
         Ok(out)
     }
 }
+
+impl StateSupport {
+    /// Restores checkpointed states into the memo of the stream `me` (stateful streams that
+    /// read their previous batch from their own memo).
+    pub(crate) fn restore_memo<T>(
+        &self,
+        me: &Weak<crate::dstream::DStreamInner<T>>,
+        data: &[u8],
+    ) -> Result<()>
+    where
+        T: Data + Serialize + DeserializeOwned,
+    {
+        let me = me
+            .upgrade()
+            .ok_or_else(|| Error::IllegalState(format!("{}: the stream is gone", self.kind)))?;
+        for (t, rdd) in self.decode(data)? {
+            me.restore_rdd(t, rdd);
+        }
+        Ok(())
+    }
+}

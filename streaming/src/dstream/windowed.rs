@@ -168,14 +168,7 @@ where
         self.support.paths()
     }
     fn restore(&self, data: &[u8]) -> Result<()> {
-        let me = self
-            .me
-            .upgrade()
-            .ok_or_else(|| Error::IllegalState("window stream is gone".into()))?;
-        for (t, rdd) in self.support.decode(data)? {
-            me.restore_rdd(t, rdd);
-        }
-        Ok(())
+        self.support.restore_memo(&self.me, data)
     }
     fn validate(&self, _batch: Duration) -> Result<()> {
         check_window(self.window, self.slide, self.reduced.slide())?;
