@@ -35,6 +35,12 @@ pub use emberflow_streaming::{
 
 pub mod demo;
 
+/// Kafka: the direct stream, `create_rdd`, offset ranges (feature `kafka`).
+#[cfg(feature = "kafka")]
+pub mod kafka {
+    pub use emberflow_connectors::kafka::*;
+}
+
 /// Deterministic tests of streaming jobs on a manual clock (see
 /// [`BatchRunner`](testing::BatchRunner) and [`run_batches`](testing::run_batches)).
 pub mod testing {

@@ -81,6 +81,8 @@ pub struct RddMeta {
     pub(crate) checkpoint: std::sync::OnceLock<Box<dyn Any + Send + Sync>>,
     /// Where a reliable checkpoint was written.
     pub(crate) checkpoint_path: std::sync::OnceLock<std::path::PathBuf>,
+    /// Data a source attaches to the RDDs it makes (a Kafka RDD's offset ranges).
+    pub(crate) attachment: std::sync::OnceLock<Arc<dyn Any + Send + Sync>>,
 }
 
 impl RddMeta {
@@ -94,6 +96,7 @@ impl RddMeta {
             codec: Mutex::new(None),
             checkpoint: std::sync::OnceLock::new(),
             checkpoint_path: std::sync::OnceLock::new(),
+            attachment: std::sync::OnceLock::new(),
         }
     }
     /// The node's id, unique within its context.

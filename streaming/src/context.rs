@@ -278,6 +278,10 @@ impl StreamingContext {
         }
     }
 
+    pub(crate) fn graph(&self) -> &Arc<Graph> {
+        &self.inner.graph
+    }
+
     /// The RDD engine context.
     pub fn context(&self) -> &Context {
         &self.inner.graph.ctx

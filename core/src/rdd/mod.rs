@@ -159,6 +159,23 @@ impl<T: Data> Rdd<T> {
         }
     }
 
+    /// Attaches data to this RDD, once (for sources: a Kafka RDD carries its offset ranges).
+    /// Returns false if something was attached already. Transformations do not carry it on.
+    pub fn attach(&self, data: Arc<dyn std::any::Any + Send + Sync>) -> bool {
+        self.node().meta().attachment.set(data).is_ok()
+    }
+
+    /// The data attached with [`attach`](Self::attach), if it is an `A`.
+    pub fn attachment<A: std::any::Any + Send + Sync>(&self) -> Option<Arc<A>> {
+        self.node()
+            .meta()
+            .attachment
+            .get()?
+            .clone()
+            .downcast::<A>()
+            .ok()
+    }
+
     /// A description of the lineage, one line per RDD, indented at each shuffle.
     pub fn to_debug_string(&self) -> String {
         let mut out = String::new();
@@ -389,6 +406,24 @@ mod tests {
         assert_eq!(rdd.count().expect("count"), 100);
         assert_eq!(rdd.reduce(|a, b| a.max(b)).expect("max"), 99 + 10_000);
         drop(rdd);
+    }
+
+    #[test]
+    fn attachments_are_typed_and_set_once() {
+        let ctx = Context::local(1);
+        let rdd = ctx.parallelize(vec![1], 1);
+        assert!(rdd.attachment::<String>().is_none());
+        assert!(rdd.attach(Arc::new("ranges".to_string())));
+        assert!(!rdd.attach(Arc::new(7u32)));
+        assert_eq!(
+            rdd.attachment::<String>().as_deref().map(String::as_str),
+            Some("ranges")
+        );
+        assert!(rdd.attachment::<u32>().is_none());
+        assert!(
+            rdd.map(|x| x).attachment::<String>().is_none(),
+            "not carried on"
+        );
     }
 
     #[test]

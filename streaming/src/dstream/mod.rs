@@ -190,6 +190,16 @@ impl<T: Data> DStream<T> {
         }
     }
 
+    /// A stream of a new kind (for implementers of sources and operators): adds `node` to the
+    /// graph of `ssc`. The base memoises, remembers and forgets its RDDs, and saves and
+    /// restores its checkpoint data.
+    pub fn from_custom_node(
+        ssc: &crate::StreamingContext,
+        node: impl DStreamNode<T>,
+    ) -> DStream<T> {
+        DStream::from_node(ssc.graph(), node)
+    }
+
     /// The stream's id (its position in creation order).
     pub fn id(&self) -> usize {
         self.inner.id

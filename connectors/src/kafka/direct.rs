@@ -1,0 +1,331 @@
+//! The direct stream (Spark's DirectKafkaInputDStream): each batch, the driver asks the
+//! brokers for the latest offset of every partition of the subscribed topics and the batch
+//! reads `[where the previous batch stopped, latest)`, capped by the rate limit. The ranges of
+//! each batch and the next offsets are the stream's checkpoint data, so a recovered job
+//! re-reads exactly the ranges of its pending batches and continues after them.
+
+use std::collections::BTreeMap;
+use std::ops::Deref;
+use std::sync::Arc;
+use std::time::Duration;
+
+use emberflow_core::{Context, Rdd};
+use emberflow_streaming::plumbing::{DStreamBase, DStreamNode};
+use emberflow_streaming::{DStream, StreamingContext, Time};
+use parking_lot::Mutex;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::{Offset, TopicPartitionList};
+
+use super::error::{kafka, Error, Result};
+use super::params::KafkaParams;
+use super::rdd::{kafka_rdd, ConsumerRecord, OffsetRange};
+
+const METADATA_TIMEOUT: Duration = Duration::from_secs(10);
+/// Batches whose ranges are kept for the checkpoint (a restart re-reads pending ones).
+const KEEP_BATCHES: usize = 64;
+
+/// Which partitions a stream reads.
+#[derive(Clone, Debug)]
+pub enum ConsumerStrategy {
+    /// Every partition of these topics, including partitions added later.
+    Subscribe(Vec<String>),
+    /// Every partition of every topic whose name matches this regular expression.
+    SubscribePattern(String),
+    /// Exactly these partitions, optionally from given offsets.
+    Assign(Vec<(String, i32)>, BTreeMap<(String, i32), i64>),
+}
+
+impl ConsumerStrategy {
+    /// Every partition of `topics`.
+    pub fn subscribe<I, S>(topics: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        ConsumerStrategy::Subscribe(topics.into_iter().map(Into::into).collect())
+    }
+    /// Every partition of the topics matching `regex`.
+    pub fn subscribe_pattern(regex: impl Into<String>) -> Self {
+        ConsumerStrategy::SubscribePattern(regex.into())
+    }
+    /// These partitions, from `offsets` where given (else committed, else `auto.offset.reset`).
+    pub fn assign(partitions: Vec<(String, i32)>, offsets: BTreeMap<(String, i32), i64>) -> Self {
+        ConsumerStrategy::Assign(partitions, offsets)
+    }
+}
+
+type TopicPartition = (String, i32);
+
+struct DirectState {
+    ctx: Context,
+    params: KafkaParams,
+    strategy: ConsumerStrategy,
+    pattern: Option<regex::Regex>,
+    interval: Duration,
+    driver: BaseConsumer,
+    /// The next offset to read, per partition.
+    next: Mutex<BTreeMap<TopicPartition, i64>>,
+    /// The ranges of each batch, newest few.
+    batches: Mutex<BTreeMap<Time, Vec<OffsetRange>>>,
+}
+
+impl DirectState {
+    fn partitions(&self) -> Result<Vec<TopicPartition>> {
+        if let ConsumerStrategy::Assign(ps, _) = &self.strategy {
+            return Ok(ps.clone());
+        }
+        let md = self
+            .driver
+            .fetch_metadata(None, METADATA_TIMEOUT)
+            .map_err(|e| kafka("fetch metadata", e))?;
+        let mut out = Vec::new();
+        for t in md.topics() {
+            let wanted = match &self.strategy {
+                ConsumerStrategy::Subscribe(ts) => ts.iter().any(|x| x == t.name()),
+                ConsumerStrategy::SubscribePattern(_) => {
+                    self.pattern.as_ref().is_some_and(|p| p.is_match(t.name()))
+                }
+                ConsumerStrategy::Assign(..) => false,
+            };
+            if wanted {
+                out.extend(t.partitions().iter().map(|p| (t.name().to_owned(), p.id())));
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// Where a partition seen for the first time starts.
+    fn starting_offset(&self, tp: &TopicPartition, low: i64, high: i64) -> Result<i64> {
+        if let ConsumerStrategy::Assign(_, offsets) = &self.strategy {
+            if let Some(o) = offsets.get(tp) {
+                return Ok(*o);
+            }
+        }
+        if self.params.get("group.id").is_some() {
+            let mut tpl = TopicPartitionList::new();
+            tpl.add_partition(&tp.0, tp.1);
+            let committed = self
+                .driver
+                .committed_offsets(tpl, METADATA_TIMEOUT)
+                .map_err(|e| kafka(format!("fetch committed offsets of {}-{}", tp.0, tp.1), e))?;
+            if let Some(Offset::Offset(o)) = committed.elements().first().map(|e| e.offset()) {
+                return Ok(o);
+            }
+        }
+        Ok(if self.params.starts_at_earliest() {
+            low
+        } else {
+            high
+        })
+    }
+
+    fn next_ranges(&self) -> Result<Vec<OffsetRange>> {
+        let partitions = self.partitions()?;
+        let cap = self
+            .params
+            .rate()
+            .map(|r| ((r as f64) * self.interval.as_secs_f64()).max(1.0) as i64);
+        let mut next = self.next.lock();
+        let mut ranges = Vec::with_capacity(partitions.len());
+        for tp in partitions {
+            let (low, high) = self
+                .driver
+                .fetch_watermarks(&tp.0, tp.1, METADATA_TIMEOUT)
+                .map_err(|e| kafka(format!("fetch watermarks of {}-{}", tp.0, tp.1), e))?;
+            let from = match next.get(&tp) {
+                Some(o) => *o,
+                None => self.starting_offset(&tp, low, high)?,
+            };
+            // Records deleted by retention cannot be read: start at the low watermark.
+            let from = from.max(low);
+            let until = match cap {
+                Some(c) => high.min(from + c),
+                None => high,
+            }
+            .max(from);
+            next.insert(tp.clone(), until);
+            ranges.push(OffsetRange {
+                topic: tp.0,
+                partition: tp.1,
+                from_offset: from,
+                until_offset: until,
+            });
+        }
+        Ok(ranges)
+    }
+}
+
+struct DirectNode {
+    state: Arc<DirectState>,
+}
+
+impl DStreamNode<ConsumerRecord> for DirectNode {
+    fn kind(&self) -> &'static str {
+        "kafka_direct_input"
+    }
+    fn slide_duration(&self) -> Duration {
+        self.state.interval
+    }
+    fn dependencies(&self) -> Vec<Arc<dyn DStreamBase>> {
+        Vec::new()
+    }
+    fn compute(&self, time: Time) -> emberflow_streaming::Result<Option<Rdd<ConsumerRecord>>> {
+        let known = self.state.batches.lock().get(&time).cloned();
+        let ranges = match known {
+            // A batch re-run after a restart reads exactly what it read before.
+            Some(r) => r,
+            None => {
+                let r = self.state.next_ranges()?;
+                let mut batches = self.state.batches.lock();
+                batches.insert(time, r.clone());
+                while batches.len() > KEEP_BATCHES {
+                    batches.pop_first();
+                }
+                r
+            }
+        };
+        Ok(Some(kafka_rdd(&self.state.ctx, &self.state.params, ranges)))
+    }
+    fn checkpoint_data(&self) -> Option<Vec<u8>> {
+        let data = (
+            self.state.next.lock().clone(),
+            self.state.batches.lock().clone(),
+        );
+        bincode::serialize(&data).ok()
+    }
+    fn restore(&self, data: &[u8]) -> emberflow_streaming::Result<()> {
+        type Saved = (
+            BTreeMap<TopicPartition, i64>,
+            BTreeMap<Time, Vec<OffsetRange>>,
+        );
+        let (next, batches): Saved = bincode::deserialize(data).map_err(|e| {
+            Error::InvalidParams(format!(
+                "cannot decode the direct stream's checkpoint data: {e}"
+            ))
+        })?;
+        *self.state.next.lock() = next;
+        *self.state.batches.lock() = batches;
+        Ok(())
+    }
+}
+
+/// Commits offsets to the consumer group of a direct stream.
+struct Committer {
+    consumer: Option<BaseConsumer>,
+}
+
+/// The stream `create_direct_stream` returns: a `DStream<ConsumerRecord>` (it derefs to one)
+/// that can also commit offsets to its consumer group.
+#[derive(Clone)]
+pub struct DirectKafkaStream {
+    stream: DStream<ConsumerRecord>,
+    committer: Arc<Committer>,
+}
+
+impl Deref for DirectKafkaStream {
+    type Target = DStream<ConsumerRecord>;
+    fn deref(&self) -> &DStream<ConsumerRecord> {
+        &self.stream
+    }
+}
+
+impl DirectKafkaStream {
+    /// Commits `until_offset` of each range to the consumer group, asynchronously (Spark's
+    /// `commitAsync`). Advisory: the checkpoint is what a restart resumes from; committed
+    /// offsets serve monitoring and a job started without a checkpoint. Needs `group.id`.
+    pub fn commit_async(&self, ranges: Vec<OffsetRange>) {
+        let Some(consumer) = &self.committer.consumer else {
+            log::warn!("commit_async without a group.id: nothing committed");
+            return;
+        };
+        let mut tpl = TopicPartitionList::new();
+        for r in &ranges {
+            if let Err(e) =
+                tpl.add_partition_offset(&r.topic, r.partition, Offset::Offset(r.until_offset))
+            {
+                log::warn!("commit_async: {e}");
+                return;
+            }
+        }
+        if let Err(e) = consumer.commit(&tpl, CommitMode::Async) {
+            log::warn!("commit_async of {} ranges failed: {e}", ranges.len());
+        }
+    }
+
+    /// The plain stream handle.
+    pub fn stream(&self) -> DStream<ConsumerRecord> {
+        self.stream.clone()
+    }
+}
+
+/// Entry points, named as in spark-streaming-kafka-0-10.
+pub struct KafkaUtils;
+
+impl KafkaUtils {
+    /// A direct stream over the partitions `strategy` selects. Fails at once if the brokers
+    /// cannot be reached.
+    pub fn create_direct_stream(
+        ssc: &StreamingContext,
+        params: KafkaParams,
+        strategy: ConsumerStrategy,
+    ) -> Result<DirectKafkaStream> {
+        let driver: BaseConsumer = params
+            .consumer_config()
+            .create()
+            .map_err(|e| kafka("create the driver consumer", e))?;
+        driver
+            .fetch_metadata(None, Duration::from_secs(3))
+            .map_err(|e| {
+                kafka(
+                    format!(
+                        "reach the brokers at {}",
+                        params.get("bootstrap.servers").unwrap_or("?")
+                    ),
+                    e,
+                )
+            })?;
+        let pattern = match &strategy {
+            ConsumerStrategy::SubscribePattern(p) => Some(
+                regex::Regex::new(p)
+                    .map_err(|e| Error::InvalidParams(format!("bad topic pattern {p:?}: {e}")))?,
+            ),
+            _ => None,
+        };
+        let committer = Committer {
+            consumer: match params.get("group.id") {
+                Some(_) => Some(
+                    params
+                        .consumer_config()
+                        .create()
+                        .map_err(|e| kafka("create the committing consumer", e))?,
+                ),
+                None => None,
+            },
+        };
+        let state = Arc::new(DirectState {
+            ctx: ssc.context().clone(),
+            params,
+            strategy,
+            pattern,
+            interval: ssc.batch_interval(),
+            driver,
+            next: Mutex::new(BTreeMap::new()),
+            batches: Mutex::new(BTreeMap::new()),
+        });
+        let stream = DStream::from_custom_node(ssc, DirectNode { state });
+        Ok(DirectKafkaStream {
+            stream,
+            committer: Arc::new(committer),
+        })
+    }
+
+    /// An RDD over exactly `ranges` (Spark's `createRDD`), one partition per range.
+    pub fn create_rdd(
+        ctx: &Context,
+        params: &KafkaParams,
+        ranges: Vec<OffsetRange>,
+    ) -> Rdd<ConsumerRecord> {
+        kafka_rdd(ctx, params, ranges)
+    }
+}

@@ -1,0 +1,7 @@
+//! emberflow-connectors: sources and sinks beyond files and sockets. Kafka, behind the
+//! `kafka` feature, on the `rdkafka` crate (synchronous consumers and producers, no tokio);
+//! rdkafka's types stay out of every public signature.
+#![deny(missing_docs)]
+
+#[cfg(feature = "kafka")]
+pub mod kafka;

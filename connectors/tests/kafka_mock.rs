@@ -1,0 +1,238 @@
+//! The direct stream against rdkafka's in-process mock cluster (a real Kafka-protocol broker
+//! in the test process): batches read exactly what was produced, ranges are exposed and
+//! capped by the rate limit, `create_rdd` reads given ranges, committed offsets are a start,
+//! a restart from the checkpoint re-reads exactly the pending batches, and an unreachable
+//! broker is a clear error.
+#![cfg(feature = "kafka")]
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use emberflow_connectors::kafka::{
+    ConsumerStrategy, HasOffsetRanges, KafkaParams, KafkaUtils, OffsetRange,
+};
+use emberflow_core::Context;
+use emberflow_streaming::testing::{run_with_restart, BatchRunner};
+use emberflow_streaming::StreamingContext;
+use rdkafka::mocking::MockCluster;
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::ClientConfig;
+
+fn produce(servers: &str, topic: &str, from: u64, n: u64) {
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", servers)
+        .create()
+        .unwrap();
+    for i in from..from + n {
+        let key = format!("k{}", i % 7);
+        let value = i.to_string();
+        producer
+            .send(BaseRecord::to(topic).key(&key).payload(&value))
+            .unwrap();
+        producer.poll(Duration::ZERO);
+    }
+    producer.flush(Duration::from_secs(10)).unwrap();
+}
+
+fn values(batch: &[emberflow_connectors::kafka::ConsumerRecord]) -> Vec<u64> {
+    let mut v: Vec<u64> = batch
+        .iter()
+        .map(|r| r.value_str().parse().unwrap())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn batches_read_what_was_produced_with_their_offset_ranges() {
+    let mock = MockCluster::new(1).unwrap();
+    let servers = mock.bootstrap_servers();
+    mock.create_topic("orders", 3, 1).unwrap();
+    produce(&servers, "orders", 0, 300);
+    let runner = BatchRunner::new(Duration::from_secs(1));
+    let params = KafkaParams::new(servers.clone()).set("auto.offset.reset", "earliest");
+    let stream = KafkaUtils::create_direct_stream(
+        runner.ssc(),
+        params,
+        ConsumerStrategy::subscribe(["orders"]),
+    )
+    .unwrap();
+    let ranges = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let r = ranges.clone();
+    stream.foreach_rdd(move |rdd, _| {
+        r.lock().unwrap().push(rdd.offset_ranges());
+        Ok(())
+    });
+    let out = runner.collect(&stream);
+    runner.run(2).unwrap();
+    produce(&servers, "orders", 300, 40);
+    runner.run(1).unwrap();
+    let batches = out.batches();
+    assert_eq!(values(&batches[0]), (0..300).collect::<Vec<_>>());
+    assert!(batches[1].is_empty());
+    assert_eq!(values(&batches[2]), (300..340).collect::<Vec<_>>());
+    let ranges = ranges.lock().unwrap().clone();
+    assert_eq!(ranges[0].len(), 3, "one range per partition");
+    assert_eq!(ranges[0].iter().map(OffsetRange::count).sum::<u64>(), 300);
+    assert!(ranges[1].iter().all(|r| r.count() == 0));
+    // Consecutive: each batch starts where the previous stopped.
+    for (b, next) in ranges.windows(2).map(|w| (&w[0], &w[1])) {
+        for (prev, cur) in b.iter().zip(next) {
+            assert_eq!(cur.from_offset, prev.until_offset);
+        }
+    }
+    // The records know where they came from.
+    let r0 = &batches[0][0];
+    assert_eq!(r0.topic, "orders");
+    assert!(r0.key_str().unwrap().starts_with('k'));
+}
+
+#[test]
+fn the_rate_limit_caps_each_partition_per_batch() {
+    let mock = MockCluster::new(1).unwrap();
+    let servers = mock.bootstrap_servers();
+    mock.create_topic("fast", 2, 1).unwrap();
+    produce(&servers, "fast", 0, 100);
+    let runner = BatchRunner::new(Duration::from_secs(1));
+    let params = KafkaParams::new(servers)
+        .set("auto.offset.reset", "earliest")
+        .max_rate_per_partition(20);
+    let stream = KafkaUtils::create_direct_stream(
+        runner.ssc(),
+        params,
+        ConsumerStrategy::subscribe_pattern("^fa.t$"),
+    )
+    .unwrap();
+    let out = runner.collect(&stream);
+    runner.run(4).unwrap();
+    let sizes: Vec<usize> = out.batches().iter().map(Vec::len).collect();
+    assert!(sizes.iter().all(|s| *s <= 40), "{sizes:?}");
+    // 4 batches × 2 partitions × 20 records cover the 100 produced.
+    assert_eq!(sizes.iter().sum::<usize>(), 100);
+    assert_eq!(sizes[0], 40);
+}
+
+#[test]
+fn create_rdd_reads_exactly_the_ranges_and_committed_offsets_are_a_start() {
+    let mock = MockCluster::new(1).unwrap();
+    let servers = mock.bootstrap_servers();
+    mock.create_topic("t", 1, 1).unwrap();
+    produce(&servers, "t", 0, 50);
+    let ctx = Context::local(2);
+    let params = KafkaParams::new(servers.clone())
+        .group_id("g1")
+        .set("auto.offset.reset", "earliest");
+    let rdd = KafkaUtils::create_rdd(
+        &ctx,
+        &params,
+        vec![OffsetRange {
+            topic: "t".into(),
+            partition: 0,
+            from_offset: 10,
+            until_offset: 20,
+        }],
+    );
+    assert_eq!(
+        values(&rdd.collect().unwrap()),
+        (10..20).collect::<Vec<_>>()
+    );
+    assert_eq!(rdd.offset_ranges()[0].count(), 10);
+    // A stream that commits what it read; a new stream of the same group starts after it.
+    let runner = BatchRunner::new(Duration::from_secs(1));
+    let stream = KafkaUtils::create_direct_stream(
+        runner.ssc(),
+        params.clone(),
+        ConsumerStrategy::subscribe(["t"]),
+    )
+    .unwrap();
+    let handle = stream.clone();
+    stream.foreach_rdd(move |rdd, _| {
+        handle.commit_async(rdd.offset_ranges());
+        Ok(())
+    });
+    runner.run(1).unwrap();
+    drop(runner);
+    produce(&servers, "t", 50, 5);
+    // Commits are asynchronous: wait for the broker to have it (a real broker, a real wait).
+    let mut found = None;
+    for _ in 0..100 {
+        let runner = BatchRunner::new(Duration::from_secs(1));
+        let stream = KafkaUtils::create_direct_stream(
+            runner.ssc(),
+            params.clone(),
+            ConsumerStrategy::subscribe(["t"]),
+        )
+        .unwrap();
+        let out = runner.collect(&stream);
+        runner.run(1).unwrap();
+        let got = values(&out.batches()[0]);
+        if got.len() == 5 {
+            found = Some(got);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(found, Some((50..55).collect::<Vec<_>>()));
+}
+
+#[test]
+fn a_restart_from_the_checkpoint_rereads_exactly_the_pending_batches() {
+    let mock = MockCluster::new(1).unwrap();
+    let servers = mock.bootstrap_servers();
+    mock.create_topic("r", 2, 1).unwrap();
+    produce(&servers, "r", 0, 200);
+    let ctx = Context::local(2);
+    let params = KafkaParams::new(servers)
+        .set("auto.offset.reset", "earliest")
+        .max_rate_per_partition(30);
+    let build = |ssc: &StreamingContext| {
+        let stream = KafkaUtils::create_direct_stream(
+            ssc,
+            params.clone(),
+            ConsumerStrategy::subscribe(["r"]),
+        )?;
+        Ok(stream.map(|r| (r.partition, r.value_str().parse::<u64>().unwrap())))
+    };
+    let straight_dir = tempfile::tempdir().unwrap();
+    let straight = run_with_restart(
+        &ctx,
+        Duration::from_secs(1),
+        straight_dir.path(),
+        5,
+        None,
+        build,
+    )
+    .unwrap();
+    let total: usize = straight.values().map(Vec::len).sum();
+    assert_eq!(total, 200);
+    for k in 1..5 {
+        let dir = tempfile::tempdir().unwrap();
+        let restarted =
+            run_with_restart(&ctx, Duration::from_secs(1), dir.path(), 5, Some(k), build).unwrap();
+        let norm = |m: &BTreeMap<emberflow_streaming::Time, Vec<(i32, u64)>>| {
+            m.iter()
+                .map(|(t, v)| {
+                    let mut v = v.clone();
+                    v.sort();
+                    (*t, v)
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(norm(&restarted), norm(&straight), "restart after batch {k}");
+    }
+}
+
+#[test]
+fn an_unreachable_broker_is_a_clear_error_at_creation() {
+    let runner = BatchRunner::new(Duration::from_secs(1));
+    let err = KafkaUtils::create_direct_stream(
+        runner.ssc(),
+        KafkaParams::new("127.0.0.1:1"),
+        ConsumerStrategy::subscribe(["x"]),
+    )
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(err.contains("reach the brokers at 127.0.0.1:1"), "{err}");
+}
