@@ -236,3 +236,123 @@ fn an_unreachable_broker_is_a_clear_error_at_creation() {
     .to_string();
     assert!(err.contains("reach the brokers at 127.0.0.1:1"), "{err}");
 }
+
+/// Reads every record of `topic` (all partitions) from the beginning.
+fn read_all(servers: &str, topic: &str, partitions: i32) -> Vec<String> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let probe: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", servers)
+        .set("group.id", "probe")
+        .create()
+        .unwrap();
+    let ranges: Vec<OffsetRange> = (0..partitions)
+        .map(|p| {
+            let (low, high) = probe
+                .fetch_watermarks(topic, p, Duration::from_secs(5))
+                .unwrap();
+            OffsetRange {
+                topic: topic.into(),
+                partition: p,
+                from_offset: low,
+                until_offset: high,
+            }
+        })
+        .collect();
+    let ctx = Context::local(1);
+    KafkaUtils::create_rdd(&ctx, &KafkaParams::new(servers), ranges)
+        .map(|r| r.value_str())
+        .collect()
+        .unwrap()
+}
+
+#[test]
+fn the_receiver_stream_stores_through_the_log_then_commits() {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let mock = MockCluster::new(1).unwrap();
+    let servers = mock.bootstrap_servers();
+    mock.create_topic("rx", 2, 1).unwrap();
+    produce(&servers, "rx", 0, 100);
+    let ckpt = tempfile::tempdir().unwrap();
+    let ctx = Context::local(2);
+    let runner = BatchRunner::with_builder(&ctx, Duration::from_secs(1), |b| {
+        b.receiver_write_ahead_log(true)
+    });
+    runner.ssc().checkpoint(ckpt.path()).unwrap();
+    let params = KafkaParams::new(servers.clone())
+        .group_id("rg")
+        .set("auto.offset.reset", "earliest")
+        .set("session.timeout.ms", "6000");
+    let stream = KafkaUtils::create_stream(runner.ssc(), params, ["rx"]).unwrap();
+    let out = runner.collect(&stream.map(|r| r.value_str().parse::<u64>().unwrap()));
+    // The group join and the fetches happen on the broker's time: wait for them, batch by batch.
+    let started = std::time::Instant::now();
+    while out.batches().iter().map(Vec::len).sum::<usize>() < 100 {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "records did not arrive"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+        runner.run(1).unwrap();
+    }
+    let mut all: Vec<u64> = out.batches().concat();
+    all.sort();
+    assert_eq!(all, (0..100).collect::<Vec<_>>());
+    // The log holds the blocks; the group's committed offsets cover everything stored.
+    assert!(ckpt.path().join("received").exists());
+    let probe: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &servers)
+        .set("group.id", "rg")
+        .create()
+        .unwrap();
+    let mut tpl = rdkafka::TopicPartitionList::new();
+    tpl.add_partition("rx", 0);
+    tpl.add_partition("rx", 1);
+    let committed = probe
+        .committed_offsets(tpl, Duration::from_secs(5))
+        .unwrap();
+    let total: i64 = committed
+        .elements()
+        .iter()
+        .map(|e| match e.offset() {
+            rdkafka::Offset::Offset(o) => o,
+            _ => 0,
+        })
+        .sum();
+    assert_eq!(total, 100);
+    let err = KafkaUtils::create_stream(runner.ssc(), KafkaParams::new(servers), ["rx"])
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("group.id"));
+}
+
+#[test]
+fn the_sink_and_the_progress_listener_write_to_topics() {
+    let mock = MockCluster::new(1).unwrap();
+    let servers = mock.bootstrap_servers();
+    mock.create_topic("metrics", 1, 1).unwrap();
+    mock.create_topic("progress", 1, 1).unwrap();
+    let runner = BatchRunner::new(Duration::from_secs(1));
+    let params = KafkaParams::new(servers.clone());
+    runner.ssc().add_streaming_listener(
+        emberflow_connectors::kafka::KafkaProgressListener::new(&params, "progress").unwrap(),
+    );
+    let input = runner.queue_input::<(String, u64), (String, u64)>(vec![
+        vec![("a".into(), 1), ("b".into(), 2)],
+        vec![("c".into(), 3)],
+    ]);
+    input.foreach_rdd(emberflow_connectors::kafka::kafka_sink(params, "metrics"));
+    runner.run(2).unwrap();
+    let mut metrics = read_all(&servers, "metrics", 1);
+    metrics.sort();
+    assert_eq!(metrics, vec!["(a,1)", "(b,2)", "(c,3)"]);
+    let progress = read_all(&servers, "progress", 1);
+    assert_eq!(progress.len(), 2);
+    assert!(
+        progress[0].contains("\"batchTime\":1000") && progress[1].contains("\"batchTime\":2000"),
+        "{progress:?}"
+    );
+    assert!(
+        progress[0].contains("\"processingDelayMs\":0"),
+        "{progress:?}"
+    );
+}

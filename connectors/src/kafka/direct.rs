@@ -320,6 +320,43 @@ impl KafkaUtils {
         })
     }
 
+    /// A receiver stream: a member of the consumer group `params` names, reading `topics`;
+    /// with `receiver_write_ahead_log(true)` on the context, records are logged before their
+    /// offsets are committed, so a crash loses nothing. Fails at once without a `group.id`
+    /// or if the brokers cannot be reached.
+    pub fn create_stream<I, S>(
+        ssc: &StreamingContext,
+        params: KafkaParams,
+        topics: I,
+    ) -> Result<DStream<ConsumerRecord>>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        if params.get("group.id").is_none() {
+            return Err(Error::InvalidParams(
+                "a receiver stream needs a group.id".into(),
+            ));
+        }
+        let probe: BaseConsumer = params
+            .consumer_config()
+            .create()
+            .map_err(|e| kafka("create a consumer", e))?;
+        probe
+            .fetch_metadata(None, Duration::from_secs(3))
+            .map_err(|e| {
+                kafka(
+                    format!(
+                        "reach the brokers at {}",
+                        params.get("bootstrap.servers").unwrap_or("?")
+                    ),
+                    e,
+                )
+            })?;
+        let topics: Vec<String> = topics.into_iter().map(Into::into).collect();
+        Ok(ssc.receiver_stream(super::receiver::KafkaReceiver { params, topics }))
+    }
+
     /// An RDD over exactly `ranges` (Spark's `createRDD`), one partition per range.
     pub fn create_rdd(
         ctx: &Context,

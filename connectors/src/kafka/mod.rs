@@ -2,14 +2,19 @@
 //! offset ranges `[from, until)` per topic-partition each batch (one RDD partition per Kafka
 //! partition, read with an assigned consumer), `create_rdd` for batch reads, offset ranges
 //! recorded in the checkpoint so a recovered job re-reads exactly its pending batches, and
-//! `commit_async` to record progress in the consumer group.
+//! `commit_async` to record progress in the consumer group. Also a receiver stream (a
+//! consumer group whose records go through the receiver write-ahead log before offsets are
+//! committed), a producer sink, and a listener that publishes each batch's progress.
 
 mod direct;
 mod error;
 mod params;
 mod rdd;
+mod receiver;
+mod sink;
 
 pub use direct::{ConsumerStrategy, DirectKafkaStream, KafkaUtils};
 pub use error::{Error, Result};
 pub use params::KafkaParams;
 pub use rdd::{ConsumerRecord, HasOffsetRanges, OffsetRange};
+pub use sink::{kafka_sink, KafkaProgressListener};

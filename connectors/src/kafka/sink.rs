@@ -1,0 +1,123 @@
+//! Writing back to Kafka: a sink for `foreach_rdd` that produces each record's text form, and
+//! a listener that publishes each batch's progress as JSON (the "metrics to Kafka" pattern).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use emberflow_core::{Data, Rdd, TextRecord};
+use emberflow_streaming::{BatchInfo, StreamingListener, Time};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::ClientConfig;
+
+use super::error::{kafka, Result};
+use super::params::KafkaParams;
+
+fn producer(params: &KafkaParams) -> Result<BaseProducer> {
+    let mut c = ClientConfig::new();
+    for key in [
+        "bootstrap.servers",
+        "security.protocol",
+        "acks",
+        "compression.type",
+        "linger.ms",
+    ] {
+        if let Some(v) = params.get(key) {
+            c.set(key, v);
+        }
+    }
+    c.create().map_err(|e| kafka("create a producer", e))
+}
+
+/// Sends one record, waiting while the local queue is full.
+fn send(p: &BaseProducer, topic: &str, key: Option<&str>, value: &str) -> Result<()> {
+    loop {
+        let mut record = BaseRecord::<str, str>::to(topic).payload(value);
+        if let Some(k) = key {
+            record = record.key(k);
+        }
+        match p.send(record) {
+            Ok(()) => return Ok(()),
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+                p.poll(Duration::from_millis(10));
+            }
+            Err((e, _)) => return Err(kafka(format!("produce to {topic}"), e)),
+        }
+    }
+}
+
+/// A `foreach_rdd` function that produces every record of each batch, as its text form, to
+/// `topic`, one producer per partition task, flushed before the batch counts as done.
+///
+/// ```no_run
+/// # use emberflow_connectors::kafka::{kafka_sink, KafkaParams};
+/// # fn f(results: emberflow_streaming::DStream<(String, u64)>) {
+/// results.foreach_rdd(kafka_sink(KafkaParams::new("127.0.0.1:9092"), "metrics"));
+/// # }
+/// ```
+pub fn kafka_sink<T>(
+    params: KafkaParams,
+    topic: impl Into<String>,
+) -> impl Fn(Rdd<T>, Time) -> emberflow_streaming::Result<()> + Send + Sync + 'static
+where
+    T: Data + TextRecord,
+{
+    let topic: Arc<str> = topic.into().into();
+    move |rdd: Rdd<T>, _time: Time| {
+        let (params, topic) = (params.clone(), topic.clone());
+        rdd.run_job(move |_, records| {
+            let p = producer(&params)?;
+            let mut line = String::new();
+            for r in records {
+                line.clear();
+                r.write_text(&mut line);
+                send(&p, &topic, None, &line)?;
+            }
+            p.flush(Duration::from_secs(30))
+                .map_err(|e| kafka(format!("flush to {topic}"), e))?;
+            Ok(())
+        })?;
+        Ok(())
+    }
+}
+
+/// Publishes each completed batch's progress to a topic as one JSON object:
+/// `{"batchTime":…,"numRecords":…,"schedulingDelayMs":…,"processingDelayMs":…,
+/// "totalDelayMs":…,"outputOperations":…,"failures":[…]}`, keyed by the batch time.
+pub struct KafkaProgressListener {
+    producer: BaseProducer,
+    topic: String,
+}
+
+impl KafkaProgressListener {
+    /// A listener producing to `topic` with `params`.
+    pub fn new(params: &KafkaParams, topic: impl Into<String>) -> Result<Self> {
+        Ok(KafkaProgressListener {
+            producer: producer(params)?,
+            topic: topic.into(),
+        })
+    }
+}
+
+impl StreamingListener for KafkaProgressListener {
+    fn on_batch_completed(&self, info: &BatchInfo) {
+        let ms = |d: Option<Duration>| d.map(|d| d.as_millis() as u64);
+        let json = serde_json::json!({
+            "batchTime": info.batch_time.millis(),
+            "numRecords": info.num_records(),
+            "schedulingDelayMs": ms(info.scheduling_delay()),
+            "processingDelayMs": ms(info.processing_delay()),
+            "totalDelayMs": ms(info.total_delay()),
+            "outputOperations": info.output_operations,
+            "failures": info.failures,
+        });
+        let key = info.batch_time.millis().to_string();
+        if let Err(e) = send(&self.producer, &self.topic, Some(&key), &json.to_string()) {
+            log::warn!("progress of batch {} not published: {e}", info.batch_time);
+        }
+        self.producer.poll(Duration::ZERO);
+        if let Err(e) = self.producer.flush(Duration::from_secs(5)) {
+            log::warn!("progress of batch {} not flushed: {e}", info.batch_time);
+        }
+    }
+}
