@@ -27,6 +27,11 @@ Malformed lines are skipped, counted and logged with an example, never fatal.
 Options:
   --input-dir DIR       watch DIR (files appear by atomic rename) until stopped; Ctrl-C or
                         SIGTERM stops gracefully
+  --kafka BROKERS       read order lines from Kafka instead (direct stream; needs the
+                        `kafka` feature); without --input-dir, generated or --orders lines are
+                        produced to the topic first, at --rate
+  --topic T             the Kafka topic (default orders)
+  --rate N              orders per second produced to Kafka (default: as fast as possible)
   --orders FILE         feed FILE (split and sent into a temporary watched directory)
   --generate N          orders to generate when neither --orders nor --input-dir (default 50000)
   --seed N              generator seed (default 42)
@@ -68,6 +73,12 @@ pub struct Options {
     pub summary_json: Option<PathBuf>,
     /// `--stop-when-idle`.
     pub stop_when_idle: Option<u64>,
+    /// `--kafka`.
+    pub kafka: Option<String>,
+    /// `--topic`.
+    pub topic: String,
+    /// `--rate`.
+    pub rate: Option<u64>,
     /// `--quiet`.
     pub quiet: bool,
     /// `--help`.
@@ -89,6 +100,9 @@ impl Default for Options {
             map_with_state: false,
             summary_json: None,
             stop_when_idle: None,
+            kafka: None,
+            topic: "orders".to_owned(),
+            rate: None,
             quiet: false,
             help: false,
         }
@@ -128,6 +142,9 @@ impl Options {
                 "--map-with-state" => o.map_with_state = true,
                 "--summary-json" => o.summary_json = Some(value(&a)?.into()),
                 "--stop-when-idle" => o.stop_when_idle = Some(number(&a, value(&a)?)?),
+                "--kafka" => o.kafka = Some(value(&a)?),
+                "--topic" => o.topic = value(&a)?,
+                "--rate" => o.rate = Some(number(&a, value(&a)?)?),
                 "--quiet" => o.quiet = true,
                 "--help" | "-h" => o.help = true,
                 other => return Err(bad(format!("unknown argument {other:?}"))),
@@ -231,7 +248,10 @@ pub fn run_with_stats<S: AsRef<str>>(args: &[S]) -> Result<(Summary, RunStats)> 
     // and client state come back, pending batches re-run, files that arrived meanwhile are read.
     let mut built = None;
     let build = |ssc: &StreamingContext| -> Result<()> {
-        let lines = ssc.text_file_stream(&watched);
+        let lines = match &opts.kafka {
+            Some(brokers) => kafka_lines(ssc, brokers, &opts.topic)?,
+            None => ssc.text_file_stream(&watched),
+        };
         built = Some(Dashboard::build(&lines, &dash_opts));
         Ok(())
     };
@@ -250,23 +270,37 @@ pub fn run_with_stats<S: AsRef<str>>(args: &[S]) -> Result<(Summary, RunStats)> 
     ssc.start()?;
     let processing_started = Instant::now();
 
-    // Feed, unless a real directory is watched.
+    // Feed, unless a real directory is watched (or, with Kafka, the topic is the input).
     let (feeder, total_lines) = if opts.input_dir.is_none() {
-        let staging = work.join("staging");
-        let feed = match &opts.orders {
-            Some(file) => SplitAndSend::from_file(file, opts.chunk_lines, &staging, &watched)?,
+        let lines: Vec<Vec<u8>> = match &opts.orders {
+            Some(file) => {
+                let bytes = std::fs::read(file).map_err(|e| Error::io(file, e))?;
+                let mut lines: Vec<Vec<u8>> =
+                    bytes.split(|b| *b == b'\n').map(<[u8]>::to_vec).collect();
+                if lines.last().is_some_and(|l| l.is_empty()) {
+                    lines.pop();
+                }
+                lines
+            }
+            None => generate_lines(opts.generate, opts.seed, opts.bad).lines,
+        };
+        let total = lines.len() as u64;
+        let feeder = match &opts.kafka {
+            Some(brokers) => {
+                produce_in_background(brokers.clone(), opts.topic.clone(), lines, opts.rate)
+            }
             None => {
-                let g = generate_lines(opts.generate, opts.seed, opts.bad);
-                SplitAndSend::new(&g.lines, opts.chunk_lines, &staging, &watched)?
+                let feed =
+                    SplitAndSend::new(&lines, opts.chunk_lines, &work.join("staging"), &watched)?;
+                feed.spawn(opts.batch)
             }
         };
-        let total = feed.total_lines();
-        (Some(feed.spawn(opts.batch)), Some(total))
+        (Some(feeder), Some(total))
     } else {
         (None, None)
     };
     let interrupted = Arc::new(AtomicBool::new(false));
-    if opts.input_dir.is_some() {
+    if opts.input_dir.is_some() || (opts.kafka.is_some() && total_lines.is_none()) {
         for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
             signal_hook::flag::register(signal, interrupted.clone())
                 .map_err(|e| Error::io("signal handler", e))?;
@@ -368,4 +402,51 @@ fn write_json(path: &Path, summary: &Summary) -> Result<()> {
         .map_err(|e| Error::user(format!("cannot encode the summary: {e}")))?;
     crate::write_atomically(path, text.as_bytes())?;
     Ok(())
+}
+
+#[cfg(feature = "kafka")]
+fn kafka_lines(
+    ssc: &StreamingContext,
+    brokers: &str,
+    topic: &str,
+) -> Result<crate::DStream<String>> {
+    use crate::kafka::{ConsumerStrategy, KafkaParams, KafkaUtils};
+    let params = KafkaParams::new(brokers).set("auto.offset.reset", "earliest");
+    let stream =
+        KafkaUtils::create_direct_stream(ssc, params, ConsumerStrategy::subscribe([topic]))?;
+    Ok(stream.map(|r| r.value_str()))
+}
+
+#[cfg(not(feature = "kafka"))]
+fn kafka_lines(_: &StreamingContext, _: &str, _: &str) -> Result<crate::DStream<String>> {
+    Err(Error::user(
+        "this build has no Kafka support; build with --features kafka",
+    ))
+}
+
+#[cfg(feature = "kafka")]
+fn produce_in_background(
+    brokers: String,
+    topic: String,
+    lines: Vec<Vec<u8>>,
+    rate: Option<u64>,
+) -> std::thread::JoinHandle<Result<usize>> {
+    std::thread::spawn(move || {
+        let params = crate::kafka::KafkaParams::new(brokers);
+        Ok(crate::kafka::produce_lines(&params, &topic, &lines, rate)? as usize)
+    })
+}
+
+#[cfg(not(feature = "kafka"))]
+fn produce_in_background(
+    _: String,
+    _: String,
+    _: Vec<Vec<u8>>,
+    _: Option<u64>,
+) -> std::thread::JoinHandle<Result<usize>> {
+    std::thread::spawn(|| {
+        Err(Error::user(
+            "this build has no Kafka support; build with --features kafka",
+        ))
+    })
 }

@@ -121,3 +121,37 @@ impl StreamingListener for KafkaProgressListener {
         }
     }
 }
+
+/// Produces `lines` to `topic`, at most `rate` per second when given (the classic
+/// `streamOrders.sh`), and flushes; returns how many were sent.
+pub fn produce_lines(
+    params: &KafkaParams,
+    topic: &str,
+    lines: &[Vec<u8>],
+    rate: Option<u64>,
+) -> Result<u64> {
+    let p = producer(params)?;
+    let started = std::time::Instant::now();
+    for (i, line) in lines.iter().enumerate() {
+        if let Some(r) = rate.filter(|r| *r > 0) {
+            let due = Duration::from_secs_f64(i as f64 / r as f64);
+            let elapsed = started.elapsed();
+            if due > elapsed {
+                std::thread::sleep(due - elapsed);
+            }
+        }
+        loop {
+            match p.send(BaseRecord::<(), [u8]>::to(topic).payload(line.as_slice())) {
+                Ok(()) => break,
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+                    p.poll(Duration::from_millis(10));
+                }
+                Err((e, _)) => return Err(kafka(format!("produce to {topic}"), e)),
+            }
+        }
+        p.poll(Duration::ZERO);
+    }
+    p.flush(Duration::from_secs(60))
+        .map_err(|e| kafka(format!("flush to {topic}"), e))?;
+    Ok(lines.len() as u64)
+}
