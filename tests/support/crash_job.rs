@@ -8,7 +8,8 @@
 //! `OUT/records-<time>.txt/` and the running sum per key (`update_state_by_key`) to
 //! `OUT/final.txt` after every batch. With `--run-for-ms` it stops gracefully after that long;
 //! otherwise it runs until killed (or, with `--graceful-on-signal`, until SIGTERM/SIGINT).
-//! With `--receiver-total N` the input is instead a receiver of the sequence `0..N`, with the
+//! With `--kafka BROKERS --topic T` the `key,value` lines come from a Kafka topic (direct
+//! stream). With `--receiver-total N` the input is instead a receiver of the sequence `0..N`, with the
 //! write-ahead log on; records are saved as their sequence numbers and counted per key.
 
 use std::path::PathBuf;
@@ -79,6 +80,8 @@ fn main() -> Result<()> {
     let prefix = out.join("records").to_string_lossy().into_owned();
     let final_path = out.join("final.txt");
     let receiver_total: Option<u64> = arg(&args, "--receiver-total").and_then(|v| v.parse().ok());
+    let kafka =
+        arg(&args, "--kafka").map(|b| (b, arg(&args, "--topic").unwrap_or_else(|| "crash".into())));
     let ssc = StreamingContext::get_or_create(
         &ckpt,
         |ssc| {
@@ -110,8 +113,13 @@ fn main() -> Result<()> {
                 });
                 return Ok(());
             }
-            // Files already there at the first start count too (the driver drops some first).
-            let pairs = ssc.file_stream(&input, |_| true, false).map(|l: String| {
+            // Files already there at the first start count too (the driver drops some first);
+            // with --kafka, the lines come from a topic instead.
+            let lines = match &kafka {
+                Some((brokers, topic)) => kafka_lines(ssc, brokers, topic)?,
+                None => ssc.file_stream(&input, |_| true, false),
+            };
+            let pairs = lines.map(|l: String| {
                 let (k, v) = l.split_once(',').unwrap_or((&l, "0"));
                 (k.to_string(), v.parse::<u64>().unwrap_or(0))
             });
@@ -149,4 +157,19 @@ fn main() -> Result<()> {
         None => ssc.await_termination()?,
     }
     Ok(())
+}
+
+#[cfg(feature = "kafka")]
+fn kafka_lines(ssc: &StreamingContext, brokers: &str, topic: &str) -> Result<DStream<String>> {
+    use emberflow::kafka::{ConsumerStrategy, KafkaParams, KafkaUtils};
+    let params = KafkaParams::new(brokers).set("auto.offset.reset", "earliest");
+    Ok(
+        KafkaUtils::create_direct_stream(ssc, params, ConsumerStrategy::subscribe([topic]))?
+            .map(|r| r.value_str()),
+    )
+}
+
+#[cfg(not(feature = "kafka"))]
+fn kafka_lines(_: &StreamingContext, _: &str, _: &str) -> Result<DStream<String>> {
+    Err(Error::user("built without the kafka feature"))
 }

@@ -129,7 +129,9 @@ pub(crate) fn write(dir: &Path, c: &Checkpoint, data_root: Option<&Path>) -> Res
             log::warn!("cannot remove old checkpoint {}: {e}", f.display());
         }
     }
-    if let Some(root) = data_root {
+    // Only with no batch pending: a queued job may still read a state written when its
+    // batch was generated, even if newer checkpoints no longer refer to it.
+    if let (Some(root), true) = (data_root, c.pending.is_empty()) {
         remove_unreferenced(root, &referenced, &c.data_paths);
     }
     Ok(())

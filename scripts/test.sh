@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# The whole test suite, on any machine of the project's kind: makes sure the Kafka-protocol
+# broker the Kafka tests need is installed (nisshi, from the Rust package registry; see
+# ../shared/KAFKA.md), starts it on 127.0.0.1, runs every test, and stops it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+NISSHI_VERSION=0.8.1
+if ! nisshi --version 2>/dev/null | grep -q "nisshi $NISSHI_VERSION"; then
+  echo "== installing nisshi $NISSHI_VERSION (a Kafka-compatible broker; a few minutes, once)"
+  CARGO_PROFILE_DEV_DEBUG=0 cargo install nisshi --version "$NISSHI_VERSION" --locked \
+    --ignore-rust-version --debug --no-default-features --features dynostore
+fi
+
+port=${EMBERFLOW_KAFKA_PORT:-19092}
+broker_dir=$(mktemp -d)
+(
+  cd "$broker_dir"
+  exec nisshi broker --listener-url "tcp://127.0.0.1:$port" --advertised-listener-url "tcp://127.0.0.1:$port" \
+    --storage-engine memory://nisshi/ --group-initial-rebalance-delay 0s > broker.log 2>&1
+) &
+broker=$!
+cleanup() {
+  kill "$broker" 2>/dev/null || true
+  wait "$broker" 2>/dev/null || true
+  rm -rf "$broker_dir"
+}
+trap cleanup EXIT
+for _ in $(seq 1 300); do
+  if (echo > "/dev/tcp/127.0.0.1/$port") 2>/dev/null; then break; fi
+  sleep 0.1
+done
+if ! (echo > "/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+  echo "the broker did not open 127.0.0.1:$port; its log:" >&2
+  cat "$broker_dir/broker.log" >&2
+  exit 1
+fi
+export EMBERFLOW_KAFKA_BROKER="127.0.0.1:$port"
+echo "== broker up at $EMBERFLOW_KAFKA_BROKER"
+
+cargo test --workspace --all-features "$@"

@@ -1,0 +1,269 @@
+//! Against a real Kafka-protocol broker out of process (nisshi, started by scripts/test.sh,
+//! which sets EMBERFLOW_KAFKA_BROKER): a probe of what the direct stream needs (topics with
+//! several partitions, produce, per-partition watermarks, assigned fetches, group commits),
+//! and exactly-once counts through the direct stream while a producer keeps writing and the
+//! job is killed with SIGKILL and restarted from its checkpoint again and again.
+#![cfg(feature = "kafka")]
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use emberflow::kafka::{
+    produce_lines, ConsumerStrategy, HasOffsetRanges, KafkaParams, KafkaUtils, OffsetRange,
+};
+use emberflow::testing::BatchRunner;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::ClientConfig;
+
+const JOB: &str = env!("CARGO_BIN_EXE_emberflow-crash-job");
+
+fn broker() -> String {
+    std::env::var("EMBERFLOW_KAFKA_BROKER")
+        .expect("EMBERFLOW_KAFKA_BROKER is not set: run the suite with scripts/test.sh, which starts the broker")
+}
+
+/// Creates a topic with the broker's own tool (unique names per test: the broker is shared).
+fn create_topic(name: &str, partitions: u32) {
+    let status = Command::new("nisshi")
+        .args([
+            "topic",
+            "create",
+            name,
+            "--broker",
+            &format!("tcp://{}", broker()),
+            "--partitions",
+            &partitions.to_string(),
+        ])
+        .status()
+        .unwrap();
+    assert!(status.success(), "nisshi topic create {name}");
+}
+
+fn unique(prefix: &str) -> String {
+    format!(
+        "{prefix}-{}-{:x}",
+        std::process::id(),
+        Instant::now().elapsed().as_nanos() ^ (prefix.len() as u128 * 7919)
+    )
+}
+
+#[test]
+fn probe_the_broker_does_what_the_direct_stream_needs() {
+    let topic = unique("probe");
+    create_topic(&topic, 3);
+    let params = KafkaParams::new(broker());
+    let lines: Vec<Vec<u8>> = (0..300).map(|i: u32| i.to_string().into_bytes()).collect();
+    assert_eq!(produce_lines(&params, &topic, &lines, None).unwrap(), 300);
+    // Per-partition high watermarks that add up (a broker that reports partition 0's for all
+    // would fail here).
+    let probe: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", broker())
+        .set("group.id", "probe")
+        .create()
+        .unwrap();
+    let highs: Vec<i64> = (0..3)
+        .map(|p| {
+            probe
+                .fetch_watermarks(&topic, p, Duration::from_secs(10))
+                .unwrap()
+                .1
+        })
+        .collect();
+    assert_eq!(highs.iter().sum::<i64>(), 300, "{highs:?}");
+    // The direct stream reads all of it, from assigned offsets, one range per partition, and
+    // commits to its group.
+    let group = unique("g");
+    let params = params
+        .group_id(group.clone())
+        .set("auto.offset.reset", "earliest");
+    let runner = BatchRunner::new(Duration::from_secs(1));
+    let stream = KafkaUtils::create_direct_stream(
+        runner.ssc(),
+        params.clone(),
+        ConsumerStrategy::subscribe([topic.clone()]),
+    )
+    .unwrap();
+    let handle = stream.clone();
+    let ranges = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let r = ranges.clone();
+    stream.foreach_rdd(move |rdd, _| {
+        let got = rdd.offset_ranges();
+        handle.commit_async(got.clone());
+        r.lock().unwrap().push(got);
+        Ok(())
+    });
+    let out = runner.collect(&stream.map(|r| r.value_str().parse::<u32>().unwrap()));
+    runner.run(1).unwrap();
+    let mut got = out.batches().concat();
+    got.sort();
+    assert_eq!(got, (0..300).collect::<Vec<_>>());
+    assert_eq!(ranges.lock().unwrap()[0].len(), 3);
+    // A fetch from the middle of the log.
+    let mid = KafkaUtils::create_rdd(
+        runner.context(),
+        &params,
+        vec![OffsetRange {
+            topic: topic.clone(),
+            partition: 1,
+            from_offset: 5,
+            until_offset: 9,
+        }],
+    );
+    assert_eq!(mid.count().unwrap(), 4);
+    // The group's commit becomes visible.
+    let started = Instant::now();
+    loop {
+        let mut tpl = rdkafka::TopicPartitionList::new();
+        for p in 0..3 {
+            tpl.add_partition(&topic, p);
+        }
+        let probe: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", broker())
+            .set("group.id", &group)
+            .create()
+            .unwrap();
+        let committed: i64 = probe
+            .committed_offsets(tpl, Duration::from_secs(10))
+            .unwrap()
+            .elements()
+            .iter()
+            .map(|e| {
+                if let rdkafka::Offset::Offset(o) = e.offset() {
+                    o
+                } else {
+                    0
+                }
+            })
+            .sum();
+        if committed == 300 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "commit not visible: {committed}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn exactly_once_through_the_direct_stream_with_kills_while_producing() {
+    let kills: usize = std::env::var("EMBERFLOW_CRASH_KILLS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(8);
+    let topic = unique("crash");
+    create_topic(&topic, 3);
+    let root = common::temp_dir();
+    let (input, out, ckpt) = (
+        root.path().join("in"),
+        root.path().join("out"),
+        root.path().join("ckpt"),
+    );
+    std::fs::create_dir_all(&input).unwrap();
+    std::fs::create_dir_all(&out).unwrap();
+    // A producer that keeps writing "k,v" lines while the job is killed and restarted.
+    let stop = Arc::new(AtomicBool::new(false));
+    let produced = Arc::new(AtomicU64::new(0));
+    let (s, n, t, b) = (stop.clone(), produced.clone(), topic.clone(), broker());
+    let producer = std::thread::spawn(move || {
+        let params = KafkaParams::new(b);
+        let mut i = 0u64;
+        while !s.load(Ordering::SeqCst) {
+            let lines: Vec<Vec<u8>> = (i..i + 50)
+                .map(|j| format!("k{},{j}", j % 7).into_bytes())
+                .collect();
+            produce_lines(&params, &t, &lines, None).unwrap();
+            i += 50;
+            n.store(i, Ordering::SeqCst);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    });
+    let spawn = |extra: &[&str]| {
+        Command::new(JOB)
+            .args([
+                "--in",
+                input.to_str().unwrap(),
+                "--out",
+                out.to_str().unwrap(),
+                "--checkpoint",
+                ckpt.to_str().unwrap(),
+            ])
+            .args(["--batch-ms", "100", "--kafka", &broker(), "--topic", &topic])
+            .args(extra)
+            .spawn()
+            .unwrap()
+    };
+    let mut seed = 0x5eedu64;
+    for _ in 0..kills {
+        let mut job = spawn(&[]);
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        std::thread::sleep(Duration::from_millis(200 + seed % 500));
+        job.kill().unwrap();
+        job.wait().unwrap();
+    }
+    stop.store(true, Ordering::SeqCst);
+    producer.join().unwrap();
+    let total = produced.load(Ordering::SeqCst);
+    assert!(spawn(&["--run-for-ms", "3000"]).wait().unwrap().success());
+    // Every produced record saved exactly once, and counted once in the state.
+    let mut saved: Vec<u64> = Vec::new();
+    for entry in std::fs::read_dir(&out).unwrap() {
+        let dir = entry.unwrap().path();
+        if !dir
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("records-")
+            || !dir.join("_SUCCESS").exists()
+        {
+            continue;
+        }
+        for part in std::fs::read_dir(&dir).unwrap() {
+            let part = part.unwrap().path();
+            if part
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("part-")
+            {
+                for l in std::fs::read_to_string(&part).unwrap().lines() {
+                    let v = l
+                        .trim_start_matches('(')
+                        .trim_end_matches(')')
+                        .split(',')
+                        .nth(1)
+                        .unwrap();
+                    saved.push(v.parse().unwrap());
+                }
+            }
+        }
+    }
+    saved.sort();
+    assert_eq!(
+        saved,
+        (0..total).collect::<Vec<_>>(),
+        "{} saved of {total}",
+        saved.len()
+    );
+    let mut sums: BTreeMap<String, u64> = BTreeMap::new();
+    for i in 0..total {
+        *sums.entry(format!("k{}", i % 7)).or_insert(0) += i;
+    }
+    let expected: Vec<String> = sums.iter().map(|(k, v)| format!("{k},{v}")).collect();
+    assert_eq!(
+        std::fs::read_to_string(out.join("final.txt"))
+            .unwrap()
+            .lines()
+            .collect::<Vec<_>>(),
+        expected
+    );
+}
