@@ -356,3 +356,82 @@ fn the_sink_and_the_progress_listener_write_to_topics() {
         "{progress:?}"
     );
 }
+
+#[test]
+fn many_partitions_and_empty_topics() {
+    let mock = MockCluster::new(1).unwrap();
+    let servers = mock.bootstrap_servers();
+    mock.create_topic("wide", 12, 1).unwrap();
+    mock.create_topic("empty", 4, 1).unwrap();
+    produce(&servers, "wide", 0, 600);
+    let runner = BatchRunner::new(Duration::from_secs(1));
+    let params = KafkaParams::new(servers).set("auto.offset.reset", "earliest");
+    let wide = KafkaUtils::create_direct_stream(
+        runner.ssc(),
+        params.clone(),
+        ConsumerStrategy::subscribe(["wide"]),
+    )
+    .unwrap();
+    let empty = KafkaUtils::create_direct_stream(
+        runner.ssc(),
+        params,
+        ConsumerStrategy::subscribe(["empty"]),
+    )
+    .unwrap();
+    let parts = runner.collect(&wide.glom().map(|p| p.len()));
+    let none = runner.collect(&empty);
+    runner.run(2).unwrap();
+    let first = &parts.batches()[0];
+    assert_eq!(first.len(), 12, "one RDD partition per Kafka partition");
+    assert_eq!(first.iter().sum::<usize>(), 600);
+    assert!(none.batches().iter().all(Vec::is_empty));
+}
+
+#[test]
+fn a_broker_that_goes_away_fails_batches_and_the_stream_resumes_when_it_is_back() {
+    let mock = MockCluster::new(1).unwrap();
+    let servers = mock.bootstrap_servers();
+    mock.create_topic("flaky", 2, 1).unwrap();
+    produce(&servers, "flaky", 0, 50);
+    let runner = BatchRunner::new(Duration::from_secs(1));
+    let params = KafkaParams::new(servers.clone())
+        .set("auto.offset.reset", "earliest")
+        .request_timeout(Duration::from_millis(1500));
+    let stream = KafkaUtils::create_direct_stream(
+        runner.ssc(),
+        params,
+        ConsumerStrategy::subscribe(["flaky"]),
+    )
+    .unwrap();
+    let out = runner.collect(&stream.map(|r| r.value_str().parse::<u64>().unwrap()));
+    assert!(runner.run(1).unwrap()[0].succeeded());
+    mock.broker_down(1).unwrap();
+    let down = runner.run(1).unwrap();
+    assert!(
+        !down[0].succeeded(),
+        "a batch without a broker fails: {down:?}"
+    );
+    assert!(
+        down[0].failures[0].contains("kafka"),
+        "{:?}",
+        down[0].failures
+    );
+    mock.broker_up(1).unwrap();
+    produce(&servers, "flaky", 50, 30);
+    // The broker is back: the next batches read on from where the stream stood.
+    let started = std::time::Instant::now();
+    loop {
+        runner.run(1).unwrap();
+        let mut all: Vec<u64> = out.batches().concat();
+        all.sort();
+        if all == (0..80).collect::<Vec<_>>() {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "did not resume: {} records",
+            all.len()
+        );
+    }
+    assert_eq!(runner.ssc().failed_batches(), 1);
+}

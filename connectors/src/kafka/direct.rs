@@ -20,7 +20,6 @@ use super::error::{kafka, Error, Result};
 use super::params::KafkaParams;
 use super::rdd::{kafka_rdd, ConsumerRecord, OffsetRange};
 
-const METADATA_TIMEOUT: Duration = Duration::from_secs(10);
 /// Batches whose ranges are kept for the checkpoint (a restart re-reads pending ones).
 const KEEP_BATCHES: usize = 64;
 
@@ -76,7 +75,7 @@ impl DirectState {
         }
         let md = self
             .driver
-            .fetch_metadata(None, METADATA_TIMEOUT)
+            .fetch_metadata(None, self.params.metadata_timeout())
             .map_err(|e| kafka("fetch metadata", e))?;
         let mut out = Vec::new();
         for t in md.topics() {
@@ -107,7 +106,7 @@ impl DirectState {
             tpl.add_partition(&tp.0, tp.1);
             let committed = self
                 .driver
-                .committed_offsets(tpl, METADATA_TIMEOUT)
+                .committed_offsets(tpl, self.params.metadata_timeout())
                 .map_err(|e| kafka(format!("fetch committed offsets of {}-{}", tp.0, tp.1), e))?;
             if let Some(Offset::Offset(o)) = committed.elements().first().map(|e| e.offset()) {
                 return Ok(o);
@@ -131,7 +130,7 @@ impl DirectState {
         for tp in partitions {
             let (low, high) = self
                 .driver
-                .fetch_watermarks(&tp.0, tp.1, METADATA_TIMEOUT)
+                .fetch_watermarks(&tp.0, tp.1, self.params.metadata_timeout())
                 .map_err(|e| kafka(format!("fetch watermarks of {}-{}", tp.0, tp.1), e))?;
             let from = match next.get(&tp) {
                 Some(o) => *o,

@@ -16,6 +16,7 @@ use rdkafka::ClientConfig;
 pub struct KafkaParams {
     props: BTreeMap<String, String>,
     max_rate_per_partition: Option<u64>,
+    request_timeout: Option<std::time::Duration>,
 }
 
 impl KafkaParams {
@@ -26,6 +27,7 @@ impl KafkaParams {
         KafkaParams {
             props,
             max_rate_per_partition: None,
+            request_timeout: None,
         }
     }
     /// The consumer group (needed for `commit_async` and committed starting offsets).
@@ -46,6 +48,21 @@ impl KafkaParams {
     pub fn max_rate_per_partition(mut self, records_per_second: u64) -> Self {
         self.max_rate_per_partition = Some(records_per_second);
         self
+    }
+    /// How long the driver waits for metadata and offsets before the batch fails (default
+    /// 10 s); also how long a task waits for records of its range that do not come (default
+    /// 30 s).
+    pub fn request_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.request_timeout = Some(timeout);
+        self
+    }
+    pub(crate) fn metadata_timeout(&self) -> std::time::Duration {
+        self.request_timeout
+            .unwrap_or(std::time::Duration::from_secs(10))
+    }
+    pub(crate) fn read_timeout(&self) -> std::time::Duration {
+        self.request_timeout
+            .unwrap_or(std::time::Duration::from_secs(30))
     }
     pub(crate) fn rate(&self) -> Option<u64> {
         self.max_rate_per_partition

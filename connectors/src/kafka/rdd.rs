@@ -188,7 +188,7 @@ pub(crate) fn kafka_rdd(
         meta: RddMeta::new(ctx, "kafka"),
         params: params.clone(),
         ranges: ranges.clone(),
-        poll_timeout: Duration::from_secs(30),
+        poll_timeout: params.read_timeout(),
     });
     rdd.attach(Arc::new(ranges));
     rdd
