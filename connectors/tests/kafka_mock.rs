@@ -435,3 +435,26 @@ fn a_broker_that_goes_away_fails_batches_and_the_stream_resumes_when_it_is_back(
     }
     assert_eq!(runner.ssc().failed_batches(), 1);
 }
+
+#[test]
+fn assign_reads_exactly_the_given_partitions_from_the_given_offsets() {
+    let mock = MockCluster::new(1).unwrap();
+    let servers = mock.bootstrap_servers();
+    mock.create_topic("a", 3, 1).unwrap();
+    produce(&servers, "a", 0, 90);
+    let runner = BatchRunner::new(Duration::from_secs(1));
+    let params = KafkaParams::new(servers).set("auto.offset.reset", "earliest");
+    let offsets: BTreeMap<(String, i32), i64> = [(("a".to_string(), 1), 10)].into_iter().collect();
+    let stream = KafkaUtils::create_direct_stream(
+        runner.ssc(),
+        params,
+        ConsumerStrategy::assign(vec![("a".into(), 1), ("a".into(), 2)], offsets),
+    )
+    .unwrap();
+    let out = runner.collect(&stream.map(|r| (r.partition, r.offset)));
+    runner.run(1).unwrap();
+    let got = out.batches().concat();
+    assert!(got.iter().all(|(p, _)| *p == 1 || *p == 2), "only the assigned partitions");
+    assert_eq!(got.iter().filter(|(p, _)| *p == 1).map(|(_, o)| *o).min(), Some(10), "partition 1 from offset 10");
+    assert_eq!(got.iter().filter(|(p, _)| *p == 2).map(|(_, o)| *o).min(), Some(0), "partition 2 from the earliest");
+}

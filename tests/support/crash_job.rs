@@ -9,7 +9,8 @@
 //! `OUT/final.txt` after every batch. With `--run-for-ms` it stops gracefully after that long;
 //! otherwise it runs until killed (or, with `--graceful-on-signal`, until SIGTERM/SIGINT).
 //! With `--kafka BROKERS --topic T` the `key,value` lines come from a Kafka topic (direct
-//! stream). With `--receiver-total N` the input is instead a receiver of the sequence `0..N`, with the
+//! stream; with `--kafka-receiver`, the receiver stream and the write-ahead log). With
+//! `--receiver-total N` the input is instead a receiver of the sequence `0..N`, with the
 //! write-ahead log on; records are saved as their sequence numbers and counted per key.
 
 use std::path::PathBuf;
@@ -82,6 +83,7 @@ fn main() -> Result<()> {
     let receiver_total: Option<u64> = arg(&args, "--receiver-total").and_then(|v| v.parse().ok());
     let kafka =
         arg(&args, "--kafka").map(|b| (b, arg(&args, "--topic").unwrap_or_else(|| "crash".into())));
+    let kafka_receiver = args.iter().any(|a| a == "--kafka-receiver");
     let ssc = StreamingContext::get_or_create(
         &ckpt,
         |ssc| {
@@ -116,7 +118,7 @@ fn main() -> Result<()> {
             // Files already there at the first start count too (the driver drops some first);
             // with --kafka, the lines come from a topic instead.
             let lines = match &kafka {
-                Some((brokers, topic)) => kafka_lines(ssc, brokers, topic)?,
+                Some((brokers, topic)) => kafka_lines(ssc, brokers, topic, kafka_receiver)?,
                 None => ssc.file_stream(&input, |_| true, false),
             };
             let pairs = lines.map(|l: String| {
@@ -145,7 +147,7 @@ fn main() -> Result<()> {
         },
         StreamingContext::builder(&ctx, batch)
             .stop_gracefully_on_signal(args.iter().any(|a| a == "--graceful-on-signal"))
-            .receiver_write_ahead_log(receiver_total.is_some())
+            .receiver_write_ahead_log(receiver_total.is_some() || kafka_receiver)
             .block_interval(Duration::from_millis(20)),
     )?;
     ssc.start()?;
@@ -160,16 +162,17 @@ fn main() -> Result<()> {
 }
 
 #[cfg(feature = "kafka")]
-fn kafka_lines(ssc: &StreamingContext, brokers: &str, topic: &str) -> Result<DStream<String>> {
+fn kafka_lines(ssc: &StreamingContext, brokers: &str, topic: &str, receiver: bool) -> Result<DStream<String>> {
     use emberflow::kafka::{ConsumerStrategy, KafkaParams, KafkaUtils};
     let params = KafkaParams::new(brokers).set("auto.offset.reset", "earliest");
-    Ok(
-        KafkaUtils::create_direct_stream(ssc, params, ConsumerStrategy::subscribe([topic]))?
-            .map(|r| r.value_str()),
-    )
+    if receiver {
+        let params = params.group_id(format!("crash-{topic}")).set("session.timeout.ms", "6000");
+        return Ok(KafkaUtils::create_stream(ssc, params, [topic])?.map(|r| r.value_str()));
+    }
+    Ok(KafkaUtils::create_direct_stream(ssc, params, ConsumerStrategy::subscribe([topic]))?.map(|r| r.value_str()))
 }
 
 #[cfg(not(feature = "kafka"))]
-fn kafka_lines(_: &StreamingContext, _: &str, _: &str) -> Result<DStream<String>> {
+fn kafka_lines(_: &StreamingContext, _: &str, _: &str, _: bool) -> Result<DStream<String>> {
     Err(Error::user("built without the kafka feature"))
 }
