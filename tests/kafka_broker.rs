@@ -273,15 +273,36 @@ fn the_receiver_stream_with_the_log_killed_mid_stream_loses_nothing() {
     let topic = unique("rxcrash");
     create_topic(&topic, 2);
     let root = common::temp_dir();
-    let (input, out, ckpt) = (root.path().join("in"), root.path().join("out"), root.path().join("ckpt"));
+    let (input, out, ckpt) = (
+        root.path().join("in"),
+        root.path().join("out"),
+        root.path().join("ckpt"),
+    );
     std::fs::create_dir_all(&input).unwrap();
     std::fs::create_dir_all(&out).unwrap();
     let total = 3000u64;
-    let lines: Vec<Vec<u8>> = (0..total).map(|j| format!("k{},{j}", j % 7).into_bytes()).collect();
+    let lines: Vec<Vec<u8>> = (0..total)
+        .map(|j| format!("k{},{j}", j % 7).into_bytes())
+        .collect();
     let spawn = |extra: &[&str]| {
         Command::new(JOB)
-            .args(["--in", input.to_str().unwrap(), "--out", out.to_str().unwrap(), "--checkpoint", ckpt.to_str().unwrap()])
-            .args(["--batch-ms", "100", "--kafka", &broker(), "--topic", &topic, "--kafka-receiver"])
+            .args([
+                "--in",
+                input.to_str().unwrap(),
+                "--out",
+                out.to_str().unwrap(),
+                "--checkpoint",
+                ckpt.to_str().unwrap(),
+            ])
+            .args([
+                "--batch-ms",
+                "100",
+                "--kafka",
+                &broker(),
+                "--topic",
+                &topic,
+                "--kafka-receiver",
+            ])
             .args(extra)
             .spawn()
             .unwrap()
@@ -301,22 +322,50 @@ fn the_receiver_stream_with_the_log_killed_mid_stream_loses_nothing() {
     let mut saved: Vec<u64> = Vec::new();
     for entry in std::fs::read_dir(&out).unwrap() {
         let dir = entry.unwrap().path();
-        if !dir.file_name().unwrap().to_string_lossy().starts_with("records-") || !dir.join("_SUCCESS").exists() {
+        if !dir
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("records-")
+            || !dir.join("_SUCCESS").exists()
+        {
             continue;
         }
         for part in std::fs::read_dir(&dir).unwrap() {
             let part = part.unwrap().path();
-            if part.file_name().unwrap().to_string_lossy().starts_with("part-") {
+            if part
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("part-")
+            {
                 for l in std::fs::read_to_string(&part).unwrap().lines() {
-                    saved.push(l.trim_start_matches('(').trim_end_matches(')').split(',').nth(1).unwrap().parse().unwrap());
+                    saved.push(
+                        l.trim_start_matches('(')
+                            .trim_end_matches(')')
+                            .split(',')
+                            .nth(1)
+                            .unwrap()
+                            .parse()
+                            .unwrap(),
+                    );
                 }
             }
         }
     }
     let distinct: std::collections::BTreeSet<u64> = saved.iter().copied().collect();
     let missing: Vec<u64> = (0..total).filter(|i| !distinct.contains(i)).collect();
-    assert!(missing.is_empty(), "{} records lost, e.g. {:?}", missing.len(), &missing[..missing.len().min(10)]);
+    assert!(
+        missing.is_empty(),
+        "{} records lost, e.g. {:?}",
+        missing.len(),
+        &missing[..missing.len().min(10)]
+    );
     // At least once at the Kafka boundary: a record stored but not yet committed when the job
     // was killed is read again; never more than once per kill's uncommitted block.
-    assert!(saved.len() as u64 <= total + 3 * 1000, "{} saved", saved.len());
+    assert!(
+        saved.len() as u64 <= total + 3 * 1000,
+        "{} saved",
+        saved.len()
+    );
 }

@@ -454,7 +454,68 @@ fn assign_reads_exactly_the_given_partitions_from_the_given_offsets() {
     let out = runner.collect(&stream.map(|r| (r.partition, r.offset)));
     runner.run(1).unwrap();
     let got = out.batches().concat();
-    assert!(got.iter().all(|(p, _)| *p == 1 || *p == 2), "only the assigned partitions");
-    assert_eq!(got.iter().filter(|(p, _)| *p == 1).map(|(_, o)| *o).min(), Some(10), "partition 1 from offset 10");
-    assert_eq!(got.iter().filter(|(p, _)| *p == 2).map(|(_, o)| *o).min(), Some(0), "partition 2 from the earliest");
+    assert!(
+        got.iter().all(|(p, _)| *p == 1 || *p == 2),
+        "only the assigned partitions"
+    );
+    assert_eq!(
+        got.iter().filter(|(p, _)| *p == 1).map(|(_, o)| *o).min(),
+        Some(10),
+        "partition 1 from offset 10"
+    );
+    assert_eq!(
+        got.iter().filter(|(p, _)| *p == 2).map(|(_, o)| *o).min(),
+        Some(0),
+        "partition 2 from the earliest"
+    );
+}
+
+#[test]
+fn backpressure_shrinks_batches_to_what_the_job_processes() {
+    use emberflow_streaming::ManualClock;
+    let mock = MockCluster::new(1).unwrap();
+    let servers = mock.bootstrap_servers();
+    mock.create_topic("bp", 2, 1).unwrap();
+    produce(&servers, "bp", 0, 1000);
+    let clock = std::sync::Arc::new(ManualClock::new());
+    let ctx = Context::local(2);
+    let ssc = StreamingContext::builder(&ctx, Duration::from_secs(1))
+        .clock(clock.clone())
+        .build();
+    let params = KafkaParams::new(servers.clone())
+        .set("auto.offset.reset", "earliest")
+        .backpressure(true);
+    let stream =
+        KafkaUtils::create_direct_stream(&ssc, params, ConsumerStrategy::subscribe(["bp"]))
+            .unwrap();
+    // A slow job: each batch's processing takes 4 s of stream time.
+    let sizes = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (s, c) = (sizes.clone(), clock.clone());
+    stream.foreach_rdd(move |rdd, _| {
+        s.lock().unwrap().push(rdd.count()?);
+        c.advance(Duration::from_secs(4));
+        Ok(())
+    });
+    ssc.start().unwrap();
+    clock.advance(Duration::from_secs(1));
+    let started = std::time::Instant::now();
+    while sizes.lock().unwrap().len() < 2 {
+        assert!(started.elapsed() < Duration::from_secs(30));
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    produce(&servers, "bp", 1000, 1000);
+    while sizes.lock().unwrap().iter().sum::<u64>() < 2000 {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "{:?}",
+            sizes.lock().unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    ssc.stop(emberflow_streaming::StopOptions::immediate().keep_context(true))
+        .unwrap();
+    let sizes = sizes.lock().unwrap().clone();
+    assert_eq!(sizes[0], 1000, "no estimate yet: everything");
+    // 1000 records in 4 s: 250 per second, so at most 250 per 1 s batch from then on.
+    assert!(sizes[1..].iter().all(|s| *s <= 250), "{sizes:?}");
 }

@@ -162,14 +162,24 @@ fn main() -> Result<()> {
 }
 
 #[cfg(feature = "kafka")]
-fn kafka_lines(ssc: &StreamingContext, brokers: &str, topic: &str, receiver: bool) -> Result<DStream<String>> {
+fn kafka_lines(
+    ssc: &StreamingContext,
+    brokers: &str,
+    topic: &str,
+    receiver: bool,
+) -> Result<DStream<String>> {
     use emberflow::kafka::{ConsumerStrategy, KafkaParams, KafkaUtils};
     let params = KafkaParams::new(brokers).set("auto.offset.reset", "earliest");
     if receiver {
-        let params = params.group_id(format!("crash-{topic}")).set("session.timeout.ms", "6000");
+        let params = params
+            .group_id(format!("crash-{topic}"))
+            .set("session.timeout.ms", "6000");
         return Ok(KafkaUtils::create_stream(ssc, params, [topic])?.map(|r| r.value_str()));
     }
-    Ok(KafkaUtils::create_direct_stream(ssc, params, ConsumerStrategy::subscribe([topic]))?.map(|r| r.value_str()))
+    Ok(
+        KafkaUtils::create_direct_stream(ssc, params, ConsumerStrategy::subscribe([topic]))?
+            .map(|r| r.value_str()),
+    )
 }
 
 #[cfg(not(feature = "kafka"))]

@@ -66,6 +66,8 @@ struct DirectState {
     next: Mutex<BTreeMap<TopicPartition, i64>>,
     /// The ranges of each batch, newest few.
     batches: Mutex<BTreeMap<Time, Vec<OffsetRange>>>,
+    /// Records per second the job processed lately (backpressure's estimate).
+    processed_rate: Mutex<Option<f64>>,
 }
 
 impl DirectState {
@@ -121,10 +123,17 @@ impl DirectState {
 
     fn next_ranges(&self) -> Result<Vec<OffsetRange>> {
         let partitions = self.partitions()?;
-        let cap = self
+        let mut cap = self
             .params
             .rate()
             .map(|r| ((r as f64) * self.interval.as_secs_f64()).max(1.0) as i64);
+        if let Some(rate) = *self.processed_rate.lock() {
+            // What the job processed per second, shared out over the partitions.
+            let per_partition = (rate * self.interval.as_secs_f64()
+                / partitions.len().max(1) as f64)
+                .max(1.0) as i64;
+            cap = Some(cap.map_or(per_partition, |c| c.min(per_partition)));
+        }
         let mut next = self.next.lock();
         let mut ranges = Vec::with_capacity(partitions.len());
         for tp in partitions {
@@ -157,6 +166,25 @@ impl DirectState {
 
 struct DirectNode {
     state: Arc<DirectState>,
+}
+
+/// Backpressure's feedback: the records of each completed batch over its processing time.
+struct RateEstimator {
+    state: Arc<DirectState>,
+}
+
+impl emberflow_streaming::StreamingListener for RateEstimator {
+    fn on_batch_completed(&self, info: &emberflow_streaming::BatchInfo) {
+        let records: u64 = match self.state.batches.lock().get(&info.batch_time) {
+            Some(ranges) => ranges.iter().map(OffsetRange::count).sum(),
+            None => return,
+        };
+        if let Some(d) = info.processing_delay().filter(|d| !d.is_zero()) {
+            if records > 0 {
+                *self.state.processed_rate.lock() = Some(records as f64 / d.as_secs_f64());
+            }
+        }
+    }
 }
 
 impl DStreamNode<ConsumerRecord> for DirectNode {
@@ -311,7 +339,13 @@ impl KafkaUtils {
             driver,
             next: Mutex::new(BTreeMap::new()),
             batches: Mutex::new(BTreeMap::new()),
+            processed_rate: Mutex::new(None),
         });
+        if state.params.has_backpressure() {
+            ssc.add_streaming_listener(RateEstimator {
+                state: state.clone(),
+            });
+        }
         let stream = DStream::from_custom_node(ssc, DirectNode { state });
         Ok(DirectKafkaStream {
             stream,

@@ -17,6 +17,7 @@ pub struct KafkaParams {
     props: BTreeMap<String, String>,
     max_rate_per_partition: Option<u64>,
     request_timeout: Option<std::time::Duration>,
+    backpressure: bool,
 }
 
 impl KafkaParams {
@@ -28,6 +29,7 @@ impl KafkaParams {
             props,
             max_rate_per_partition: None,
             request_timeout: None,
+            backpressure: false,
         }
     }
     /// The consumer group (needed for `commit_async` and committed starting offsets).
@@ -49,6 +51,17 @@ impl KafkaParams {
         self.max_rate_per_partition = Some(records_per_second);
         self
     }
+    /// Adapts each batch's size to what the job processed lately (Spark's
+    /// `spark.streaming.backpressure.enabled`): a batch reads at most what the previous one
+    /// processed per second times the batch interval, and never more than the rate limit.
+    pub fn backpressure(mut self, on: bool) -> Self {
+        self.backpressure = on;
+        self
+    }
+    pub(crate) fn has_backpressure(&self) -> bool {
+        self.backpressure
+    }
+
     /// How long the driver waits for metadata and offsets before the batch fails (default
     /// 10 s); also how long a task waits for records of its range that do not come (default
     /// 30 s).
