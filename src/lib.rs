@@ -19,6 +19,7 @@
 //! [`Error`] is the streaming engine's error, into which the RDD engine's ([`CoreError`],
 //! returned by RDD actions) converts, so `?` works across both.
 #![deny(missing_docs)]
+#![warn(clippy::print_stdout, clippy::print_stderr)]
 
 /// The RDD engine's error type, returned by RDD actions.
 pub use emberflow_core::Error as CoreError;

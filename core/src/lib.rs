@@ -18,6 +18,7 @@
 //! # Ok::<(), emberflow_core::Error>(())
 //! ```
 #![deny(missing_docs)]
+#![warn(clippy::print_stdout, clippy::print_stderr)]
 
 pub(crate) mod checkpoint;
 mod context;

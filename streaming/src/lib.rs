@@ -23,6 +23,7 @@
 //! # Ok::<(), emberflow_streaming::Error>(())
 //! ```
 #![deny(missing_docs)]
+#![warn(clippy::print_stdout, clippy::print_stderr)]
 
 pub(crate) mod checkpoint;
 mod clock;
