@@ -57,35 +57,6 @@ fn dirs() -> (
     (root, input, staging, out, ckpt)
 }
 
-/// Every line of the complete `records-*` output directories in `out`.
-fn saved_lines(out: &Path) -> Vec<String> {
-    let mut saved = Vec::new();
-    for entry in std::fs::read_dir(out).unwrap() {
-        let dir = entry.unwrap().path();
-        let name = dir.file_name().unwrap().to_string_lossy().into_owned();
-        if !name.starts_with("records-") || !dir.join("_SUCCESS").exists() {
-            continue;
-        }
-        for part in std::fs::read_dir(&dir).unwrap() {
-            let part = part.unwrap().path();
-            if part
-                .file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with("part-")
-            {
-                saved.extend(
-                    std::fs::read_to_string(&part)
-                        .unwrap()
-                        .lines()
-                        .map(str::to_owned),
-                );
-            }
-        }
-    }
-    saved
-}
-
 fn spawn(input: &Path, out: &Path, ckpt: &Path, extra: &[&str]) -> Child {
     Command::new(JOB)
         .args([
@@ -157,7 +128,7 @@ fn killed_and_restarted_twenty_times_nothing_lost_nothing_duplicated() {
 
     // Every record exactly once across the saved batch outputs (complete directories only);
     // records are saved as "(k,v)".
-    let mut saved: Vec<String> = saved_lines(&out)
+    let mut saved: Vec<String> = common::saved_lines(&out)
         .into_iter()
         .map(|l| l.trim_start_matches('(').trim_end_matches(')').to_string())
         .collect();
@@ -269,7 +240,7 @@ fn a_receiver_with_the_write_ahead_log_killed_mid_stream_loses_and_duplicates_no
         "the source made progress: {}",
         acked.len()
     );
-    let saved: Vec<u64> = saved_lines(&out)
+    let saved: Vec<u64> = common::saved_lines(&out)
         .iter()
         .map(|l| l.parse::<u64>().unwrap())
         .collect();

@@ -215,38 +215,7 @@ fn exactly_once_through_the_direct_stream_with_kills_while_producing() {
     let total = produced.load(Ordering::SeqCst);
     assert!(spawn(&["--run-for-ms", "3000"]).wait().unwrap().success());
     // Every produced record saved exactly once, and counted once in the state.
-    let mut saved: Vec<u64> = Vec::new();
-    for entry in std::fs::read_dir(&out).unwrap() {
-        let dir = entry.unwrap().path();
-        if !dir
-            .file_name()
-            .unwrap()
-            .to_string_lossy()
-            .starts_with("records-")
-            || !dir.join("_SUCCESS").exists()
-        {
-            continue;
-        }
-        for part in std::fs::read_dir(&dir).unwrap() {
-            let part = part.unwrap().path();
-            if part
-                .file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with("part-")
-            {
-                for l in std::fs::read_to_string(&part).unwrap().lines() {
-                    let v = l
-                        .trim_start_matches('(')
-                        .trim_end_matches(')')
-                        .split(',')
-                        .nth(1)
-                        .unwrap();
-                    saved.push(v.parse().unwrap());
-                }
-            }
-        }
-    }
+    let mut saved: Vec<u64> = common::saved_values(&out);
     saved.sort();
     assert_eq!(
         saved,
@@ -319,40 +288,7 @@ fn the_receiver_stream_with_the_log_killed_mid_stream_loses_nothing() {
     // The last run reads whatever is left; a dead member's partitions come back after the
     // group's session timeout, so it runs long enough for that.
     assert!(spawn(&["--run-for-ms", "12000"]).wait().unwrap().success());
-    let mut saved: Vec<u64> = Vec::new();
-    for entry in std::fs::read_dir(&out).unwrap() {
-        let dir = entry.unwrap().path();
-        if !dir
-            .file_name()
-            .unwrap()
-            .to_string_lossy()
-            .starts_with("records-")
-            || !dir.join("_SUCCESS").exists()
-        {
-            continue;
-        }
-        for part in std::fs::read_dir(&dir).unwrap() {
-            let part = part.unwrap().path();
-            if part
-                .file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with("part-")
-            {
-                for l in std::fs::read_to_string(&part).unwrap().lines() {
-                    saved.push(
-                        l.trim_start_matches('(')
-                            .trim_end_matches(')')
-                            .split(',')
-                            .nth(1)
-                            .unwrap()
-                            .parse()
-                            .unwrap(),
-                    );
-                }
-            }
-        }
-    }
+    let saved: Vec<u64> = common::saved_values(&out);
     let distinct: std::collections::BTreeSet<u64> = saved.iter().copied().collect();
     let missing: Vec<u64> = (0..total).filter(|i| !distinct.contains(i)).collect();
     assert!(

@@ -76,3 +76,52 @@ pub fn group<K: Ord + Clone, V: Clone>(data: &[(K, V)]) -> BTreeMap<K, Vec<V>> {
 pub fn temp_dir() -> tempfile::TempDir {
     tempfile::tempdir().expect("create a temp dir")
 }
+
+/// Every line of the complete (`_SUCCESS`) `records-*` output directories under `out`.
+pub fn saved_lines(out: &std::path::Path) -> Vec<String> {
+    let mut saved = Vec::new();
+    for entry in std::fs::read_dir(out).expect("output dir") {
+        let dir = entry.expect("entry").path();
+        let name = dir
+            .file_name()
+            .expect("name")
+            .to_string_lossy()
+            .into_owned();
+        if !name.starts_with("records-") || !dir.join("_SUCCESS").exists() {
+            continue;
+        }
+        for part in std::fs::read_dir(&dir).expect("batch dir") {
+            let part = part.expect("entry").path();
+            if part
+                .file_name()
+                .expect("name")
+                .to_string_lossy()
+                .starts_with("part-")
+            {
+                saved.extend(
+                    std::fs::read_to_string(&part)
+                        .expect("part")
+                        .lines()
+                        .map(str::to_owned),
+                );
+            }
+        }
+    }
+    saved
+}
+
+/// The value of each saved `(k,v)` record line.
+pub fn saved_values(out: &std::path::Path) -> Vec<u64> {
+    saved_lines(out)
+        .iter()
+        .map(|l| {
+            let v = l
+                .trim_start_matches('(')
+                .trim_end_matches(')')
+                .split(',')
+                .nth(1)
+                .expect("a (k,v) record");
+            v.parse().expect("a number")
+        })
+        .collect()
+}

@@ -286,6 +286,27 @@ impl DirectKafkaStream {
     }
 }
 
+/// A consumer of `params`, after checking the brokers answer (a clear error at creation
+/// rather than failed batches later).
+fn reachable_consumer(params: &KafkaParams) -> Result<BaseConsumer> {
+    let consumer: BaseConsumer = params
+        .consumer_config()
+        .create()
+        .map_err(|e| kafka("create a consumer", e))?;
+    consumer
+        .fetch_metadata(None, Duration::from_secs(3))
+        .map_err(|e| {
+            kafka(
+                format!(
+                    "reach the brokers at {}",
+                    params.get("bootstrap.servers").unwrap_or("?")
+                ),
+                e,
+            )
+        })?;
+    Ok(consumer)
+}
+
 /// Entry points, named as in spark-streaming-kafka-0-10.
 pub struct KafkaUtils;
 
@@ -297,21 +318,7 @@ impl KafkaUtils {
         params: KafkaParams,
         strategy: ConsumerStrategy,
     ) -> Result<DirectKafkaStream> {
-        let driver: BaseConsumer = params
-            .consumer_config()
-            .create()
-            .map_err(|e| kafka("create the driver consumer", e))?;
-        driver
-            .fetch_metadata(None, Duration::from_secs(3))
-            .map_err(|e| {
-                kafka(
-                    format!(
-                        "reach the brokers at {}",
-                        params.get("bootstrap.servers").unwrap_or("?")
-                    ),
-                    e,
-                )
-            })?;
+        let driver = reachable_consumer(&params)?;
         let pattern = match &strategy {
             ConsumerStrategy::SubscribePattern(p) => Some(
                 regex::Regex::new(p)
@@ -371,21 +378,7 @@ impl KafkaUtils {
                 "a receiver stream needs a group.id".into(),
             ));
         }
-        let probe: BaseConsumer = params
-            .consumer_config()
-            .create()
-            .map_err(|e| kafka("create a consumer", e))?;
-        probe
-            .fetch_metadata(None, Duration::from_secs(3))
-            .map_err(|e| {
-                kafka(
-                    format!(
-                        "reach the brokers at {}",
-                        params.get("bootstrap.servers").unwrap_or("?")
-                    ),
-                    e,
-                )
-            })?;
+        reachable_consumer(&params)?;
         let topics: Vec<String> = topics.into_iter().map(Into::into).collect();
         Ok(ssc.receiver_stream(super::receiver::KafkaReceiver { params, topics }))
     }
