@@ -205,7 +205,7 @@ fn watching_a_real_directory_stops_when_idle_and_reports() {
     let g = generate_lines(3_000, 9, 0.01);
     // Files dated a little ahead: whenever the program starts in the next moments, they are
     // new to it, and the batch whose time passes their date takes them.
-    let when = std::time::SystemTime::now() + Duration::from_millis(400);
+    let when = std::time::SystemTime::now() + Duration::from_millis(1000);
     for (i, chunk) in g.lines.chunks(1_000).enumerate() {
         let tmp = dir.path().join(format!("chunk-{i}.tmp"));
         let mut bytes = Vec::new();
@@ -229,7 +229,7 @@ fn watching_a_real_directory_stops_when_idle_and_reports() {
         "--batch-ms",
         "100",
         "--stop-when-idle",
-        "15",
+        "30",
         "--quiet",
         "--summary-json",
         json.to_str().unwrap(),
@@ -258,7 +258,7 @@ fn a_restarted_dashboard_continues_its_totals_from_the_checkpoint() {
             bytes.push(b'\n');
         }
         std::fs::write(&tmp, bytes).unwrap();
-        let when = std::time::SystemTime::now() + Duration::from_millis(300);
+        let when = std::time::SystemTime::now() + Duration::from_millis(1000);
         std::fs::OpenOptions::new()
             .write(true)
             .open(&tmp)
@@ -277,7 +277,7 @@ fn a_restarted_dashboard_continues_its_totals_from_the_checkpoint() {
             "--batch-ms".to_string(),
             "100".to_string(),
             "--stop-when-idle".to_string(),
-            "12".to_string(),
+            "30".to_string(),
             "--quiet".to_string(),
             "--summary-json".to_string(),
             json.to_string_lossy().into_owned(),
