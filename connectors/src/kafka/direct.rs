@@ -18,7 +18,7 @@ use rdkafka::{Offset, TopicPartitionList};
 
 use super::error::{kafka, Error, Result};
 use super::params::KafkaParams;
-use super::rdd::{kafka_rdd, ConsumerRecord, OffsetRange};
+use super::rdd::{kafka_rdd, ConsumerPool, ConsumerRecord, OffsetRange};
 
 /// Batches whose ranges are kept for the checkpoint (a restart re-reads pending ones).
 const KEEP_BATCHES: usize = 64;
@@ -68,6 +68,8 @@ struct DirectState {
     batches: Mutex<BTreeMap<Time, Vec<OffsetRange>>>,
     /// Records per second the job processed lately (backpressure's estimate).
     processed_rate: Mutex<Option<f64>>,
+    /// Readers kept between batches.
+    pool: Arc<ConsumerPool>,
 }
 
 impl DirectState {
@@ -212,7 +214,12 @@ impl DStreamNode<ConsumerRecord> for DirectNode {
                 r
             }
         };
-        Ok(Some(kafka_rdd(&self.state.ctx, &self.state.params, ranges)))
+        Ok(Some(kafka_rdd(
+            &self.state.ctx,
+            &self.state.params,
+            ranges,
+            Some(self.state.pool.clone()),
+        )))
     }
     fn checkpoint_data(&self) -> Option<Vec<u8>> {
         let data = (
@@ -347,6 +354,7 @@ impl KafkaUtils {
             next: Mutex::new(BTreeMap::new()),
             batches: Mutex::new(BTreeMap::new()),
             processed_rate: Mutex::new(None),
+            pool: Arc::new(ConsumerPool::default()),
         });
         if state.params.has_backpressure() {
             ssc.add_streaming_listener(RateEstimator {
@@ -389,6 +397,6 @@ impl KafkaUtils {
         params: &KafkaParams,
         ranges: Vec<OffsetRange>,
     ) -> Rdd<ConsumerRecord> {
-        kafka_rdd(ctx, params, ranges)
+        kafka_rdd(ctx, params, ranges, None)
     }
 }

@@ -101,6 +101,11 @@ impl KafkaParams {
         }
         c.set("enable.auto.commit", "false");
         c.set("enable.auto.offset.store", "false");
+        // A reader asks for a known range: a long-poll fetch at the end of a partition would
+        // only delay the next batch's first fetch.
+        if self.get("fetch.wait.max.ms").is_none() {
+            c.set("fetch.wait.max.ms", "10");
+        }
         c
     }
 }

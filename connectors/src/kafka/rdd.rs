@@ -87,23 +87,53 @@ struct KafkaRdd {
     params: KafkaParams,
     ranges: Vec<OffsetRange>,
     poll_timeout: Duration,
+    pool: Option<Arc<ConsumerPool>>,
 }
 
-/// Reads one range with an assigned consumer.
-pub(crate) fn read_range(
-    params: &KafkaParams,
-    r: &OffsetRange,
-    timeout: Duration,
-) -> Result<Vec<ConsumerRecord>> {
-    if r.count() == 0 {
-        return Ok(Vec::new());
-    }
-    let consumer: BaseConsumer = params.consumer_config().create().map_err(|e| {
+/// Consumers kept between batches of a direct stream, one per topic-partition in use, so a
+/// batch does not pay a new connection per partition (as Spark caches them per executor).
+#[derive(Default)]
+pub(crate) struct ConsumerPool {
+    idle: parking_lot::Mutex<std::collections::HashMap<(String, i32), BaseConsumer>>,
+}
+
+fn new_consumer(params: &KafkaParams, r: &OffsetRange) -> Result<BaseConsumer> {
+    params.consumer_config().create().map_err(|e| {
         kafka(
             format!("create a consumer for {}-{}", r.topic, r.partition),
             e,
         )
-    })?;
+    })
+}
+
+/// Reads one range with an assigned consumer (from `pool` when given, returned there after
+/// a clean read).
+pub(crate) fn read_range(
+    params: &KafkaParams,
+    r: &OffsetRange,
+    timeout: Duration,
+    pool: Option<&ConsumerPool>,
+) -> Result<Vec<ConsumerRecord>> {
+    if r.count() == 0 {
+        return Ok(Vec::new());
+    }
+    let key = (r.topic.clone(), r.partition);
+    let consumer = match pool.and_then(|p| p.idle.lock().remove(&key)) {
+        Some(c) => c,
+        None => new_consumer(params, r)?,
+    };
+    let records = read_with(&consumer, r, timeout)?;
+    if let Some(p) = pool {
+        p.idle.lock().insert(key, consumer);
+    }
+    Ok(records)
+}
+
+fn read_with(
+    consumer: &BaseConsumer,
+    r: &OffsetRange,
+    timeout: Duration,
+) -> Result<Vec<ConsumerRecord>> {
     let mut tpl = TopicPartitionList::new();
     tpl.add_partition_offset(&r.topic, r.partition, Offset::Offset(r.from_offset))
         .map_err(|e| kafka("build an assignment", e))?;
@@ -173,22 +203,30 @@ impl RddNode<ConsumerRecord> for KafkaRdd {
         split: usize,
         _tc: &'a TaskContext,
     ) -> emberflow_core::Result<BoxIter<'a, ConsumerRecord>> {
-        let records = read_range(&self.params, &self.ranges[split], self.poll_timeout)?;
+        let records = read_range(
+            &self.params,
+            &self.ranges[split],
+            self.poll_timeout,
+            self.pool.as_deref(),
+        )?;
         Ok(Box::new(records.into_iter()))
     }
 }
 
-/// An RDD over the given ranges (Spark's `KafkaUtils.createRDD`), one partition per range.
+/// An RDD over the given ranges (Spark's `KafkaUtils.createRDD`), one partition per range,
+/// reading with consumers from `pool` when given.
 pub(crate) fn kafka_rdd(
     ctx: &Context,
     params: &KafkaParams,
     ranges: Vec<OffsetRange>,
+    pool: Option<Arc<ConsumerPool>>,
 ) -> Rdd<ConsumerRecord> {
     let rdd = Rdd::from_node(KafkaRdd {
         meta: RddMeta::new(ctx, "kafka"),
         params: params.clone(),
         ranges: ranges.clone(),
         poll_timeout: params.read_timeout(),
+        pool,
     });
     rdd.attach(Arc::new(ranges));
     rdd
