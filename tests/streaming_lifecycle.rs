@@ -243,3 +243,12 @@ proptest! {
         prop_assert_eq!(streamed.concat(), whole);
     }
 }
+
+#[test]
+fn streaming_handles_and_errors_are_send_and_sync() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<DStream<(String, u64)>>();
+    assert_send_sync::<StreamingContext>();
+    assert_send_sync::<Error>();
+    assert_send_sync::<emberflow::MapWithStateDStream<String, u64, u64, (String, u64)>>();
+}
