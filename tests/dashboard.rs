@@ -296,3 +296,31 @@ fn a_restarted_dashboard_continues_its_totals_from_the_checkpoint() {
     let want = batch_summary(&ctx, ctx.parallelize(all, 2)).unwrap();
     assert_eq!(second.top5_clients, want.top5_clients);
 }
+
+#[test]
+fn the_no_argument_demo_on_a_small_generated_input_reports_the_batch_jobs_results() {
+    let dir = common::temp_dir();
+    let json = dir.path().join("summary.json");
+    // The no-argument path (generate, feed split-and-send style, process, exit), made small.
+    let summary = app::run(&[
+        "--generate",
+        "4000",
+        "--batch-ms",
+        "100",
+        "--chunk-lines",
+        "1000",
+        "--quiet",
+        "--summary-json",
+        json.to_str().unwrap(),
+    ])
+    .unwrap();
+    let g = generate_lines(4000, 42, 0.01);
+    let ctx = Context::local(2);
+    let want = batch_summary(&ctx, ctx.parallelize(lines_of(&g.to_bytes()), 2)).unwrap();
+    same_results(&summary, &want, "no-argument demo");
+    let written: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(written["orders"], want.orders);
+    assert_eq!(written["malformed"], g.malformed);
+    assert!(written["batches"].as_u64().unwrap() >= 4);
+}
