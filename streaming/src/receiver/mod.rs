@@ -240,7 +240,15 @@ impl<T: Data + Serialize + DeserializeOwned> ReceiverContext<T> {
     /// Stores one record (waits if the receiver's rate limit is reached). With the
     /// write-ahead log on, the record is on disk when this returns; prefer `store_many` then.
     pub fn store(&self, record: T) {
-        self.store_many(std::iter::once(record));
+        if self.shared.wal.lock().is_some() {
+            return self.store_many(std::iter::once(record));
+        }
+        // Without the log, one record goes straight to the buffer: no block of its own.
+        if let Some(r) = &self.shared.rate {
+            r.lock().acquire(1);
+        }
+        self.shared.buffer.lock().push(record);
+        self.shared.stored.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Stores several records at once: with the write-ahead log on, as one block, on disk
