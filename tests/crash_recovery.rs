@@ -7,22 +7,11 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::{Child, Command};
+use std::process::Command;
 use std::time::{Duration, Instant, SystemTime};
 
-const JOB: &str = env!("CARGO_BIN_EXE_emberflow-crash-job");
-
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-}
+use common::{env_or, sums_by_key, JobDirs, Rng};
 
 fn drop_file(dir: &Path, staging: &Path, name: &str, lines: &[String]) {
     let tmp = staging.join(name);
@@ -36,56 +25,19 @@ fn drop_file(dir: &Path, staging: &Path, name: &str, lines: &[String]) {
     std::fs::rename(&tmp, dir.join(name)).unwrap();
 }
 
-/// A fresh root with the job's directories: input, staging, output, checkpoint.
-fn dirs() -> (
-    tempfile::TempDir,
-    std::path::PathBuf,
-    std::path::PathBuf,
-    std::path::PathBuf,
-    std::path::PathBuf,
-) {
-    let root = common::temp_dir();
-    let (input, staging, out, ckpt) = (
-        root.path().join("in"),
-        root.path().join("staging"),
-        root.path().join("out"),
-        root.path().join("ckpt"),
-    );
-    for d in [&input, &staging, &out] {
-        std::fs::create_dir_all(d).unwrap();
-    }
-    (root, input, staging, out, ckpt)
-}
-
-fn spawn(input: &Path, out: &Path, ckpt: &Path, extra: &[&str]) -> Child {
-    Command::new(JOB)
-        .args([
-            "--in",
-            input.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "--checkpoint",
-            ckpt.to_str().unwrap(),
-        ])
-        .args(["--batch-ms", "100"])
-        .args(extra)
-        .spawn()
-        .unwrap()
+/// `(key, value)` of a `k,v` line.
+fn pair(line: &str) -> (String, u64) {
+    let (k, v) = line.split_once(',').unwrap();
+    (k.to_string(), v.parse().unwrap())
 }
 
 #[test]
 fn killed_and_restarted_twenty_times_nothing_lost_nothing_duplicated() {
-    let kills: usize = std::env::var("EMBERFLOW_CRASH_KILLS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(20);
-    let seed: u64 = std::env::var("EMBERFLOW_CRASH_SEED")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0x5eed);
+    let kills: usize = env_or("EMBERFLOW_CRASH_KILLS", 20);
+    let seed: u64 = env_or("EMBERFLOW_CRASH_SEED", 0x5eed);
     println!("crash test: {kills} kills, seed {seed:#x}");
-    let (_root, input, staging, out, ckpt) = dirs();
-    let mut rng = Rng(seed | 1);
+    let job = JobDirs::new();
+    let mut rng = Rng(seed);
     let mut all: Vec<String> = Vec::new();
     let mut file_no = 0;
     let mut new_file = |rng: &mut Rng, all: &mut Vec<String>| {
@@ -93,14 +45,19 @@ fn killed_and_restarted_twenty_times_nothing_lost_nothing_duplicated() {
             .map(|_| format!("k{},{}", rng.next() % 7, rng.next() % 1000))
             .collect();
         all.extend(lines.iter().cloned());
-        drop_file(&input, &staging, &format!("part-{file_no:04}.txt"), &lines);
+        drop_file(
+            &job.input,
+            &job.staging,
+            &format!("part-{file_no:04}.txt"),
+            &lines,
+        );
         file_no += 1;
     };
     for round in 0..kills {
         for _ in 0..(1 + rng.next() % 3) {
             new_file(&mut rng, &mut all);
         }
-        let mut job = spawn(&input, &out, &ckpt, &[]);
+        let mut child = job.spawn(&[]);
         // Let it run a random while, then kill it hard; more files arrive while it runs.
         let life = Duration::from_millis(150 + rng.next() % 500);
         let started = Instant::now();
@@ -110,8 +67,8 @@ fn killed_and_restarted_twenty_times_nothing_lost_nothing_duplicated() {
                 new_file(&mut rng, &mut all);
             }
         }
-        job.kill().unwrap();
-        let status = job.wait().unwrap();
+        child.kill().unwrap();
+        let status = child.wait().unwrap();
         assert!(
             !status.success(),
             "round {round}: the job was killed, not finished"
@@ -121,14 +78,12 @@ fn killed_and_restarted_twenty_times_nothing_lost_nothing_duplicated() {
     for _ in 0..3 {
         new_file(&mut rng, &mut all);
     }
-    let status = spawn(&input, &out, &ckpt, &["--run-for-ms", "2500"])
-        .wait()
-        .unwrap();
+    let status = job.spawn(&["--run-for-ms", "2500"]).wait().unwrap();
     assert!(status.success(), "the final run ends cleanly");
 
     // Every record exactly once across the saved batch outputs (complete directories only);
     // records are saved as "(k,v)".
-    let mut saved: Vec<String> = common::saved_lines(&out)
+    let mut saved: Vec<String> = common::saved_lines(&job.out)
         .into_iter()
         .map(|l| l.trim_start_matches('(').trim_end_matches(')').to_string())
         .collect();
@@ -141,37 +96,24 @@ fn killed_and_restarted_twenty_times_nothing_lost_nothing_duplicated() {
         "seed {seed:#x}: records saved vs records written"
     );
     assert_eq!(saved, want, "seed {seed:#x}");
-
     // The final state: the sum per key over everything.
-    let mut sums: BTreeMap<String, u64> = BTreeMap::new();
-    for l in &all {
-        let (k, v) = l.split_once(',').unwrap();
-        *sums.entry(k.to_string()).or_insert(0) += v.parse::<u64>().unwrap();
-    }
-    let expected: Vec<String> = sums.iter().map(|(k, v)| format!("{k},{v}")).collect();
-    let final_state = std::fs::read_to_string(out.join("final.txt")).unwrap();
     assert_eq!(
-        final_state.lines().collect::<Vec<_>>(),
-        expected,
+        job.final_state(),
+        sums_by_key(all.iter().map(|l| pair(l))),
         "seed {seed:#x}: final state"
     );
 }
 
 #[test]
 fn sigterm_stops_gracefully_when_asked_to() {
-    let (_root, input, staging, out, ckpt) = dirs();
+    let job = JobDirs::new();
     let lines: Vec<String> = (0..50).map(|i| format!("k{},{i}", i % 3)).collect();
-    drop_file(&input, &staging, "a.txt", &lines);
-    let job = spawn(&input, &out, &ckpt, &["--graceful-on-signal"]);
+    drop_file(&job.input, &job.staging, "a.txt", &lines);
+    let mut child = job.spawn(&["--graceful-on-signal"]);
     // Wait (on the real process) until it has processed the file, then ask it to stop.
+    let final_path = job.out.join("final.txt");
     let started = Instant::now();
-    while !out.join("final.txt").exists()
-        || std::fs::read_to_string(out.join("final.txt"))
-            .unwrap()
-            .lines()
-            .count()
-            < 3
-    {
+    while std::fs::read_to_string(&final_path).map_or(0, |s| s.lines().count()) < 3 {
         assert!(
             started.elapsed() < Duration::from_secs(30),
             "the job did not process its input"
@@ -179,54 +121,43 @@ fn sigterm_stops_gracefully_when_asked_to() {
         std::thread::sleep(Duration::from_millis(20));
     }
     let status = Command::new("kill")
-        .args(["-TERM", &job.id().to_string()])
+        .args(["-TERM", &child.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
-    let mut job = job;
-    let exit = job.wait().unwrap();
+    let exit = child.wait().unwrap();
     assert!(
         exit.success(),
         "a graceful stop ends the process normally: {exit:?}"
     );
     assert_eq!(
-        std::fs::read_to_string(out.join("final.txt")).unwrap(),
+        std::fs::read_to_string(&final_path).unwrap(),
         "k0,408\nk1,425\nk2,392"
     );
 }
 
 #[test]
 fn a_receiver_with_the_write_ahead_log_killed_mid_stream_loses_and_duplicates_nothing() {
-    let kills: usize = std::env::var("EMBERFLOW_CRASH_KILLS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(20);
-    let seed: u64 = std::env::var("EMBERFLOW_CRASH_SEED")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0xa11);
-    let (_root, input, _staging, out, ckpt) = dirs();
+    let kills: usize = env_or("EMBERFLOW_CRASH_KILLS", 20);
+    let seed: u64 = env_or("EMBERFLOW_CRASH_SEED", 0xa11);
+    let job = JobDirs::new();
     let total = "4000";
-    let mut rng = Rng(seed | 1);
+    let mut rng = Rng(seed);
     for _ in 0..kills {
-        let mut job = spawn(&input, &out, &ckpt, &["--receiver-total", total]);
+        let mut child = job.spawn(&["--receiver-total", total]);
         std::thread::sleep(Duration::from_millis(100 + rng.next() % 400));
-        job.kill().unwrap();
-        job.wait().unwrap();
+        child.kill().unwrap();
+        child.wait().unwrap();
     }
-    let status = spawn(
-        &input,
-        &out,
-        &ckpt,
-        &["--receiver-total", total, "--run-for-ms", "3000"],
-    )
-    .wait()
-    .unwrap();
+    let status = job
+        .spawn(&["--receiver-total", total, "--run-for-ms", "3000"])
+        .wait()
+        .unwrap();
     assert!(status.success());
 
     // Acknowledged: ranges whose store returned (complete lines of acked.log).
     let mut acked = std::collections::BTreeSet::new();
-    for line in std::fs::read_to_string(out.join("acked.log"))
+    for line in std::fs::read_to_string(job.out.join("acked.log"))
         .unwrap()
         .lines()
     {
@@ -240,7 +171,7 @@ fn a_receiver_with_the_write_ahead_log_killed_mid_stream_loses_and_duplicates_no
         "the source made progress: {}",
         acked.len()
     );
-    let saved: Vec<u64> = common::saved_lines(&out)
+    let saved: Vec<u64> = common::saved_lines(&job.out)
         .iter()
         .map(|l| l.parse::<u64>().unwrap())
         .collect();
@@ -256,15 +187,6 @@ fn a_receiver_with_the_write_ahead_log_killed_mid_stream_loses_and_duplicates_no
         "seed {seed:#x}: acknowledged records lost: {missing:?}"
     );
     // The state counted each saved record exactly once.
-    let mut counts: BTreeMap<String, u64> = BTreeMap::new();
-    for i in &saved {
-        *counts.entry(format!("k{}", i % 5)).or_insert(0) += 1;
-    }
-    let expected: Vec<String> = counts.iter().map(|(k, v)| format!("{k},{v}")).collect();
-    let final_state = std::fs::read_to_string(out.join("final.txt")).unwrap();
-    assert_eq!(
-        final_state.lines().collect::<Vec<_>>(),
-        expected,
-        "seed {seed:#x}: final state"
-    );
+    let expected = sums_by_key(saved.iter().map(|i| (format!("k{}", i % 5), 1)));
+    assert_eq!(job.final_state(), expected, "seed {seed:#x}: final state");
 }

@@ -130,16 +130,7 @@ fn the_program_runs_end_to_end_on_real_files_and_writes_its_summary() {
     assert_eq!(written["orders"], want.orders);
     assert_eq!(written["top5_clients"][0][0], want.top5_clients[0].0);
     // One metrics directory per batch, each complete.
-    let saved: Vec<_> = std::fs::read_dir(dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| {
-            p.file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with("metrics-")
-        })
-        .collect();
+    let saved = common::entries_starting_with(dir.path(), "metrics-");
     assert!(saved.len() as u64 >= summary.batches.min(4), "{saved:?}");
     assert!(saved.iter().all(|p| p.join("_SUCCESS").exists()));
     assert!(app::run(&["--no-such-flag"])

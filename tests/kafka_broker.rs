@@ -8,7 +8,8 @@
 
 mod common;
 
-use std::collections::BTreeMap;
+use common::JobDirs;
+
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -20,8 +21,6 @@ use emberflow::kafka::{
 use emberflow::testing::BatchRunner;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::ClientConfig;
-
-const JOB: &str = env!("CARGO_BIN_EXE_emberflow-crash-job");
 
 fn broker() -> String {
     std::env::var("EMBERFLOW_KAFKA_BROKER")
@@ -154,20 +153,10 @@ fn probe_the_broker_does_what_the_direct_stream_needs() {
 
 #[test]
 fn exactly_once_through_the_direct_stream_with_kills_while_producing() {
-    let kills: usize = std::env::var("EMBERFLOW_CRASH_KILLS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(8);
+    let kills: usize = common::env_or("EMBERFLOW_CRASH_KILLS", 8);
     let topic = unique("crash");
     create_topic(&topic, 3);
-    let root = common::temp_dir();
-    let (input, out, ckpt) = (
-        root.path().join("in"),
-        root.path().join("out"),
-        root.path().join("ckpt"),
-    );
-    std::fs::create_dir_all(&input).unwrap();
-    std::fs::create_dir_all(&out).unwrap();
+    let job = JobDirs::new();
     // A producer that keeps writing "k,v" lines while the job is killed and restarted.
     let stop = Arc::new(AtomicBool::new(false));
     let produced = Arc::new(AtomicU64::new(0));
@@ -185,37 +174,25 @@ fn exactly_once_through_the_direct_stream_with_kills_while_producing() {
             std::thread::sleep(Duration::from_millis(20));
         }
     });
-    let spawn = |extra: &[&str]| {
-        Command::new(JOB)
-            .args([
-                "--in",
-                input.to_str().unwrap(),
-                "--out",
-                out.to_str().unwrap(),
-                "--checkpoint",
-                ckpt.to_str().unwrap(),
-            ])
-            .args(["--batch-ms", "100", "--kafka", &broker(), "--topic", &topic])
-            .args(extra)
-            .spawn()
-            .unwrap()
-    };
-    let mut seed = 0x5eedu64;
+    let broker = broker();
+    let from_kafka = ["--kafka", broker.as_str(), "--topic", topic.as_str()];
+    let mut rng = common::Rng(0x5eed);
     for _ in 0..kills {
-        let mut job = spawn(&[]);
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        std::thread::sleep(Duration::from_millis(200 + seed % 500));
-        job.kill().unwrap();
-        job.wait().unwrap();
+        let mut child = job.spawn(&from_kafka);
+        std::thread::sleep(Duration::from_millis(200 + rng.next() % 500));
+        child.kill().unwrap();
+        child.wait().unwrap();
     }
     stop.store(true, Ordering::SeqCst);
     producer.join().unwrap();
     let total = produced.load(Ordering::SeqCst);
-    assert!(spawn(&["--run-for-ms", "3000"]).wait().unwrap().success());
+    assert!(job
+        .spawn(&[&from_kafka[..], &["--run-for-ms", "3000"]].concat())
+        .wait()
+        .unwrap()
+        .success());
     // Every produced record saved exactly once, and counted once in the state.
-    let mut saved: Vec<u64> = common::saved_values(&out);
+    let mut saved: Vec<u64> = common::saved_values(&job.out);
     saved.sort();
     assert_eq!(
         saved,
@@ -223,17 +200,9 @@ fn exactly_once_through_the_direct_stream_with_kills_while_producing() {
         "{} saved of {total}",
         saved.len()
     );
-    let mut sums: BTreeMap<String, u64> = BTreeMap::new();
-    for i in 0..total {
-        *sums.entry(format!("k{}", i % 7)).or_insert(0) += i;
-    }
-    let expected: Vec<String> = sums.iter().map(|(k, v)| format!("{k},{v}")).collect();
     assert_eq!(
-        std::fs::read_to_string(out.join("final.txt"))
-            .unwrap()
-            .lines()
-            .collect::<Vec<_>>(),
-        expected
+        job.final_state(),
+        common::sums_by_key((0..total).map(|i| (format!("k{}", i % 7), i)))
     );
 }
 
@@ -241,54 +210,36 @@ fn exactly_once_through_the_direct_stream_with_kills_while_producing() {
 fn the_receiver_stream_with_the_log_killed_mid_stream_loses_nothing() {
     let topic = unique("rxcrash");
     create_topic(&topic, 2);
-    let root = common::temp_dir();
-    let (input, out, ckpt) = (
-        root.path().join("in"),
-        root.path().join("out"),
-        root.path().join("ckpt"),
-    );
-    std::fs::create_dir_all(&input).unwrap();
-    std::fs::create_dir_all(&out).unwrap();
+    let job = JobDirs::new();
     let total = 3000u64;
     let lines: Vec<Vec<u8>> = (0..total)
         .map(|j| format!("k{},{j}", j % 7).into_bytes())
         .collect();
-    let spawn = |extra: &[&str]| {
-        Command::new(JOB)
-            .args([
-                "--in",
-                input.to_str().unwrap(),
-                "--out",
-                out.to_str().unwrap(),
-                "--checkpoint",
-                ckpt.to_str().unwrap(),
-            ])
-            .args([
-                "--batch-ms",
-                "100",
-                "--kafka",
-                &broker(),
-                "--topic",
-                &topic,
-                "--kafka-receiver",
-            ])
-            .args(extra)
-            .spawn()
-            .unwrap()
-    };
+    let broker = broker();
+    let from_kafka = [
+        "--kafka",
+        broker.as_str(),
+        "--topic",
+        topic.as_str(),
+        "--kafka-receiver",
+    ];
     // Records arrive in three waves; the job is killed while it reads them.
     for wave in 0..3 {
         let chunk = &lines[(wave * 1000) as usize..((wave + 1) * 1000) as usize];
-        produce_lines(&KafkaParams::new(broker()), &topic, chunk, Some(4000)).unwrap();
-        let mut job = spawn(&[]);
+        produce_lines(&KafkaParams::new(broker.clone()), &topic, chunk, Some(4000)).unwrap();
+        let mut child = job.spawn(&from_kafka);
         std::thread::sleep(Duration::from_millis(1500));
-        job.kill().unwrap();
-        job.wait().unwrap();
+        child.kill().unwrap();
+        child.wait().unwrap();
     }
     // The last run reads whatever is left; a dead member's partitions come back after the
     // group's session timeout, so it runs long enough for that.
-    assert!(spawn(&["--run-for-ms", "12000"]).wait().unwrap().success());
-    let saved: Vec<u64> = common::saved_values(&out);
+    assert!(job
+        .spawn(&[&from_kafka[..], &["--run-for-ms", "12000"]].concat())
+        .wait()
+        .unwrap()
+        .success());
+    let saved: Vec<u64> = common::saved_values(&job.out);
     let distinct: std::collections::BTreeSet<u64> = saved.iter().copied().collect();
     let missing: Vec<u64> = (0..total).filter(|i| !distinct.contains(i)).collect();
     assert!(

@@ -137,17 +137,7 @@ fn a_damaged_newest_checkpoint_falls_back_and_a_changed_graph_is_refused() {
     let dir = common::temp_dir();
     let build: Build = |ssc, dir| Ok(pairs(ssc, dir).update_state_by_key_with_partitions(sum, 2));
     run_with_restart(&ctx, S, dir.path(), 4, None, |ssc| build(ssc, input.path())).unwrap();
-    let mut files: Vec<_> = std::fs::read_dir(dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| {
-            p.file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with("checkpoint-")
-        })
-        .collect();
-    files.sort();
+    let files = common::entries_starting_with(dir.path(), "checkpoint-");
     assert!(files.len() >= 2 && files.len() <= 3, "{files:?}");
     // Tear the newest in half: the previous one is used, with a warning naming the file.
     let newest = files.last().unwrap();
@@ -197,30 +187,11 @@ fn state_checkpoints_nothing_refers_to_are_removed() {
     .unwrap();
     // Eight batches wrote eight states; only those the kept metadata checkpoints refer to stay.
     let mut states = 0;
-    for ctx_dir in std::fs::read_dir(dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-    {
-        if ctx_dir
-            .file_name()
-            .unwrap()
-            .to_string_lossy()
-            .starts_with("ctx-")
-        {
-            states += std::fs::read_dir(&ctx_dir).unwrap().count();
-        }
+    for ctx_dir in common::entries_starting_with(dir.path(), "ctx-") {
+        states += std::fs::read_dir(&ctx_dir).unwrap().count();
     }
     assert!((1..=4).contains(&states), "{states} state directories left");
-    let metadata = std::fs::read_dir(dir.path())
-        .unwrap()
-        .filter(|e| {
-            e.as_ref()
-                .unwrap()
-                .file_name()
-                .to_string_lossy()
-                .starts_with("checkpoint-")
-        })
-        .count();
+    let metadata = common::entries_starting_with(dir.path(), "checkpoint-").len();
     assert_eq!(
         metadata, 3,
         "the newest three metadata checkpoints are kept"

@@ -5,6 +5,8 @@
 
 mod common;
 
+use common::Rng;
+
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -233,17 +235,6 @@ fn timeouts_fire_exactly_when_a_key_has_been_idle_for_the_timeout() {
     assert!(snaps[&Time::from_millis(8000)].is_empty());
 }
 
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-}
-
 #[test]
 fn state_operators_equal_a_fold_over_all_batches() {
     for seed in 0..6u64 {
@@ -391,11 +382,7 @@ fn with_a_checkpoint_directory_state_is_written_every_interval() {
         ]
     );
     // Batches 2000 and 4000 wrote the state: two checkpointed RDD directories.
-    let ctx_dir = std::fs::read_dir(dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.file_name().unwrap().to_string_lossy().starts_with("ctx-"))
-        .unwrap();
+    let ctx_dir = common::entries_starting_with(dir.path(), "ctx-").remove(0);
     let written = std::fs::read_dir(&ctx_dir).unwrap().count();
     assert_eq!(written, 2, "{ctx_dir:?}");
     // A checkpoint interval that is not a multiple of the slide is refused at start.

@@ -5,6 +5,8 @@
 
 mod common;
 
+use common::Rng;
+
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -196,18 +198,6 @@ fn windows_must_be_multiples_of_the_batch_interval() {
         .unwrap_err()
         .to_string()
         .contains("slide duration of 500 ms"));
-}
-
-/// A small seeded generator for the oracles.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
 }
 
 fn random_batches(rng: &mut Rng, n: usize) -> Vec<Vec<(u8, i64)>> {

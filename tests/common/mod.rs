@@ -125,3 +125,108 @@ pub fn saved_values(out: &std::path::Path) -> Vec<u64> {
         })
         .collect()
 }
+
+/// A small seeded generator (SplitMix64) for oracles and crash schedules.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+}
+
+/// The entries of `dir` whose names start with `prefix`, sorted.
+pub fn entries_starting_with(dir: &std::path::Path, prefix: &str) -> Vec<std::path::PathBuf> {
+    let mut out: Vec<std::path::PathBuf> = std::fs::read_dir(dir)
+        .expect("directory")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with(prefix))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// An environment variable parsed, or `default` (longer local runs of the crash tests).
+pub fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// `k,sum` lines, by key, of `(key, value)` pairs: the final state the crash job writes.
+pub fn sums_by_key(pairs: impl IntoIterator<Item = (String, u64)>) -> Vec<String> {
+    let mut sums: BTreeMap<String, u64> = BTreeMap::new();
+    for (k, v) in pairs {
+        *sums.entry(k).or_insert(0) += v;
+    }
+    sums.iter().map(|(k, v)| format!("{k},{v}")).collect()
+}
+
+/// The directories of one crash-job run (tests/support/crash_job.rs) and how to start it.
+pub struct JobDirs {
+    _root: tempfile::TempDir,
+    pub input: std::path::PathBuf,
+    pub staging: std::path::PathBuf,
+    pub out: std::path::PathBuf,
+    pub ckpt: std::path::PathBuf,
+}
+
+impl JobDirs {
+    pub fn new() -> Self {
+        let root = temp_dir();
+        let (input, staging, out, ckpt) = (
+            root.path().join("in"),
+            root.path().join("staging"),
+            root.path().join("out"),
+            root.path().join("ckpt"),
+        );
+        for d in [&input, &staging, &out] {
+            std::fs::create_dir_all(d).expect("create a job directory");
+        }
+        JobDirs {
+            _root: root,
+            input,
+            staging,
+            out,
+            ckpt,
+        }
+    }
+
+    /// Starts the job on these directories with 100 ms batches and `extra` arguments.
+    pub fn spawn(&self, extra: &[&str]) -> std::process::Child {
+        std::process::Command::new(env!("CARGO_BIN_EXE_emberflow-crash-job"))
+            .args([
+                "--in",
+                path_str(&self.input),
+                "--out",
+                path_str(&self.out),
+                "--checkpoint",
+                path_str(&self.ckpt),
+            ])
+            .args(["--batch-ms", "100"])
+            .args(extra)
+            .spawn()
+            .expect("start the crash job")
+    }
+
+    /// The job's final state, as lines.
+    pub fn final_state(&self) -> Vec<String> {
+        std::fs::read_to_string(self.out.join("final.txt"))
+            .expect("final.txt")
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+fn path_str(p: &std::path::Path) -> &str {
+    p.to_str().expect("temp paths are UTF-8")
+}

@@ -95,24 +95,7 @@ fn main() -> Result<()> {
                 pairs
                     .map(|(_, i)| i)
                     .save_as_text_files(prefix.clone(), "txt");
-                let counts = pairs
-                    .map(|(k, _)| (k, 1u64))
-                    .update_state_by_key_with_partitions(
-                        |vals: &[u64], s: Option<u64>| Some(s.unwrap_or(0) + vals.len() as u64),
-                        2,
-                    )
-                    .checkpoint(batch * 3);
-                let path = final_path.clone();
-                counts.foreach_rdd(move |rdd, _| {
-                    let mut lines: Vec<String> = rdd
-                        .collect()?
-                        .into_iter()
-                        .map(|(k, v)| format!("{k},{v}"))
-                        .collect();
-                    lines.sort();
-                    emberflow::write_atomically(&path, lines.join("\n").as_bytes())?;
-                    Ok(())
-                });
+                write_final_sums(&pairs.map(|(k, _)| (k, 1u64)), batch, final_path.clone());
                 return Ok(());
             }
             // Files already there at the first start count too (the driver drops some first);
@@ -126,23 +109,7 @@ fn main() -> Result<()> {
                 (k.to_string(), v.parse::<u64>().unwrap_or(0))
             });
             pairs.save_as_text_files(prefix.clone(), "txt");
-            let totals = pairs
-                .update_state_by_key_with_partitions(
-                    |vals: &[u64], s: Option<u64>| Some(s.unwrap_or(0) + vals.iter().sum::<u64>()),
-                    2,
-                )
-                .checkpoint(batch * 3);
-            let path = final_path.clone();
-            totals.foreach_rdd(move |rdd, _| {
-                let mut lines: Vec<String> = rdd
-                    .collect()?
-                    .into_iter()
-                    .map(|(k, v)| format!("{k},{v}"))
-                    .collect();
-                lines.sort();
-                emberflow::write_atomically(&path, lines.join("\n").as_bytes())?;
-                Ok(())
-            });
+            write_final_sums(&pairs, batch, final_path.clone());
             Ok(())
         },
         StreamingContext::builder(&ctx, batch)
@@ -159,6 +126,27 @@ fn main() -> Result<()> {
         None => ssc.await_termination()?,
     }
     Ok(())
+}
+
+/// Keeps the sum per key as `update_state_by_key` state (checkpointed every 3 batches) and
+/// writes it, sorted, to `path` after every batch.
+fn write_final_sums(pairs: &DStream<(String, u64)>, batch: Duration, path: PathBuf) {
+    let totals = pairs
+        .update_state_by_key_with_partitions(
+            |vals: &[u64], s: Option<u64>| Some(s.unwrap_or(0) + vals.iter().sum::<u64>()),
+            2,
+        )
+        .checkpoint(batch * 3);
+    totals.foreach_rdd(move |rdd, _| {
+        let mut lines: Vec<String> = rdd
+            .collect()?
+            .into_iter()
+            .map(|(k, v)| format!("{k},{v}"))
+            .collect();
+        lines.sort();
+        emberflow::write_atomically(&path, lines.join("\n").as_bytes())?;
+        Ok(())
+    });
 }
 
 #[cfg(feature = "kafka")]
