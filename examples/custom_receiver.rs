@@ -32,7 +32,13 @@ impl Receiver for FileLines {
                 return;
             }
             match line {
-                Ok(l) => ctx.store(l),
+                Ok(l) => {
+                    // Only fails with the write-ahead log on and its disk failing.
+                    if let Err(e) = ctx.store(l) {
+                        ctx.restart(format!("cannot store: {e}"));
+                        return;
+                    }
+                }
                 Err(e) => {
                     ctx.report_error(format!("read error: {e}"));
                     return;

@@ -93,7 +93,10 @@ impl Receiver for Burst {
     fn on_start(&mut self, ctx: &ReceiverContext<(u64, u64)>) {
         let t = Instant::now();
         for b in 0..self.blocks {
-            ctx.store_many((0..1000).map(|i| (b, i)));
+            if let Err(e) = ctx.store_many((0..1000).map(|i| (b, i))) {
+                ctx.stop(format!("the write-ahead log failed: {e}"));
+                return;
+            }
         }
         let _ = self.done.send(t.elapsed());
     }

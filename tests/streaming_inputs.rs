@@ -162,12 +162,12 @@ impl Receiver for Flaky {
         self.starts += 1;
         match self.starts {
             1 => {
-                ctx.store_many(vec![1, 2]);
+                ctx.store_many(vec![1, 2]).unwrap();
                 ctx.restart("boom");
             }
             2 => panic!("second start fails"),
             _ => {
-                ctx.store(3);
+                ctx.store(3).unwrap();
                 ctx.report_error("just saying");
                 let _ = self.done.send(());
             }
@@ -223,7 +223,7 @@ impl Receiver for Burst {
                 let _ = go.recv();
             }
             for i in 0..n {
-                ctx.store(i);
+                ctx.store(i).unwrap();
             }
             let _ = done.send(());
         });

@@ -114,12 +114,15 @@ pub fn parse_order(line: &str) -> Option<Order> {
         "S" => false,
         _ => return None,
     };
+    let amount: u64 = amount.parse().ok()?;
+    // An order whose value does not fit is malformed, not a wrapped (or panicking) total.
+    amount.checked_mul(cents)?;
     Some(Order {
         time: time.to_owned(),
         order_id: order_id.parse().ok()?,
         client_id: client_id.parse().ok()?,
         symbol: symbol.to_owned(),
-        amount: amount.parse().ok()?,
+        amount,
         price_cents: cents,
         buy,
     })

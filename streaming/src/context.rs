@@ -47,6 +47,9 @@ pub struct StreamingConfig {
     /// Log every block receivers store before `store` returns, and replay unprocessed blocks
     /// after a restart (needs a checkpoint directory). Default false.
     pub receiver_write_ahead_log: bool,
+    /// How many times a failed metadata checkpoint write is tried again (after 50 ms, then
+    /// doubling) before the batch fails and the context stops generating batches. Default 2.
+    pub checkpoint_write_retries: u32,
 }
 
 impl Default for StreamingConfig {
@@ -61,6 +64,7 @@ impl Default for StreamingConfig {
             receiver_restart_delay: Duration::from_secs(2),
             stop_gracefully_on_signal: false,
             receiver_write_ahead_log: false,
+            checkpoint_write_retries: 2,
         }
     }
 }
@@ -135,6 +139,11 @@ impl StreamingContextBuilder {
     /// See [`StreamingConfig::receiver_write_ahead_log`].
     pub fn receiver_write_ahead_log(mut self, on: bool) -> Self {
         self.config.receiver_write_ahead_log = on;
+        self
+    }
+    /// See [`StreamingConfig::checkpoint_write_retries`].
+    pub fn checkpoint_write_retries(mut self, retries: u32) -> Self {
+        self.config.checkpoint_write_retries = retries;
         self
     }
     /// See [`StreamingConfig::stop_gracefully_on_signal`].
@@ -475,11 +484,12 @@ impl StreamingContext {
     }
 
     /// Builds the context from `builder` and the graph with `setup`, then, if `dir` holds a
-    /// checkpoint, restores into that graph: the batch interval, the zero time, the batches
+    /// checkpoint, restores into that graph: the zero time, the batches
     /// that were pending (and those that fall due while the driver was down, at `start`),
     /// and each stream's data (files per batch, checkpointed state). `setup` runs on every
     /// start, fresh or recovered; it must build the same graph (same streams in the same
-    /// order, same durations) — closures may change.
+    /// order, same durations) — closures may change. A checkpoint written with another
+    /// batch interval than `builder`'s is [`Error::IntervalMismatch`].
     ///
     /// # Spark
     /// Spark deserialises the graph, closures and all, so a recompiled job cannot read its
@@ -494,18 +504,15 @@ impl StreamingContext {
     {
         let dir = dir.as_ref();
         let existing = crate::checkpoint::read_latest(dir)?;
-        let mut builder = builder;
         if let Some(c) = &existing {
             let interval = Duration::from_millis(c.batch_interval_ms);
             if interval != builder.batch_interval {
-                log::warn!(
-                    "the checkpoint in {} has a batch interval of {} ms; using it instead of {} ms",
-                    dir.display(),
-                    c.batch_interval_ms,
-                    builder.batch_interval.as_millis()
-                );
+                return Err(Error::IntervalMismatch {
+                    dir: dir.to_path_buf(),
+                    checkpoint_ms: c.batch_interval_ms,
+                    requested_ms: builder.batch_interval.as_millis() as u64,
+                });
             }
-            builder.batch_interval = interval;
         }
         let ssc = builder.build();
         ssc.checkpoint(dir)?;
@@ -691,7 +698,7 @@ impl StreamingContext {
 }
 
 /// An input without bookkeeping of its own (queue streams).
-struct NamedInput(String);
+pub(crate) struct NamedInput(pub(crate) String);
 
 impl InputBase for NamedInput {
     fn name(&self) -> String {

@@ -70,6 +70,45 @@ pub enum Error {
     /// A user function reported a failure.
     #[error("{0}")]
     User(String),
+    /// A stream's checkpoint data could not be encoded, so the checkpoint was not written.
+    #[error("cannot encode the checkpoint data of {stream}: {reason}; the checkpoint was not written (its records would not survive a restart)")]
+    CheckpointEncoding {
+        /// The stream.
+        stream: String,
+        /// The encoder's message.
+        reason: String,
+    },
+    /// The checkpoint was written with another batch interval than the code asks for.
+    #[error("the checkpoint in {dir} was written with a batch interval of {checkpoint_ms} ms, but the code asks for {requested_ms} ms; use {checkpoint_ms} ms, or a new checkpoint directory to change it")]
+    IntervalMismatch {
+        /// The checkpoint directory.
+        dir: PathBuf,
+        /// The interval in the checkpoint.
+        checkpoint_ms: u64,
+        /// The interval the builder was given.
+        requested_ms: u64,
+    },
+    /// A duration that must be positive is zero.
+    #[error("{what} is zero; it must be a positive multiple of the {base_ms} ms {base}")]
+    ZeroDuration {
+        /// What was set (e.g. "window duration").
+        what: &'static str,
+        /// What it must be a multiple of.
+        base: &'static str,
+        /// That value in ms.
+        base_ms: u64,
+    },
+    /// A parent stream had no RDD for a batch its child needs (as Spark's "Couldn't generate
+    /// RDD from parent"): the batch fails.
+    #[error("{child} could not generate the RDD of batch {time}: parent stream {parent} has no RDD for it")]
+    MissingParentRdd {
+        /// The operation that needed the RDD.
+        child: &'static str,
+        /// The parent stream, as `id (kind)`.
+        parent: String,
+        /// The batch time.
+        time: Time,
+    },
 }
 
 /// The result type of the streaming engine.

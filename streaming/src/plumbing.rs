@@ -42,8 +42,12 @@ pub trait DStreamNode<T>: Send + Sync + 'static {
     }
     /// What this node needs restored after a restart (files per batch, state paths), encoded
     /// by the node itself.
-    fn checkpoint_data(&self) -> Option<Vec<u8>> {
-        None
+    ///
+    /// # Errors
+    /// The data cannot be encoded: the checkpoint write fails (a checkpoint without a
+    /// stream's recovery data would silently lose or repeat that stream's input).
+    fn checkpoint_data(&self) -> Result<Option<Vec<u8>>> {
+        Ok(None)
     }
     /// Data checkpoint directories this node's checkpoint data refers to.
     fn data_paths(&self) -> Vec<std::path::PathBuf> {
@@ -80,7 +84,7 @@ pub trait DStreamBase: Send + Sync + 'static {
     /// See [`DStreamNode::fingerprint`].
     fn fingerprint(&self) -> String;
     /// See [`DStreamNode::checkpoint_data`].
-    fn checkpoint_data(&self) -> Option<Vec<u8>>;
+    fn checkpoint_data(&self) -> Result<Option<Vec<u8>>>;
     /// See [`DStreamNode::data_paths`].
     fn data_paths(&self) -> Vec<std::path::PathBuf>;
     /// See [`DStreamNode::restore`].

@@ -23,7 +23,7 @@ use emberflow_core::{Context, Data};
 use parking_lot::Mutex;
 
 use crate::{
-    BatchInfo, Clock, DStream, Error, ManualClock, RddQueue, Result, StopOptions, StreamingContext,
+    BatchInfo, Clock, DStream, Error, ManualClock, Result, StopOptions, StreamingContext,
     StreamingContextBuilder, StreamingContextState, StreamingListener, Time,
 };
 
@@ -108,15 +108,29 @@ impl BatchRunner {
         &self.clock
     }
 
-    /// An input stream whose batch `i` holds `batches[i]` (in two partitions); later batches
-    /// are empty.
+    /// An input stream whose batch `i` holds `batches[i]` (in two partitions), chosen by
+    /// batch time (batch `i` is at `zero + (i + 1) * interval`), even where the graph does not
+    /// read every batch; later batches are empty.
     pub fn queue_input<I: Into<T>, T: Data>(&self, batches: Vec<Vec<I>>) -> DStream<T> {
-        let queue = RddQueue::new();
-        for b in batches {
-            let records: Vec<T> = b.into_iter().map(Into::into).collect();
-            queue.push(self.context().parallelize(records, 2));
-        }
-        self.ssc.queue_stream(&queue, true)
+        let graph = self.ssc.graph();
+        let batches = batches
+            .into_iter()
+            .map(|b| {
+                self.context()
+                    .parallelize(b.into_iter().map(Into::into).collect::<Vec<T>>(), 2)
+            })
+            .collect();
+        let s = DStream::from_node(
+            graph,
+            crate::dstream::queue_input::BatchTableInput {
+                ctx: self.context().clone(),
+                batches,
+                interval: self.ssc.batch_interval(),
+                graph: Arc::downgrade(graph),
+            },
+        );
+        graph.add_input(s.id(), Arc::new(crate::context::NamedInput("queue stream".into())));
+        s
     }
 
     /// Collects every batch of `stream`.

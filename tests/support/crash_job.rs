@@ -42,7 +42,15 @@ impl Receiver for Sequence {
                 ctx.restart("cannot record the attempt");
                 return;
             }
-            ctx.store_many((next..end).map(|i| (format!("k{}", i % 5), i)));
+            // A refused store (the log could not be written) stored nothing: the same range
+            // is tried again until it is stored.
+            while let Err(e) = ctx.store_many((next..end).map(|i| (format!("k{}", i % 5), i))) {
+                ctx.report_error(format!("store refused, retrying: {e}"));
+                if ctx.is_stopped() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
             let acked = std::fs::OpenOptions::new()
                 .create(true)
                 .append(true)

@@ -221,12 +221,17 @@ impl DStreamNode<ConsumerRecord> for DirectNode {
             Some(self.state.pool.clone()),
         )))
     }
-    fn checkpoint_data(&self) -> Option<Vec<u8>> {
+    fn checkpoint_data(&self) -> emberflow_streaming::Result<Option<Vec<u8>>> {
         let data = (
             self.state.next.lock().clone(),
             self.state.batches.lock().clone(),
         );
-        bincode::serialize(&data).ok()
+        bincode::serialize(&data).map(Some).map_err(|e| {
+            emberflow_streaming::Error::CheckpointEncoding {
+                stream: "the Kafka direct stream".into(),
+                reason: e.to_string(),
+            }
+        })
     }
     fn restore(&self, data: &[u8]) -> emberflow_streaming::Result<()> {
         type Saved = (

@@ -68,7 +68,12 @@ impl Receiver for KafkaReceiver {
             if block.is_empty() {
                 continue;
             }
-            ctx.store_many(block);
+            if let Err(e) = ctx.store_many(block) {
+                // Not durable: nothing is committed, and the restart re-reads from the last
+                // committed offsets (a new consumer).
+                ctx.restart(format!("storing a block failed, offsets not committed: {e}"));
+                return;
+            }
             // Stored (and logged): now the group may move on.
             let mut tpl = TopicPartitionList::new();
             for ((t, p), o) in &next {

@@ -45,6 +45,14 @@ pub(crate) struct Checkpoint {
     pub(crate) data_paths: BTreeSet<PathBuf>,
 }
 
+/// Encodes a stream's checkpoint data; a failure names the stream and fails the checkpoint.
+pub(crate) fn encode_stream_data<D: Serialize + ?Sized>(stream: &str, data: &D) -> Result<Vec<u8>> {
+    bincode::serialize(data).map_err(|e| Error::CheckpointEncoding {
+        stream: stream.to_owned(),
+        reason: e.to_string(),
+    })
+}
+
 fn frame(payload: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(payload.len() + 24);
     out.extend_from_slice(MAGIC);

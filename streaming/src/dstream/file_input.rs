@@ -178,12 +178,16 @@ pub(crate) struct FileInput {
 }
 
 impl FileInputState {
-    fn encode(&self) -> Option<Vec<u8>> {
+    fn encode(&self) -> Result<Option<Vec<u8>>> {
         let data = (
             *self.initial_threshold.lock(),
             self.batch_files.lock().clone(),
         );
-        bincode::serialize(&data).ok()
+        crate::checkpoint::encode_stream_data(
+            &format!("the file stream of {}", self.dir.display()),
+            &data,
+        )
+        .map(Some)
     }
 
     fn decode(&self, data: &[u8]) -> Result<()> {
@@ -212,7 +216,7 @@ impl DStreamNode<String> for FileInput {
     fn dependencies(&self) -> Vec<Arc<dyn DStreamBase>> {
         Vec::new()
     }
-    fn checkpoint_data(&self) -> Option<Vec<u8>> {
+    fn checkpoint_data(&self) -> Result<Option<Vec<u8>>> {
         self.state.encode()
     }
     fn restore(&self, data: &[u8]) -> Result<()> {

@@ -372,7 +372,7 @@ where
     fn set_checkpoint_interval(&self, interval: Duration) {
         self.shared.support.set_interval(interval);
     }
-    fn checkpoint_data(&self) -> Option<Vec<u8>> {
+    fn checkpoint_data(&self) -> Result<Option<Vec<u8>>> {
         self.shared.support.encode()
     }
     fn data_paths(&self) -> Vec<std::path::PathBuf> {

@@ -126,7 +126,7 @@ impl<T: Data> DStreamBase for DStreamInner<T> {
     fn fingerprint(&self) -> String {
         self.node.fingerprint()
     }
-    fn checkpoint_data(&self) -> Option<Vec<u8>> {
+    fn checkpoint_data(&self) -> Result<Option<Vec<u8>>> {
         self.node.checkpoint_data()
     }
     fn data_paths(&self) -> Vec<std::path::PathBuf> {

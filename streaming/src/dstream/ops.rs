@@ -43,7 +43,8 @@ impl<T: Data> DStream<T> {
     }
 
     /// Applies a function to this stream's and `other`'s RDDs of each batch (Spark's
-    /// `transformWith`). A stream without an RDD at a batch time gives an empty RDD.
+    /// `transformWith`). A stream without an RDD for a batch fails that batch, naming the
+    /// stream and the batch time.
     pub fn transform_with<U: Data, V: Data, F>(&self, other: &DStream<U>, f: F) -> DStream<V>
     where
         F: Fn(Rdd<T>, Rdd<U>, Time) -> Rdd<V> + Send + Sync + 'static,

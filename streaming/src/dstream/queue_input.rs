@@ -102,3 +102,39 @@ impl<T: Data> DStreamNode<T> for QueueInput<T> {
         }))
     }
 }
+
+/// The test input of `emberflow::testing`: batch `i` (at `zero + (i + 1) * interval`) holds
+/// `batches[i]`, chosen by batch time, whether or not earlier batches were read (as Spark's
+/// TestInputStream); later batches are empty.
+pub(crate) struct BatchTableInput<T: 'static> {
+    pub(crate) ctx: Context,
+    pub(crate) batches: Vec<Rdd<T>>,
+    pub(crate) interval: Duration,
+    pub(crate) graph: std::sync::Weak<crate::graph::Graph>,
+}
+
+impl<T: Data> DStreamNode<T> for BatchTableInput<T> {
+    fn kind(&self) -> &'static str {
+        "queue_input"
+    }
+    fn slide_duration(&self) -> Duration {
+        self.interval
+    }
+    fn dependencies(&self) -> Vec<Arc<dyn DStreamBase>> {
+        Vec::new()
+    }
+    fn compute(&self, time: Time) -> Result<Option<Rdd<T>>> {
+        let zero = self
+            .graph
+            .upgrade()
+            .and_then(|g| g.zero_time())
+            .ok_or_else(|| crate::Error::IllegalState("the StreamingContext is gone".into()))?;
+        let step = self.interval.as_millis().max(1) as u64;
+        let index = ((time.millis().saturating_sub(zero.millis())) / step).checked_sub(1);
+        Ok(Some(
+            index
+                .and_then(|i| self.batches.get(i as usize).cloned())
+                .unwrap_or_else(|| self.ctx.empty()),
+        ))
+    }
+}

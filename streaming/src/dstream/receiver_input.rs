@@ -29,16 +29,17 @@ where
     fn dependencies(&self) -> Vec<Arc<dyn DStreamBase>> {
         Vec::new()
     }
-    fn checkpoint_data(&self) -> Option<Vec<u8>> {
-        bincode::serialize(&self.runner.shared.allocations()).ok()
+    fn checkpoint_data(&self) -> Result<Option<Vec<u8>>> {
+        crate::checkpoint::encode_stream_data("receiver stream", &self.runner.shared.checkpoint())
+            .map(Some)
     }
     fn restore(&self, data: &[u8]) -> Result<()> {
-        let allocations = bincode::deserialize(data).map_err(|e| {
+        let restored = bincode::deserialize(data).map_err(|e| {
             crate::Error::user(format!(
                 "receiver stream: cannot decode its checkpoint data: {e}"
             ))
         })?;
-        self.runner.shared.set_restored(allocations);
+        self.runner.shared.set_restored(restored);
         Ok(())
     }
     fn compute(&self, time: Time) -> Result<Option<Rdd<R::Item>>> {

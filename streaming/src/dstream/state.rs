@@ -68,7 +68,7 @@ where
     fn set_checkpoint_interval(&self, interval: Duration) {
         self.support.set_interval(interval);
     }
-    fn checkpoint_data(&self) -> Option<Vec<u8>> {
+    fn checkpoint_data(&self) -> Result<Option<Vec<u8>>> {
         self.support.encode()
     }
     fn data_paths(&self) -> Vec<std::path::PathBuf> {

@@ -111,12 +111,12 @@ impl StateSupport {
 
 impl StateSupport {
     /// The checkpoint data of a stateful stream: its written state directories by time.
-    pub(crate) fn encode(&self) -> Option<Vec<u8>> {
+    pub(crate) fn encode(&self) -> Result<Option<Vec<u8>>> {
         let written = self.written.lock();
         if written.is_empty() {
-            return None;
+            return Ok(None);
         }
-        bincode::serialize(&*written).ok()
+        crate::checkpoint::encode_stream_data("a stateful stream", &*written).map(Some)
     }
 
     /// The state directories written, for the metadata checkpoint's references.

@@ -47,10 +47,12 @@ where
         vec![self.parent.clone()]
     }
     fn compute(&self, time: Time) -> Result<Option<Rdd<U>>> {
-        Ok(self
-            .parent
-            .get_or_compute(time)?
-            .map(|rdd| (self.f)(rdd, time)))
+        match self.parent.get_or_compute(time)? {
+            Some(rdd) => Ok(Some((self.f)(rdd, time))),
+            // As Spark: `transform` fails the batch; map-like operations pass the gap on.
+            None if self.kind == "transform" => Err(missing(self.kind, &*self.parent, time)),
+            None => Ok(None),
+        }
     }
 }
 
@@ -99,20 +101,25 @@ where
         same_slide(&[self.left.slide(), self.right.slide()], self.kind)
     }
     fn compute(&self, time: Time) -> Result<Option<Rdd<V>>> {
-        // As Spark: a parent without an RDD at this time counts as empty.
-        let l = self.left.get_or_compute(time)?;
-        let r = self.right.get_or_compute(time)?;
-        if l.is_none() && r.is_none() {
-            return Ok(None);
-        }
-        let ctx = l
-            .as_ref()
-            .map(|x| x.context().clone())
-            .or_else(|| r.as_ref().map(|x| x.context().clone()))
-            .expect("one side is present");
-        let l = l.unwrap_or_else(|| ctx.empty());
-        let r = r.unwrap_or_else(|| ctx.empty());
+        // As Spark: a parent without an RDD for a batch fails that batch.
+        let l = self
+            .left
+            .get_or_compute(time)?
+            .ok_or_else(|| missing(self.kind, &*self.left, time))?;
+        let r = self
+            .right
+            .get_or_compute(time)?
+            .ok_or_else(|| missing(self.kind, &*self.right, time))?;
         Ok(Some((self.f)(l, r, time)))
+    }
+}
+
+/// The error of a batch whose `parent` gave `child` no RDD.
+fn missing(child: &'static str, parent: &dyn DStreamBase, time: Time) -> crate::Error {
+    crate::Error::MissingParentRdd {
+        child,
+        parent: format!("{} ({})", parent.id(), parent.kind()),
+        time,
     }
 }
 
@@ -159,9 +166,11 @@ impl<T: Data> DStreamNode<T> for UnionDStream<T> {
     fn compute(&self, time: Time) -> Result<Option<Rdd<T>>> {
         let mut rdds = Vec::with_capacity(self.parents.len());
         for p in &self.parents {
-            if let Some(r) = p.get_or_compute(time)? {
-                rdds.push(r);
-            }
+            // As Spark: a parent without an RDD for a batch fails that batch.
+            rdds.push(
+                p.get_or_compute(time)?
+                    .ok_or_else(|| missing("union", &**p, time))?,
+            );
         }
         match rdds.first() {
             None => Ok(None),

@@ -22,6 +22,16 @@ use crate::{Error, Result, Time};
 
 fn check_window(window: Duration, slide: Duration, parent_slide: Duration) -> Result<()> {
     let ms = |d: Duration| Time::from_millis(d.as_millis() as u64);
+    // A zero duration is a multiple of anything, and such a stream would never emit.
+    for (what, d) in [("window duration", window), ("slide duration", slide)] {
+        if d.is_zero() {
+            return Err(Error::ZeroDuration {
+                what,
+                base: "parent slide (batch interval)",
+                base_ms: parent_slide.as_millis() as u64,
+            });
+        }
+    }
     if !ms(window).is_multiple_of(parent_slide) {
         return Err(crate::context::not_a_multiple(
             "window duration",
@@ -161,7 +171,7 @@ where
             self.slide.as_millis()
         )
     }
-    fn checkpoint_data(&self) -> Option<Vec<u8>> {
+    fn checkpoint_data(&self) -> Result<Option<Vec<u8>>> {
         self.support.encode()
     }
     fn data_paths(&self) -> Vec<std::path::PathBuf> {

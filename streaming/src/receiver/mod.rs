@@ -83,6 +83,16 @@ impl RateLimiter {
 /// A block of stored records with its id.
 type Block<T> = (u64, Arc<Vec<T>>);
 
+/// A receiver stream's data in the metadata checkpoint.
+#[derive(Clone, Debug, Default, Serialize, serde::Deserialize)]
+pub(crate) struct ReceiverCheckpoint {
+    /// Block ids of each batch still held (pending, or not yet forgotten).
+    pub(crate) allocations: BTreeMap<Time, Vec<u64>>,
+    /// The newest batch given blocks: every batch up to it that is not in `allocations`
+    /// completed.
+    pub(crate) upto: Option<Time>,
+}
+
 pub(crate) struct ReceiverShared<T> {
     stream_id: usize,
     pub(crate) name: String,
@@ -94,8 +104,10 @@ pub(crate) struct ReceiverShared<T> {
     next_id: AtomicU64,
     /// The write-ahead log, when on.
     wal: Mutex<Option<Arc<WriteAheadLog>>>,
-    /// Block ids per batch from the metadata checkpoint, until `start` replays the log.
-    restored: Mutex<Option<BTreeMap<Time, Vec<u64>>>>,
+    /// What the metadata checkpoint held, until `start` replays the log.
+    restored: Mutex<Option<ReceiverCheckpoint>>,
+    /// The newest batch given blocks.
+    last_allocated: Mutex<Option<Time>>,
     stop_requested: AtomicBool,
     restart_requested: Mutex<Option<String>>,
     wake: Condvar,
@@ -138,39 +150,47 @@ impl<T: Data> ReceiverShared<T> {
             .unwrap_or_default()
     }
 
-    /// Block ids per batch still held, for the metadata checkpoint.
-    pub(crate) fn allocations(&self) -> BTreeMap<Time, Vec<u64>> {
-        self.allocated
-            .lock()
-            .iter()
-            .map(|(t, bs)| (*t, bs.iter().map(|(id, _)| *id).collect()))
-            .collect()
+    /// Block ids per batch still held, and the newest batch given blocks, for the metadata
+    /// checkpoint.
+    pub(crate) fn checkpoint(&self) -> ReceiverCheckpoint {
+        let allocated = self.allocated.lock();
+        ReceiverCheckpoint {
+            allocations: allocated
+                .iter()
+                .map(|(t, bs)| (*t, bs.iter().map(|(id, _)| *id).collect()))
+                .collect(),
+            upto: *self.last_allocated.lock(),
+        }
     }
 
-    pub(crate) fn set_restored(&self, allocations: BTreeMap<Time, Vec<u64>>) {
-        *self.restored.lock() = Some(allocations);
+    pub(crate) fn set_restored(&self, restored: ReceiverCheckpoint) {
+        *self.restored.lock() = Some(restored);
     }
 }
 
 impl<T: Data + Serialize + DeserializeOwned> ReceiverShared<T> {
-    /// Stores `records` as one block: logged (and fsynced) first when the log is on.
-    fn store_block(&self, records: Vec<T>) {
+    /// Stores `records` as one block: logged (and fsynced) first when the log is on. With
+    /// the log, a block that could not be made durable is refused: it is not processed, and
+    /// the error goes back to the receiver, which may retry or stop.
+    fn store_block(&self, records: Vec<T>) -> Result<()> {
         let wal = self.wal.lock().clone();
         let Some(wal) = wal else {
             self.buffer.lock().extend(records);
-            return;
+            return Ok(());
         };
-        let id = self.next_id.fetch_add(1, Ordering::SeqCst);
-        let record = Record::Block { id, records };
-        if let Err(e) = wal.append(&record, true) {
-            log::error!(
-                "receiver {}: writing a block to the log failed: {e}",
-                self.name
-            );
-            *self.last_error.lock() = Some(format!("write-ahead log: {e}"));
-        }
-        if let Record::Block { records, .. } = record {
-            self.ready.lock().push((id, Arc::new(records)));
+        match wal.append_block(records) {
+            Ok((id, records)) => {
+                self.ready.lock().push((id, Arc::new(records)));
+                Ok(())
+            }
+            Err(e) => {
+                log::error!(
+                    "receiver {}: writing a block to the log failed, block refused: {e}",
+                    self.name
+                );
+                *self.last_error.lock() = Some(format!("write-ahead log: {e}"));
+                Err(e)
+            }
         }
     }
 
@@ -179,44 +199,50 @@ impl<T: Data + Serialize + DeserializeOwned> ReceiverShared<T> {
         let wal = Arc::new(WriteAheadLog::open(dir)?);
         // A start without restored allocations (no metadata checkpoint yet: the first run
         // died before its first batch) still replays: what was stored goes to the first batch.
-        let restored = self.restored.lock().take();
+        let restored = self.restored.lock().take().unwrap_or_default();
+        let replayed = wal.replay::<T>()?;
+        let mut blocks: std::collections::HashMap<u64, Arc<Vec<T>>> = replayed
+            .blocks
+            .into_iter()
+            .map(|(id, b)| (id, Arc::new(b)))
+            .collect();
         {
-            let allocations = restored.unwrap_or_default();
-            {
-                let replayed = wal.replay::<T>()?;
-                let mut blocks: std::collections::HashMap<u64, Arc<Vec<T>>> = replayed
-                    .blocks
-                    .into_iter()
-                    .map(|(id, b)| (id, Arc::new(b)))
-                    .collect();
-                let mut allocated = self.allocated.lock();
-                for (t, ids) in allocations {
-                    let mut bs = Vec::new();
-                    for id in ids {
-                        match blocks.remove(&id) {
-                            Some(b) => bs.push((id, b)),
-                            None => log::warn!(
-                                "receiver {}: block {id} of batch {t} is not in the log",
-                                self.name
-                            ),
-                        }
+            let mut allocated = self.allocated.lock();
+            for (t, ids) in &restored.allocations {
+                let mut bs = Vec::new();
+                for id in ids {
+                    match blocks.remove(id) {
+                        Some(b) => bs.push((*id, b)),
+                        None => log::warn!(
+                            "receiver {}: block {id} of batch {t} is not in the log",
+                            self.name
+                        ),
                     }
-                    allocated.insert(t, bs);
                 }
-                let mut ready: Vec<(u64, Arc<Vec<T>>)> = blocks
-                    .into_iter()
-                    .filter(|(id, _)| !replayed.done.contains(id))
-                    .collect();
-                ready.sort_by_key(|(id, _)| *id);
-                log::info!(
-                    "receiver {}: {} blocks replayed from the log for the next batch",
-                    self.name,
-                    ready.len()
-                );
-                *self.ready.lock() = ready;
-                self.next_id.store(replayed.next_id, Ordering::SeqCst);
+                allocated.insert(*t, bs);
             }
         }
+        *self.last_allocated.lock() = restored.upto;
+        // A block given to a batch the checkpoint knew of, and no longer held by it, was in
+        // a completed batch even if its done mark never reached the disk: replaying it would
+        // count it twice.
+        let completed = |id: &u64| {
+            replayed.allocated.get(id).is_some_and(|t| {
+                restored.upto.is_some_and(|upto| *t <= upto)
+                    && !restored.allocations.contains_key(t)
+            })
+        };
+        let mut ready: Vec<(u64, Arc<Vec<T>>)> = blocks
+            .into_iter()
+            .filter(|(id, _)| !replayed.done.contains(id) && !completed(id))
+            .collect();
+        ready.sort_by_key(|(id, _)| *id);
+        log::info!(
+            "receiver {}: {} blocks replayed from the log for the next batch",
+            self.name,
+            ready.len()
+        );
+        *self.ready.lock() = ready;
         *self.wal.lock() = Some(wal);
         Ok(())
     }
@@ -238,8 +264,14 @@ impl<T> Clone for ReceiverContext<T> {
 
 impl<T: Data + Serialize + DeserializeOwned> ReceiverContext<T> {
     /// Stores one record (waits if the receiver's rate limit is reached). With the
-    /// write-ahead log on, the record is on disk when this returns; prefer `store_many` then.
-    pub fn store(&self, record: T) {
+    /// write-ahead log on, the record is on disk when this returns `Ok`; prefer `store_many`
+    /// then.
+    ///
+    /// # Errors
+    /// With the write-ahead log on, a write or fsync of the log failed: the record is not
+    /// stored (it will not be processed) and the receiver should retry it or stop. Without
+    /// the log, storing cannot fail.
+    pub fn store(&self, record: T) -> Result<()> {
         if self.shared.wal.lock().is_some() {
             return self.store_many(std::iter::once(record));
         }
@@ -249,18 +281,24 @@ impl<T: Data + Serialize + DeserializeOwned> ReceiverContext<T> {
         }
         self.shared.buffer.lock().push(record);
         self.shared.stored.fetch_add(1, Ordering::Relaxed);
+        Ok(())
     }
 
     /// Stores several records at once: with the write-ahead log on, as one block, on disk
-    /// when this returns.
-    pub fn store_many(&self, records: impl IntoIterator<Item = T>) {
+    /// when this returns `Ok`.
+    ///
+    /// # Errors
+    /// As [`store`](Self::store): with the log on, nothing of the block is stored when the
+    /// log cannot be written; acknowledge the source (commit offsets) only after `Ok`.
+    pub fn store_many(&self, records: impl IntoIterator<Item = T>) -> Result<()> {
         let records: Vec<T> = records.into_iter().collect();
         if let Some(r) = &self.shared.rate {
             r.lock().acquire(records.len() as u64);
         }
         let n = records.len() as u64;
-        self.shared.store_block(records);
+        self.shared.store_block(records)?;
         self.shared.stored.fetch_add(n, Ordering::Relaxed);
+        Ok(())
     }
 }
 
@@ -343,6 +381,7 @@ impl<R: Receiver> ReceiverRunner<R> {
                 next_id: AtomicU64::new(0),
                 wal: Mutex::new(None),
                 restored: Mutex::new(None),
+                last_allocated: Mutex::new(None),
                 stop_requested: AtomicBool::new(false),
                 restart_requested: Mutex::new(None),
                 wake: Condvar::new(),
@@ -500,6 +539,8 @@ impl<R: Receiver> ReceiverInput for ReceiverRunner<R> {
             }
         }
         self.shared.allocated.lock().insert(time, blocks);
+        let mut last = self.shared.last_allocated.lock();
+        *last = Some(last.map_or(time, |l| l.max(time)));
         n
     }
 
@@ -522,7 +563,8 @@ impl<R: Receiver> ReceiverRunner<R> {
             return;
         }
         if let Some(wal) = self.shared.wal.lock().clone() {
-            if let Err(e) = wal.append::<R::Item>(&Record::Done { ids }, false) {
+            // Durable: a done mark lost to a power cut would replay a completed batch's blocks.
+            if let Err(e) = wal.append::<R::Item>(&Record::Done { ids }, true) {
                 log::warn!(
                     "receiver {}: marking blocks done failed: {e}",
                     self.shared.name
@@ -565,5 +607,46 @@ mod tests {
             t.elapsed()
         );
         assert_eq!(r.permitted, 200);
+    }
+
+    struct Idle;
+    impl Receiver for Idle {
+        type Item = u32;
+        fn on_start(&mut self, _ctx: &ReceiverContext<u32>) {}
+    }
+
+    /// After a power cut the done mark of a completed batch may be gone while its
+    /// allocation survived: the checkpoint then says that batch completed, and its blocks
+    /// must not come back into the next batch.
+    #[test]
+    fn blocks_of_a_completed_batch_are_not_replayed_without_their_done_mark() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let wal = WriteAheadLog::open(dir.path()).expect("open");
+        let (a, _) = wal.append_block(vec![1u32, 2]).expect("append");
+        let (b, _) = wal.append_block(vec![3u32]).expect("append");
+        let (c, _) = wal.append_block(vec![4u32]).expect("append");
+        let t1 = Time::from_millis(1000);
+        let t2 = Time::from_millis(2000);
+        for (time, ids) in [(t1, vec![a]), (t2, vec![b])] {
+            wal.append::<u32>(&Record::Allocate { time, ids }, true)
+                .expect("append");
+        }
+        drop(wal);
+        let graph = Arc::new(Graph::new(
+            &emberflow_core::Context::local(1),
+            Duration::from_secs(1),
+            Arc::new(crate::ManualClock::new()),
+            crate::StreamingConfig::default(),
+        ));
+        let runner = ReceiverRunner::new(Idle, 0, &graph);
+        // The checkpoint: batch 1 completed (forgotten), batch 2 still pending.
+        runner.shared.set_restored(ReceiverCheckpoint {
+            allocations: [(t2, vec![b])].into_iter().collect(),
+            upto: Some(t2),
+        });
+        runner.shared.open_log(dir.path()).expect("open log");
+        let ready: Vec<u64> = runner.shared.ready.lock().iter().map(|(id, _)| *id).collect();
+        assert_eq!(ready, vec![c], "only the never-allocated block goes to the next batch");
+        assert_eq!(runner.shared.blocks_of(t2).len(), 1, "the pending batch keeps its block");
     }
 }

@@ -45,20 +45,39 @@ impl Receiver for SocketTextReceiver {
         }
         let mut reader = BufReader::new(stream);
         let mut line = Vec::new();
+        // Stores the line read so far; a refused store (the log failed) restarts the
+        // receiver, which reconnects.
+        let store = |line: &mut Vec<u8>| {
+            if line.last() == Some(&b'\n') {
+                line.pop();
+            }
+            if line.last() == Some(&b'\r') {
+                line.pop();
+            }
+            let stored = ctx.store(String::from_utf8_lossy(line).into_owned());
+            line.clear();
+            stored
+        };
         while !ctx.is_stopped() {
             match reader.read_until(b'\n', &mut line) {
                 Ok(0) => {
+                    // The peer closed: its last line may have no newline; it is a line all
+                    // the same.
+                    if !line.is_empty() {
+                        if let Err(e) = store(&mut line) {
+                            ctx.restart(format!("storing a line from {addr} failed: {e}"));
+                            return;
+                        }
+                    }
                     ctx.restart(format!("{addr} closed the connection"));
                     return;
                 }
                 Ok(_) => {
                     if line.last() == Some(&b'\n') {
-                        line.pop();
-                        if line.last() == Some(&b'\r') {
-                            line.pop();
+                        if let Err(e) = store(&mut line) {
+                            ctx.restart(format!("storing a line from {addr} failed: {e}"));
+                            return;
                         }
-                        ctx.store(String::from_utf8_lossy(&line).into_owned());
-                        line.clear();
                     }
                 }
                 // A timeout keeps the partial line in `line` and reads on.

@@ -99,6 +99,8 @@ pub(crate) struct SchedulerShared {
     pub(crate) failed_batches: AtomicU64,
     pub(crate) completed_batches: AtomicU64,
     sequence: AtomicU64,
+    /// Set when a checkpoint before a batch's jobs could not be written.
+    checkpoint_failed: AtomicBool,
 }
 
 impl SchedulerShared {
@@ -127,8 +129,25 @@ impl SchedulerShared {
         // it also waits for its jobs.
         *self.last_generated.lock() = Some(time);
         // On disk before any job of the batch runs: a restart knows every batch whose
-        // outputs may have been written, and re-runs it with the same input.
-        self.write_checkpoint(time);
+        // outputs may have been written, and re-runs it with the same input. If it cannot
+        // be written, the batch's jobs do not run and the context halts: the last durable
+        // checkpoint still describes everything done, so a restart loses nothing.
+        if let Err(e) = self.write_checkpoint_retrying(time) {
+            let message = format!(
+                "the metadata checkpoint of batch {time} could not be written, so its jobs did not run and the context stopped generating batches (restart it from the checkpoint once storage is back): {e}"
+            );
+            self.checkpoint_failed.store(true, Ordering::SeqCst);
+            self.halted.store(true, Ordering::SeqCst);
+            if let Some(job) = batch_jobs.first() {
+                job.set.info.lock().failures.push(message.clone());
+            }
+            self.waiter.notify_error(Error::BatchFailed {
+                time,
+                output: 0,
+                message: message.clone(),
+            });
+            log::error!("{message}");
+        }
         self.generated.notify_all();
         for job in batch_jobs {
             if jobs.send(job).is_err() {
@@ -137,12 +156,45 @@ impl SchedulerShared {
         }
     }
 
+    /// [`write_checkpoint`](Self::write_checkpoint), tried again after a short back-off
+    /// while storage fails, as many times as the configuration allows.
+    fn write_checkpoint_retrying(&self, time: Time) -> Result<()> {
+        let mut delay = Duration::from_millis(50);
+        let mut attempt = 0;
+        loop {
+            match self.write_checkpoint(time) {
+                Ok(()) => return Ok(()),
+                Err(e) if attempt < self.graph.config.checkpoint_write_retries => {
+                    log::warn!(
+                        "metadata checkpoint of batch {time} failed (attempt {}), retrying: {e}",
+                        attempt + 1
+                    );
+                    std::thread::sleep(delay);
+                    delay *= 2;
+                    attempt += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
     /// Writes a metadata checkpoint for `time`, if the context has a checkpoint directory.
-    fn write_checkpoint(&self, time: Time) {
+    /// Nothing is written once a checkpoint before a batch's jobs failed: the one on disk
+    /// must stay the newest, as it is the last that tells the truth.
+    fn write_checkpoint(&self, time: Time) -> Result<()> {
+        if self.checkpoint_failed.load(Ordering::SeqCst) {
+            return Ok(());
+        }
         let Some(dir) = self.graph.checkpoint_dir.lock().clone() else {
-            return;
+            return Ok(());
         };
         let nodes = self.graph.nodes();
+        let mut streams = BTreeMap::new();
+        for n in &nodes {
+            if let Some(d) = n.checkpoint_data()? {
+                streams.insert(n.id(), d);
+            }
+        }
         let c = crate::checkpoint::Checkpoint {
             version: crate::checkpoint::FORMAT_VERSION,
             batch_interval_ms: self.graph.batch_interval.as_millis() as u64,
@@ -152,17 +204,10 @@ impl SchedulerShared {
             graph: self.graph.fingerprint(),
             pending: self.pending.lock().iter().copied().collect(),
             last_generated: *self.last_generated.lock(),
-            streams: nodes
-                .iter()
-                .filter_map(|n| n.checkpoint_data().map(|d| (n.id(), d)))
-                .collect(),
+            streams,
             data_paths: nodes.iter().flat_map(|n| n.data_paths()).collect(),
         };
-        if let Err(e) = crate::checkpoint::write(&dir, &c, Some(&dir)) {
-            self.report_error(Error::user(format!(
-                "cannot write the metadata checkpoint for batch {time}: {e}"
-            )));
-        }
+        crate::checkpoint::write(&dir, &c, Some(&dir))
     }
 
     /// Allocates input, asks every output for its job, and records the batch as pending.
@@ -363,6 +408,7 @@ impl JobScheduler {
             failed_batches: AtomicU64::new(0),
             completed_batches: AtomicU64::new(0),
             sequence: AtomicU64::new(first_sequence),
+            checkpoint_failed: AtomicBool::new(false),
         });
         let io_err = |what: &str, e: std::io::Error| Error::Io {
             path: what.into(),
@@ -486,7 +532,13 @@ fn generator_loop(shared: Arc<SchedulerShared>, events: ChannelReceiver<Event>, 
             }
             Event::Clear(t) => {
                 shared.graph.clear_metadata(t);
-                shared.write_checkpoint(t);
+                // A failed completion checkpoint costs only a re-run of the batch after a
+                // restart (outputs are idempotent): reported, not fatal.
+                if let Err(e) = shared.write_checkpoint(t) {
+                    shared.report_error(Error::user(format!(
+                        "cannot write the metadata checkpoint after batch {t} completed: {e}"
+                    )));
+                }
             }
             Event::Stop => break,
         }

@@ -27,15 +27,19 @@ pub(crate) enum Record<T> {
     Block { id: u64, records: Vec<T> },
     /// Blocks allocated to the batch at `time`.
     Allocate { time: Time, ids: Vec<u64> },
-    /// Blocks whose batch completed.
+    /// Blocks whose batch completed, or whose write failed (never acknowledged).
     Done { ids: Vec<u64> },
+    /// The first record of every segment: the next block id at the time it was opened, so
+    /// ids stay unique for the life of the directory even when every older segment is gone.
+    Segment { next_id: u64 },
 }
 
 /// What a replay found.
 pub(crate) struct Replayed<T> {
     pub(crate) blocks: BTreeMap<u64, Vec<T>>,
     pub(crate) done: BTreeSet<u64>,
-    pub(crate) next_id: u64,
+    /// The batch each block was allocated to, from `Allocate` records.
+    pub(crate) allocated: BTreeMap<u64, Time>,
 }
 
 struct Current {
@@ -44,9 +48,18 @@ struct Current {
     bytes: u64,
 }
 
+struct Writer {
+    current: Option<Current>,
+    /// The next block id: above every id the directory ever held.
+    next_id: u64,
+    /// Ids of blocks whose write failed and may be partly on disk: marked done at the head
+    /// of the next segment so a replay never brings back a block `store` refused.
+    refused: Vec<u64>,
+}
+
 pub(crate) struct WriteAheadLog {
     dir: PathBuf,
-    current: Mutex<Option<Current>>,
+    writer: Mutex<Writer>,
     /// Block ids per segment, and those marked done: a segment whose blocks are all done
     /// (and that is not being written) is deleted.
     segments: Mutex<BTreeMap<u64, BTreeSet<u64>>>,
@@ -77,61 +90,131 @@ fn segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>> {
     Ok(out)
 }
 
-fn frame(payload: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(payload.len() + 8);
-    out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-    out.extend_from_slice(&crc32fast::hash(payload).to_le_bytes());
-    out.extend_from_slice(payload);
-    out
+fn encode<T: Serialize>(record: &Record<T>) -> Result<Vec<u8>> {
+    let payload = bincode::serialize(record)
+        .map_err(|e| Error::user(format!("cannot encode a log record: {e}")))?;
+    Ok(crate::util::framing::frame(&payload))
 }
 
 impl WriteAheadLog {
     /// A log in `dir` (created), appending to a new segment after any existing ones.
+    /// [`replay`](Self::replay) must run before the first append of a reopened log.
     pub(crate) fn open(dir: &Path) -> Result<Self> {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         Ok(WriteAheadLog {
             dir: dir.to_path_buf(),
-            current: Mutex::new(None),
+            writer: Mutex::new(Writer {
+                current: None,
+                next_id: 0,
+                refused: Vec::new(),
+            }),
             segments: Mutex::new(BTreeMap::new()),
             done: Mutex::new(BTreeSet::new()),
         })
     }
 
-    /// Appends a record; durable (fsynced) when `sync`.
+    /// Logs `records` as a new block and returns its id; durable (fsynced) when this
+    /// returns `Ok`. On an error nothing of the block counts: it is cut off the segment, or
+    /// marked done ahead of anything written later.
+    pub(crate) fn append_block<T: Serialize>(&self, records: Vec<T>) -> Result<(u64, Vec<T>)> {
+        let mut w = self.writer.lock();
+        let id = w.next_id;
+        w.next_id += 1;
+        let record = Record::Block { id, records };
+        let written = self.write_locked(&mut w, &record, true);
+        let Record::Block { records, .. } = record else {
+            unreachable!("built above")
+        };
+        match written {
+            Ok(index) => {
+                self.segments.lock().entry(index).or_default().insert(id);
+                Ok((id, records))
+            }
+            Err(e) => {
+                w.refused.push(id);
+                Err(e)
+            }
+        }
+    }
+
+    /// Appends a record other than a block; durable (fsynced) when `sync`.
     pub(crate) fn append<T: Serialize>(&self, record: &Record<T>, sync: bool) -> Result<()> {
-        let payload = bincode::serialize(record)
-            .map_err(|e| Error::user(format!("cannot encode a log record: {e}")))?;
-        let bytes = frame(&payload);
-        let mut cur = self.current.lock();
-        if cur.as_ref().is_none_or(|c| c.bytes >= ROLL_BYTES) {
-            let index = segments(&self.dir)?.last().map_or(0, |(i, _)| i + 1);
-            let path = segment_path(&self.dir, index);
-            let file = OpenOptions::new()
-                .create_new(true)
-                .append(true)
-                .open(&path)
-                .map_err(|e| Error::io(&path, e))?;
-            emberflow_core_sync_dir(&self.dir);
-            *cur = Some(Current {
-                file,
-                index,
-                bytes: 0,
-            });
-        }
-        let c = cur.as_mut().expect("opened above");
-        let path = segment_path(&self.dir, c.index);
-        c.file.write_all(&bytes).map_err(|e| Error::io(&path, e))?;
-        if sync {
-            c.file.sync_data().map_err(|e| Error::io(&path, e))?;
-        }
-        c.bytes += bytes.len() as u64;
-        if let Record::Block { id, .. } = record {
-            self.segments.lock().entry(c.index).or_default().insert(*id);
-        }
-        drop(cur);
+        debug_assert!(!matches!(record, Record::Block { .. }), "use append_block");
+        let mut w = self.writer.lock();
+        self.write_locked(&mut w, record, sync)?;
+        drop(w);
         if let Record::Done { ids } = record {
             self.done.lock().extend(ids.iter().copied());
         }
+        Ok(())
+    }
+
+    /// Writes one record to the current segment (opening one if needed) and returns the
+    /// segment's index. A failed write is cut back off the segment; if even that fails, the
+    /// segment is closed so the next record starts a fresh one (a replay stops at the torn
+    /// record, and nothing acknowledged lies after it).
+    fn write_locked<T: Serialize>(
+        &self,
+        w: &mut Writer,
+        record: &Record<T>,
+        sync: bool,
+    ) -> Result<u64> {
+        let bytes = encode(record)?;
+        if w.current.as_ref().is_none_or(|c| c.bytes >= ROLL_BYTES) {
+            self.open_segment(w)?;
+        }
+        let c = w.current.as_mut().expect("opened above");
+        let path = segment_path(&self.dir, c.index);
+        let result = c
+            .file
+            .write_all(&bytes)
+            .and_then(|()| if sync { c.file.sync_data() } else { Ok(()) });
+        match result {
+            Ok(()) => {
+                c.bytes += bytes.len() as u64;
+                Ok(c.index)
+            }
+            Err(e) => {
+                let undone = c.file.set_len(c.bytes).and_then(|()| c.file.sync_data());
+                if undone.is_err() {
+                    w.current = None;
+                }
+                Err(Error::io(&path, e))
+            }
+        }
+    }
+
+    /// Starts a new segment: its first record holds the next block id, then the ids of any
+    /// refused blocks are marked done, all fsynced with the directory entry.
+    fn open_segment(&self, w: &mut Writer) -> Result<()> {
+        w.current = None;
+        let index = segments(&self.dir)?.last().map_or(0, |(i, _)| i + 1);
+        let path = segment_path(&self.dir, index);
+        let mut file = OpenOptions::new()
+            .create_new(true)
+            .append(true)
+            .open(&path)
+            .map_err(|e| Error::io(&path, e))?;
+        let mut head = encode::<()>(&Record::Segment { next_id: w.next_id })?;
+        if !w.refused.is_empty() {
+            head.extend(encode::<()>(&Record::Done {
+                ids: w.refused.clone(),
+            })?);
+        }
+        let written = file.write_all(&head).and_then(|()| file.sync_all());
+        if let Err(e) = written {
+            drop(file);
+            let _ = std::fs::remove_file(&path);
+            return Err(Error::io(&path, e));
+        }
+        emberflow_core_sync_dir(&self.dir);
+        self.done.lock().extend(w.refused.drain(..));
+        self.segments.lock().entry(index).or_default();
+        w.current = Some(Current {
+            file,
+            index,
+            bytes: head.len() as u64,
+        });
         Ok(())
     }
 
@@ -139,7 +222,7 @@ impl WriteAheadLog {
     /// none still held in memory (a batch restored from a checkpoint may hold blocks an
     /// earlier run marked done: they are needed until that batch completes again).
     pub(crate) fn prune(&self, live: &BTreeSet<u64>) {
-        let current = self.current.lock().as_ref().map(|c| c.index);
+        let current = self.writer.lock().current.as_ref().map(|c| c.index);
         let done = self.done.lock();
         let mut segs = self.segments.lock();
         let dead: Vec<u64> = segs
@@ -160,47 +243,32 @@ impl WriteAheadLog {
 
     /// Reads every segment in order. A record cut short or failing its checksum ends the
     /// replay of its segment (a torn tail, from a crash mid-write); it is logged, not fatal.
+    /// Sets the next block id above every id any record names.
     pub(crate) fn replay<T: DeserializeOwned>(&self) -> Result<Replayed<T>> {
         let mut blocks = BTreeMap::new();
         let mut done = BTreeSet::new();
+        let mut allocated = BTreeMap::new();
         let mut per_segment: BTreeMap<u64, BTreeSet<u64>> = BTreeMap::new();
         let mut next_id = 0;
         for (index, path) in segments(&self.dir)? {
             let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
-            let mut at = 0;
-            while at < bytes.len() {
-                if bytes.len() - at < 8 {
-                    log::warn!(
-                        "{}: torn record at byte {at}; ignoring the tail",
-                        path.display()
-                    );
-                    break;
-                }
-                let len =
-                    u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes")) as usize;
-                let crc = u32::from_le_bytes(bytes[at + 4..at + 8].try_into().expect("4 bytes"));
-                let Some(payload) = bytes.get(at + 8..at + 8 + len) else {
-                    log::warn!(
-                        "{}: torn record at byte {at}; ignoring the tail",
-                        path.display()
-                    );
-                    break;
-                };
-                if crc32fast::hash(payload) != crc {
-                    log::warn!(
-                        "{}: checksum mismatch at byte {at}; ignoring the rest of the segment",
-                        path.display()
-                    );
-                    break;
-                }
+            per_segment.entry(index).or_default();
+            for (at, payload) in crate::util::framing::records(&bytes, &path) {
                 match bincode::deserialize::<Record<T>>(payload) {
                     Ok(Record::Block { id, records }) => {
                         next_id = next_id.max(id + 1);
                         per_segment.entry(index).or_default().insert(id);
                         blocks.insert(id, records);
                     }
-                    Ok(Record::Allocate { .. }) => {}
-                    Ok(Record::Done { ids }) => done.extend(ids),
+                    Ok(Record::Allocate { time, ids }) => {
+                        next_id = next_id.max(ids.iter().max().map_or(0, |m| m + 1));
+                        allocated.extend(ids.into_iter().map(|id| (id, time)));
+                    }
+                    Ok(Record::Done { ids }) => {
+                        next_id = next_id.max(ids.iter().max().map_or(0, |m| m + 1));
+                        done.extend(ids);
+                    }
+                    Ok(Record::Segment { next_id: n }) => next_id = next_id.max(n),
                     Err(e) => {
                         log::warn!(
                             "{}: undecodable record at byte {at} ({e}); ignoring the rest",
@@ -209,15 +277,16 @@ impl WriteAheadLog {
                         break;
                     }
                 }
-                at += 8 + len;
             }
         }
         *self.segments.lock() = per_segment;
         *self.done.lock() = done.clone();
+        let mut w = self.writer.lock();
+        w.next_id = w.next_id.max(next_id);
         Ok(Replayed {
             blocks,
             done,
-            next_id,
+            allocated,
         })
     }
 }
@@ -232,26 +301,16 @@ fn emberflow_core_sync_dir(dir: &Path) {
 mod tests {
     use super::*;
 
+    fn block(wal: &WriteAheadLog, records: Vec<u32>) -> u64 {
+        wal.append_block(records).expect("append").0
+    }
+
     #[test]
     fn replays_blocks_and_done_marks_and_ignores_a_torn_tail() {
         let dir = tempfile::tempdir().expect("temp dir");
         let wal = WriteAheadLog::open(dir.path()).expect("open");
-        wal.append(
-            &Record::Block {
-                id: 0,
-                records: vec![1u32, 2],
-            },
-            true,
-        )
-        .expect("append");
-        wal.append(
-            &Record::Block {
-                id: 1,
-                records: vec![3u32],
-            },
-            true,
-        )
-        .expect("append");
+        assert_eq!(block(&wal, vec![1, 2]), 0);
+        assert_eq!(block(&wal, vec![3]), 1);
         wal.append::<u32>(
             &Record::Allocate {
                 time: Time::from_millis(1000),
@@ -260,23 +319,24 @@ mod tests {
             true,
         )
         .expect("append");
-        wal.append::<u32>(&Record::Done { ids: vec![0] }, false)
+        wal.append::<u32>(&Record::Done { ids: vec![0] }, true)
             .expect("append");
         drop(wal);
         // A crash mid-write leaves half a record at the end.
         let seg = segments(dir.path()).expect("list")[0].1.clone();
         let mut f = OpenOptions::new().append(true).open(&seg).expect("open");
-        f.write_all(&frame(b"partial record")[..9]).expect("write");
+        f.write_all(&crate::util::framing::frame(b"partial record")[..9])
+            .expect("write");
         drop(f);
         let wal = WriteAheadLog::open(dir.path()).expect("open");
         let r = wal.replay::<u32>().expect("replay");
         assert_eq!(r.blocks.len(), 2);
         assert_eq!(r.blocks[&1], vec![3]);
         assert!(r.done.contains(&0) && !r.done.contains(&1));
-        assert_eq!(r.next_id, 2);
-        // New records go to a new segment; a segment whose blocks are all done is deleted,
-        // unless a block is still held.
-        wal.append::<u32>(&Record::Done { ids: vec![1] }, false)
+        assert_eq!(r.allocated.get(&0), Some(&Time::from_millis(1000)));
+        assert_eq!(block(&wal, vec![4]), 2, "ids continue after the replayed ones");
+        // A segment whose blocks are all done is deleted, unless a block is still held.
+        wal.append::<u32>(&Record::Done { ids: vec![1] }, true)
             .expect("append");
         wal.prune(&[1].into_iter().collect());
         assert_eq!(
@@ -290,5 +350,43 @@ mod tests {
             1,
             "the old segment is gone, the new one stays"
         );
+    }
+
+    /// Ids are unique for the life of the directory: a restart whose replayed blocks
+    /// complete and whose old segments are pruned must not hand out ids its done marks name.
+    #[test]
+    fn block_ids_are_never_reused_after_every_old_segment_is_pruned() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let wal = WriteAheadLog::open(dir.path()).expect("open");
+        for i in 0..5 {
+            block(&wal, vec![i]);
+        }
+        drop(wal);
+        // Second run: the blocks are replayed, their batch completes, the old segment goes.
+        let wal = WriteAheadLog::open(dir.path()).expect("open");
+        let r = wal.replay::<u32>().expect("replay");
+        assert_eq!(r.blocks.len(), 5);
+        wal.append::<u32>(
+            &Record::Done {
+                ids: r.blocks.keys().copied().collect(),
+            },
+            true,
+        )
+        .expect("append");
+        wal.prune(&BTreeSet::new());
+        assert_eq!(segments(dir.path()).expect("list").len(), 1);
+        drop(wal);
+        // Third run: nothing to replay, and new blocks get new ids.
+        let wal = WriteAheadLog::open(dir.path()).expect("open");
+        let r = wal.replay::<u32>().expect("replay");
+        assert!(r.blocks.is_empty());
+        let id = block(&wal, vec![99]);
+        assert!(id >= 5, "id {id} was used before");
+        drop(wal);
+        // And that block survives the next crash.
+        let wal = WriteAheadLog::open(dir.path()).expect("open");
+        let r = wal.replay::<u32>().expect("replay");
+        assert!(!r.done.contains(&id));
+        assert_eq!(r.blocks.get(&id), Some(&vec![99]));
     }
 }
