@@ -129,7 +129,10 @@ impl BatchRunner {
                 graph: Arc::downgrade(graph),
             },
         );
-        graph.add_input(s.id(), Arc::new(crate::context::NamedInput("queue stream".into())));
+        graph.add_input(
+            s.id(),
+            Arc::new(crate::context::NamedInput("queue stream".into())),
+        );
         s
     }
 

@@ -20,9 +20,6 @@ use super::error::{kafka, Error, Result};
 use super::params::KafkaParams;
 use super::rdd::{kafka_rdd, ConsumerPool, ConsumerRecord, OffsetRange};
 
-/// Batches whose ranges are kept for the checkpoint (a restart re-reads pending ones).
-const KEEP_BATCHES: usize = 64;
-
 /// Which partitions a stream reads.
 #[derive(Clone, Debug)]
 pub enum ConsumerStrategy {
@@ -64,7 +61,8 @@ struct DirectState {
     driver: BaseConsumer,
     /// The next offset to read, per partition.
     next: Mutex<BTreeMap<TopicPartition, i64>>,
-    /// The ranges of each batch, newest few.
+    /// The ranges of every batch not yet completed (a restart re-reads pending ones
+    /// exactly, however many there are).
     batches: Mutex<BTreeMap<Time, Vec<OffsetRange>>>,
     /// Records per second the job processed lately (backpressure's estimate).
     processed_rate: Mutex<Option<f64>>,
@@ -136,7 +134,10 @@ impl DirectState {
                 .max(1.0) as i64;
             cap = Some(cap.map_or(per_partition, |c| c.min(per_partition)));
         }
+        // Decided all at once: `next` moves only when every partition's range is known, so a
+        // failure part way leaves the batch to be decided again, from the same offsets.
         let mut next = self.next.lock();
+        let mut decided = Vec::with_capacity(partitions.len());
         let mut ranges = Vec::with_capacity(partitions.len());
         for tp in partitions {
             let (low, high) = self
@@ -154,7 +155,7 @@ impl DirectState {
                 None => high,
             }
             .max(from);
-            next.insert(tp.clone(), until);
+            decided.push((tp.clone(), until));
             ranges.push(OffsetRange {
                 topic: tp.0,
                 partition: tp.1,
@@ -162,6 +163,7 @@ impl DirectState {
                 until_offset: until,
             });
         }
+        next.extend(decided);
         Ok(ranges)
     }
 }
@@ -170,18 +172,28 @@ struct DirectNode {
     state: Arc<DirectState>,
 }
 
-/// Backpressure's feedback: the records of each completed batch over its processing time.
-struct RateEstimator {
+/// Hears of completed batches: drops their ranges (only pending batches need theirs) and,
+/// with backpressure, takes the records of each over its processing time as the rate.
+struct Completions {
     state: Arc<DirectState>,
 }
 
-impl emberflow_streaming::StreamingListener for RateEstimator {
+impl emberflow_streaming::StreamingListener for Completions {
     fn on_batch_completed(&self, info: &emberflow_streaming::BatchInfo) {
-        let records: u64 = match self.state.batches.lock().get(&info.batch_time) {
-            Some(ranges) => ranges.iter().map(OffsetRange::count).sum(),
-            None => return,
-        };
-        if let Some(d) = info.processing_delay().filter(|d| !d.is_zero()) {
+        let mut batches = self.state.batches.lock();
+        let records: Option<u64> = batches
+            .get(&info.batch_time)
+            .map(|ranges| ranges.iter().map(OffsetRange::count).sum());
+        // Batches complete in order; a batch at or before this one is done.
+        let keep = batches.split_off(&(info.batch_time + Duration::from_millis(1)));
+        *batches = keep;
+        drop(batches);
+        if !self.state.params.has_backpressure() {
+            return;
+        }
+        if let (Some(records), Some(d)) =
+            (records, info.processing_delay().filter(|d| !d.is_zero()))
+        {
             if records > 0 {
                 *self.state.processed_rate.lock() = Some(records as f64 / d.as_secs_f64());
             }
@@ -206,11 +218,7 @@ impl DStreamNode<ConsumerRecord> for DirectNode {
             Some(r) => r,
             None => {
                 let r = self.state.next_ranges()?;
-                let mut batches = self.state.batches.lock();
-                batches.insert(time, r.clone());
-                while batches.len() > KEEP_BATCHES {
-                    batches.pop_first();
-                }
+                self.state.batches.lock().insert(time, r.clone());
                 r
             }
         };
@@ -361,11 +369,9 @@ impl KafkaUtils {
             processed_rate: Mutex::new(None),
             pool: Arc::new(ConsumerPool::default()),
         });
-        if state.params.has_backpressure() {
-            ssc.add_streaming_listener(RateEstimator {
-                state: state.clone(),
-            });
-        }
+        ssc.add_streaming_listener(Completions {
+            state: state.clone(),
+        });
         let stream = DStream::from_custom_node(ssc, DirectNode { state });
         Ok(DirectKafkaStream {
             stream,
@@ -393,6 +399,12 @@ impl KafkaUtils {
         }
         reachable_consumer(&params)?;
         let topics: Vec<String> = topics.into_iter().map(Into::into).collect();
+        if !ssc.config().receiver_write_ahead_log {
+            log::warn!(
+                "Kafka receiver stream on {}: the write-ahead log is off, so records received but not yet processed are lost if the process crashes (their offsets are committed once stored in memory); turn on receiver_write_ahead_log(true) with a checkpoint directory",
+                topics.join(",")
+            );
+        }
         Ok(ssc.receiver_stream(super::receiver::KafkaReceiver { params, topics }))
     }
 

@@ -41,6 +41,10 @@ impl KafkaParams {
         self.props.insert(key.into(), value.into());
         self
     }
+    /// Every property set, as librdkafka receives it.
+    pub fn props(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.props.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
     /// A property's value.
     pub fn get(&self, key: &str) -> Option<&str> {
         self.props.get(key).map(String::as_str)

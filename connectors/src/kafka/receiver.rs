@@ -71,7 +71,9 @@ impl Receiver for KafkaReceiver {
             if let Err(e) = ctx.store_many(block) {
                 // Not durable: nothing is committed, and the restart re-reads from the last
                 // committed offsets (a new consumer).
-                ctx.restart(format!("storing a block failed, offsets not committed: {e}"));
+                ctx.restart(format!(
+                    "storing a block failed, offsets not committed: {e}"
+                ));
                 return;
             }
             // Stored (and logged): now the group may move on.

@@ -6,31 +6,66 @@ use std::time::Duration;
 
 use emberflow_core::{Data, Rdd, TextRecord};
 use emberflow_streaming::{BatchInfo, StreamingListener, Time};
+use parking_lot::Mutex;
+use rdkafka::client::ClientContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::message::DeliveryResult;
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext};
 use rdkafka::ClientConfig;
 
 use super::error::{kafka, Result};
 use super::params::KafkaParams;
 
-fn producer(params: &KafkaParams) -> Result<BaseProducer> {
-    let mut c = ClientConfig::new();
-    for key in [
-        "bootstrap.servers",
-        "security.protocol",
-        "acks",
-        "compression.type",
-        "linger.ms",
-    ] {
-        if let Some(v) = params.get(key) {
-            c.set(key, v);
+/// Hears every delivery report: the first failure, and how many failed.
+#[derive(Default)]
+pub(crate) struct Deliveries {
+    first_failure: Mutex<Option<KafkaError>>,
+    failed: std::sync::atomic::AtomicU64,
+}
+
+impl ClientContext for Deliveries {}
+
+impl ProducerContext for Deliveries {
+    type DeliveryOpaque = ();
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        if let Err((e, _)) = result {
+            self.failed
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.first_failure.lock().get_or_insert_with(|| e.clone());
         }
     }
-    c.create().map_err(|e| kafka("create a producer", e))
+}
+
+type Checked = BaseProducer<Deliveries>;
+
+/// A producer with every property of `params` (security and SASL settings included), whose
+/// delivery reports are checked.
+pub(crate) fn producer(params: &KafkaParams) -> Result<Checked> {
+    let mut c = ClientConfig::new();
+    for (k, v) in params.props() {
+        c.set(k, v);
+    }
+    c.create_with_context(Deliveries::default())
+        .map_err(|e| kafka("create a producer", e))
+}
+
+/// Waits until every message sent is delivered or failed; the first failure (the broker's
+/// error) fails the call, and the failure count is reset for the next round.
+pub(crate) fn flush_checked(p: &Checked, topic: &str, timeout: Duration) -> Result<()> {
+    p.flush(timeout)
+        .map_err(|e| kafka(format!("flush to {topic}"), e))?;
+    let failed = p
+        .context()
+        .failed
+        .swap(0, std::sync::atomic::Ordering::Relaxed);
+    if let Some(e) = p.context().first_failure.lock().take() {
+        return Err(kafka(format!("deliver {failed} message(s) to {topic}"), e));
+    }
+    Ok(())
 }
 
 /// Sends one record, waiting while the local queue is full.
-fn send(p: &BaseProducer, topic: &str, key: Option<&str>, value: &str) -> Result<()> {
+fn send(p: &Checked, topic: &str, key: Option<&str>, value: &str) -> Result<()> {
     loop {
         let mut record = BaseRecord::<str, str>::to(topic).payload(value);
         if let Some(k) = key {
@@ -47,7 +82,9 @@ fn send(p: &BaseProducer, topic: &str, key: Option<&str>, value: &str) -> Result
 }
 
 /// A `foreach_rdd` function that produces every record of each batch, as its text form, to
-/// `topic`, one producer per partition task, flushed before the batch counts as done.
+/// `topic`, one producer per partition task, flushed before the batch counts as done. Every
+/// delivery report is checked: a message the broker did not take fails the output operation
+/// with the broker's error (and the batch, which a restart re-runs).
 ///
 /// ```no_run
 /// # use emberflow_connectors::kafka::{kafka_sink, KafkaParams};
@@ -73,8 +110,7 @@ where
                 r.write_text(&mut line);
                 send(&p, &topic, None, &line)?;
             }
-            p.flush(Duration::from_secs(30))
-                .map_err(|e| kafka(format!("flush to {topic}"), e))?;
+            flush_checked(&p, &topic, Duration::from_secs(30))?;
             Ok(())
         })?;
         Ok(())
@@ -85,7 +121,7 @@ where
 /// `{"batchTime":…,"numRecords":…,"schedulingDelayMs":…,"processingDelayMs":…,
 /// "totalDelayMs":…,"outputOperations":…,"failures":[…]}`, keyed by the batch time.
 pub struct KafkaProgressListener {
-    producer: BaseProducer,
+    producer: Checked,
     topic: String,
 }
 
@@ -116,14 +152,17 @@ impl StreamingListener for KafkaProgressListener {
             log::warn!("progress of batch {} not published: {e}", info.batch_time);
         }
         self.producer.poll(Duration::ZERO);
-        if let Err(e) = self.producer.flush(Duration::from_secs(5)) {
-            log::warn!("progress of batch {} not flushed: {e}", info.batch_time);
+        // A listener cannot fail the batch: an undelivered report is logged with the
+        // broker's error.
+        if let Err(e) = flush_checked(&self.producer, &self.topic, Duration::from_secs(5)) {
+            log::error!("progress of batch {} not delivered: {e}", info.batch_time);
         }
     }
 }
 
 /// Produces `lines` to `topic`, at most `rate` per second when given (the classic
-/// `streamOrders.sh`), and flushes; returns how many were sent.
+/// `streamOrders.sh`), and flushes; returns how many were sent. Fails with the broker's error
+/// if any message was not delivered.
 pub fn produce_lines(
     params: &KafkaParams,
     topic: &str,
@@ -151,7 +190,6 @@ pub fn produce_lines(
         }
         p.poll(Duration::ZERO);
     }
-    p.flush(Duration::from_secs(60))
-        .map_err(|e| kafka(format!("flush to {topic}"), e))?;
+    flush_checked(&p, topic, Duration::from_secs(60))?;
     Ok(lines.len() as u64)
 }

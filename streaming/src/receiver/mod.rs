@@ -645,8 +645,22 @@ mod tests {
             upto: Some(t2),
         });
         runner.shared.open_log(dir.path()).expect("open log");
-        let ready: Vec<u64> = runner.shared.ready.lock().iter().map(|(id, _)| *id).collect();
-        assert_eq!(ready, vec![c], "only the never-allocated block goes to the next batch");
-        assert_eq!(runner.shared.blocks_of(t2).len(), 1, "the pending batch keeps its block");
+        let ready: Vec<u64> = runner
+            .shared
+            .ready
+            .lock()
+            .iter()
+            .map(|(id, _)| *id)
+            .collect();
+        assert_eq!(
+            ready,
+            vec![c],
+            "only the never-allocated block goes to the next batch"
+        );
+        assert_eq!(
+            runner.shared.blocks_of(t2).len(),
+            1,
+            "the pending batch keeps its block"
+        );
     }
 }

@@ -18,7 +18,10 @@ pub(crate) fn frame(payload: &[u8]) -> Vec<u8> {
 
 /// The payloads of the whole records in `bytes` with their offsets, up to the first torn or
 /// damaged one (`path` names the file in the warning).
-pub(crate) fn records<'a>(bytes: &'a [u8], path: &'a Path) -> impl Iterator<Item = (usize, &'a [u8])> + 'a {
+pub(crate) fn records<'a>(
+    bytes: &'a [u8],
+    path: &'a Path,
+) -> impl Iterator<Item = (usize, &'a [u8])> + 'a {
     let mut at = 0;
     std::iter::from_fn(move || {
         if at >= bytes.len() {
@@ -73,6 +76,10 @@ mod tests {
         bytes.truncate(whole);
         let last = bytes.len() - 1;
         bytes[last] ^= 1;
-        assert_eq!(records(&bytes, p).count(), 1, "a damaged record ends the read");
+        assert_eq!(
+            records(&bytes, p).count(),
+            1,
+            "a damaged record ends the read"
+        );
     }
 }

@@ -165,10 +165,10 @@ impl WriteAheadLog {
         }
         let c = w.current.as_mut().expect("opened above");
         let path = segment_path(&self.dir, c.index);
-        let result = c
-            .file
-            .write_all(&bytes)
-            .and_then(|()| if sync { c.file.sync_data() } else { Ok(()) });
+        let result =
+            c.file
+                .write_all(&bytes)
+                .and_then(|()| if sync { c.file.sync_data() } else { Ok(()) });
         match result {
             Ok(()) => {
                 c.bytes += bytes.len() as u64;
@@ -334,7 +334,11 @@ mod tests {
         assert_eq!(r.blocks[&1], vec![3]);
         assert!(r.done.contains(&0) && !r.done.contains(&1));
         assert_eq!(r.allocated.get(&0), Some(&Time::from_millis(1000)));
-        assert_eq!(block(&wal, vec![4]), 2, "ids continue after the replayed ones");
+        assert_eq!(
+            block(&wal, vec![4]),
+            2,
+            "ids continue after the replayed ones"
+        );
         // A segment whose blocks are all done is deleted, unless a block is still held.
         wal.append::<u32>(&Record::Done { ids: vec![1] }, true)
             .expect("append");

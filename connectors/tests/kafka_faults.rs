@@ -1,0 +1,258 @@
+//! Faults on the Kafka paths, against rdkafka's in-process mock cluster (a real
+//! Kafka-protocol broker in the test process): a batch whose ranges cannot all be decided
+//! takes none; every pending batch's ranges survive a restart, however many; a delivery the
+//! broker refuses fails the output operation with the broker's error; every property reaches
+//! the producer.
+#![cfg(feature = "kafka")]
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use emberflow_connectors::kafka::{
+    kafka_sink, produce_lines, ConsumerStrategy, KafkaParams, KafkaUtils,
+};
+use emberflow_core::Context;
+use emberflow_streaming::testing::BatchRunner;
+use emberflow_streaming::{
+    BatchInfo, ManualClock, StopOptions, StreamingContext, StreamingListener, Time,
+};
+use parking_lot::Mutex;
+use rdkafka::mocking::MockCluster;
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
+use rdkafka::ClientConfig;
+use std::sync::mpsc::{channel as unbounded, Receiver, Sender};
+
+fn produce_to(servers: &str, topic: &str, partition: i32, from: u64, n: u64) {
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", servers)
+        .create()
+        .unwrap();
+    for i in from..from + n {
+        let value = i.to_string();
+        producer
+            .send(
+                BaseRecord::<(), str>::to(topic)
+                    .partition(partition)
+                    .payload(&value),
+            )
+            .unwrap();
+        producer.poll(Duration::ZERO);
+    }
+    producer.flush(Duration::from_secs(10)).unwrap();
+}
+
+/// A batch that fails while deciding the ranges of its second partition (its leader is
+/// down) must not move the first partition on: every record is read once the broker is back.
+#[test]
+fn a_batch_whose_ranges_cannot_all_be_decided_takes_none() {
+    let mock = MockCluster::new(2).unwrap();
+    let servers = mock.bootstrap_servers();
+    mock.create_topic("split", 2, 1).unwrap();
+    mock.partition_leader("split", 0, Some(1)).unwrap();
+    mock.partition_leader("split", 1, Some(2)).unwrap();
+    produce_to(&servers, "split", 0, 0, 40);
+    produce_to(&servers, "split", 1, 40, 40);
+    let runner = BatchRunner::new(Duration::from_secs(1));
+    let params = KafkaParams::new(servers.clone())
+        .set("auto.offset.reset", "earliest")
+        .request_timeout(Duration::from_millis(1500));
+    let stream = KafkaUtils::create_direct_stream(
+        runner.ssc(),
+        params,
+        ConsumerStrategy::subscribe(["split"]),
+    )
+    .unwrap();
+    let out = runner.collect(&stream.map(|r| r.value_str().parse::<u64>().unwrap()));
+    mock.broker_down(2).unwrap();
+    let down = runner.run(1).unwrap();
+    assert!(!down[0].succeeded(), "partition 1 has no leader: {down:?}");
+    mock.broker_up(2).unwrap();
+    let started = std::time::Instant::now();
+    loop {
+        runner.run(1).unwrap();
+        let mut all: Vec<u64> = out.batches().concat();
+        all.sort();
+        if all.len() >= 80 {
+            assert_eq!(all, (0..80).collect::<Vec<_>>(), "each record exactly once");
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "records of partition 0 were skipped: {} of 80 read",
+            all.len()
+        );
+    }
+}
+
+struct Events {
+    submitted: Mutex<Sender<Time>>,
+    completed: Mutex<Sender<BatchInfo>>,
+}
+
+impl StreamingListener for Events {
+    fn on_batch_submitted(&self, info: &BatchInfo) {
+        let _ = self.submitted.lock().send(info.batch_time);
+    }
+    fn on_batch_completed(&self, info: &BatchInfo) {
+        let _ = self.completed.lock().send(info.clone());
+    }
+}
+
+fn events(ssc: &StreamingContext) -> (Receiver<Time>, Receiver<BatchInfo>) {
+    let (s_tx, s_rx) = unbounded();
+    let (c_tx, c_rx) = unbounded();
+    ssc.add_streaming_listener(Events {
+        submitted: Mutex::new(s_tx),
+        completed: Mutex::new(c_tx),
+    });
+    (s_rx, c_rx)
+}
+
+/// 80 batches pile up behind a stuck first one; the process stops; a restart (into a fresh
+/// `Context`) re-reads each pending batch's exact ranges: every record exactly once.
+#[test]
+fn every_pending_batch_is_re_read_exactly_after_a_restart() {
+    const BATCHES: u64 = 80;
+    let mock = MockCluster::new(1).unwrap();
+    let servers = mock.bootstrap_servers();
+    mock.create_topic("pile", 1, 1).unwrap();
+    produce_to(&servers, "pile", 0, 0, BATCHES * 5);
+    let dir = tempfile::tempdir().unwrap();
+    let interval = Duration::from_secs(1);
+    let params = KafkaParams::new(servers.clone())
+        .set("auto.offset.reset", "earliest")
+        .max_rate_per_partition(5);
+    // Per batch time, as an idempotent sink keeps it: a re-run replaces.
+    let seen: Arc<Mutex<BTreeMap<Time, Vec<u64>>>> = Arc::new(Mutex::new(BTreeMap::new()));
+    // First run: batch 1 blocks until every batch is generated.
+    let (gate_tx, gate_rx) = unbounded::<()>();
+    let clock = Arc::new(ManualClock::new());
+    let (s, p) = (seen.clone(), params.clone());
+    let gate_rx = Mutex::new(gate_rx);
+    let ssc = StreamingContext::get_or_create(
+        dir.path(),
+        move |ssc| {
+            let stream =
+                KafkaUtils::create_direct_stream(ssc, p, ConsumerStrategy::subscribe(["pile"]))?;
+            stream
+                .map(|r| r.value_str().parse::<u64>().unwrap())
+                .foreach_rdd(move |rdd, time| {
+                    let _ = gate_rx.lock().recv_timeout(Duration::from_secs(60));
+                    s.lock().insert(time, rdd.collect()?);
+                    Ok(())
+                });
+            Ok(())
+        },
+        StreamingContext::builder(&Context::local(2), interval).clock(clock.clone()),
+    )
+    .unwrap();
+    let (submitted, _) = events(&ssc);
+    ssc.start().unwrap();
+    // Batch BATCHES + 1 is generated only after batch BATCHES's checkpoint is on disk.
+    clock.advance(interval * (BATCHES as u32 + 1));
+    loop {
+        let t = submitted.recv_timeout(Duration::from_secs(60)).unwrap();
+        if t >= Time::from_millis((BATCHES + 1) * 1000) {
+            break;
+        }
+    }
+    // Released: the running batch finishes, the queued ones are dropped by the stop.
+    drop(gate_tx);
+    ssc.stop(StopOptions::immediate()).unwrap();
+    let first_run = seen.lock().len();
+    assert!(first_run < 10, "{first_run} batches ran before the stop");
+
+    // Restart into a fresh Context: the pending batches run again, with their own ranges.
+    let clock = Arc::new(ManualClock::starting_at(Time::from_millis(
+        (BATCHES + 1) * 1000,
+    )));
+    let s = seen.clone();
+    let ssc = StreamingContext::get_or_create(
+        dir.path(),
+        move |ssc| {
+            let stream = KafkaUtils::create_direct_stream(
+                ssc,
+                params.clone(),
+                ConsumerStrategy::subscribe(["pile"]),
+            )
+            .map_err(emberflow_streaming::Error::from)?;
+            stream
+                .map(|r| r.value_str().parse::<u64>().unwrap())
+                .foreach_rdd(move |rdd, time| {
+                    s.lock().insert(time, rdd.collect()?);
+                    Ok(())
+                });
+            Ok(())
+        },
+        StreamingContext::builder(&Context::local(2), interval).clock(clock.clone()),
+    )
+    .unwrap();
+    let (_, completed) = events(&ssc);
+    ssc.start().unwrap();
+    loop {
+        let info = completed.recv_timeout(Duration::from_secs(60)).unwrap();
+        assert!(info.succeeded(), "{info:?}");
+        if info.batch_time >= Time::from_millis((BATCHES + 1) * 1000) {
+            break;
+        }
+    }
+    ssc.stop(StopOptions::immediate()).unwrap();
+    let mut all: Vec<u64> = seen.lock().values().flatten().copied().collect();
+    all.sort();
+    let expected: Vec<u64> = (0..BATCHES * 5).collect();
+    assert_eq!(all.len(), expected.len(), "lost or duplicated records");
+    assert_eq!(all, expected);
+}
+
+/// A message the broker refuses fails the output operation, naming the broker's error.
+#[test]
+fn a_refused_delivery_fails_the_output_with_the_brokers_error() {
+    let mock = MockCluster::new(1).unwrap();
+    let servers = mock.bootstrap_servers();
+    mock.create_topic("out", 1, 1).unwrap();
+    let params = KafkaParams::new(servers.clone()).set("message.timeout.ms", "3000");
+    // Every produce request fails with an error that is not retried.
+    mock.request_errors(
+        RDKafkaApiKey::Produce,
+        &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED; 50],
+    );
+    let err = produce_lines(&params, "out", &[b"a".to_vec(), b"b".to_vec()], None)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("deliver") && err.to_lowercase().contains("authoriz"),
+        "{err}"
+    );
+    // The sink: the batch fails with the broker's error.
+    let runner = BatchRunner::new(Duration::from_secs(1));
+    let input: emberflow_streaming::DStream<String> =
+        runner.queue_input(vec![vec!["x".to_string(), "y".to_string()]]);
+    input.foreach_rdd(kafka_sink(params.clone(), "out"));
+    let infos = runner.run(1).unwrap();
+    assert!(!infos[0].succeeded(), "{infos:?}");
+    assert!(
+        infos[0].failures[0].to_lowercase().contains("authoriz"),
+        "{:?}",
+        infos[0].failures
+    );
+    // Errors cleared: delivered again.
+    mock.clear_request_errors(RDKafkaApiKey::Produce);
+    assert_eq!(
+        produce_lines(&params, "out", &[b"c".to_vec()], None).unwrap(),
+        1
+    );
+}
+
+/// Every user property reaches the producer: a bad value is librdkafka's error, not ignored.
+#[test]
+fn every_property_reaches_the_producer() {
+    let mock = MockCluster::new(1).unwrap();
+    let params = KafkaParams::new(mock.bootstrap_servers()).set("batch.num.messages", "many");
+    let err = produce_lines(&params, "t", &[b"a".to_vec()], None)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("batch.num.messages"), "{err}");
+}
