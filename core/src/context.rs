@@ -105,6 +105,8 @@ pub(crate) struct ContextInner {
     /// Distinguishes this context's checkpoint files from other contexts' in the same dir.
     pub(crate) instance: String,
     stopped: std::sync::atomic::AtomicBool,
+    /// The crash tests' kill point, if armed.
+    pub(crate) kill: crate::fault::KillPoints,
 }
 
 /// The entry point: creates RDDs and runs their jobs on its own thread pool.
@@ -169,6 +171,7 @@ impl Context {
                 shuffles: ShuffleStore::default(),
                 instance: format!("{:016x}", crate::storage::unique_token()),
                 stopped: std::sync::atomic::AtomicBool::new(false),
+                kill: crate::fault::KillPoints::from_env(),
             }),
         })
     }

@@ -23,6 +23,8 @@
 pub(crate) mod checkpoint;
 mod context;
 mod error;
+#[doc(hidden)]
+pub mod fault;
 pub mod hash;
 pub(crate) mod io;
 mod partitioner;

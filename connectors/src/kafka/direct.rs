@@ -64,6 +64,8 @@ struct DirectState {
     /// The ranges of every batch not yet completed (a restart re-reads pending ones
     /// exactly, however many there are).
     batches: Mutex<BTreeMap<Time, Vec<OffsetRange>>>,
+    /// Batches computed in this run and not completed yet.
+    running: Mutex<std::collections::BTreeSet<Time>>,
     /// Records per second the job processed lately (backpressure's estimate).
     processed_rate: Mutex<Option<f64>>,
     /// Readers kept between batches.
@@ -180,12 +182,19 @@ struct Completions {
 
 impl emberflow_streaming::StreamingListener for Completions {
     fn on_batch_completed(&self, info: &emberflow_streaming::BatchInfo) {
+        let t = info.batch_time;
         let mut batches = self.state.batches.lock();
         let records: Option<u64> = batches
-            .get(&info.batch_time)
+            .get(&t)
             .map(|ranges| ranges.iter().map(OffsetRange::count).sum());
-        // Batches complete in order; a batch at or before this one is done.
-        let keep = batches.split_off(&(info.batch_time + Duration::from_millis(1)));
+        // Ranges are dropped below the oldest batch not completed, but never this batch's
+        // own: a metadata checkpoint written while this batch completes may still list it
+        // as pending, and a restart must then re-read exactly its ranges.
+        let mut running = self.state.running.lock();
+        running.remove(&t);
+        let cut = running.first().copied().unwrap_or(t).min(t);
+        drop(running);
+        let keep = batches.split_off(&cut);
         *batches = keep;
         drop(batches);
         if !self.state.params.has_backpressure() {
@@ -212,6 +221,7 @@ impl DStreamNode<ConsumerRecord> for DirectNode {
         Vec::new()
     }
     fn compute(&self, time: Time) -> emberflow_streaming::Result<Option<Rdd<ConsumerRecord>>> {
+        self.state.running.lock().insert(time);
         let known = self.state.batches.lock().get(&time).cloned();
         let ranges = match known {
             // A batch re-run after a restart reads exactly what it read before.
@@ -366,6 +376,7 @@ impl KafkaUtils {
             driver,
             next: Mutex::new(BTreeMap::new()),
             batches: Mutex::new(BTreeMap::new()),
+            running: Mutex::new(std::collections::BTreeSet::new()),
             processed_rate: Mutex::new(None),
             pool: Arc::new(ConsumerPool::default()),
         });

@@ -74,6 +74,7 @@ where
             &encode_frame(&payload),
         )
     })?;
+    crate::fault::kill_point(rdd.context(), "state-checkpoint-mid-write");
     crate::io::write_atomically(
         &dir.join(COUNT_FILE),
         format!("{}\n", rdd.num_partitions()).as_bytes(),

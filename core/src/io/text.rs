@@ -342,6 +342,7 @@ pub(crate) fn save_as_text_file<T: Data + TextRecord>(
                 .map_err(|e| Error::io(&path, e.into_error()))?;
             file.sync_all().map_err(|e| Error::io(&path, e))
         })?;
+        crate::fault::kill_point(rdd.context(), "output-mid-write");
         let success = tmp.join("_SUCCESS");
         File::create(&success).map_err(|e| Error::io(&success, e))?;
         crate::io::sync_dir(&tmp);

@@ -180,6 +180,9 @@ impl<T: Data + Serialize + DeserializeOwned> ReceiverShared<T> {
         };
         match wal.append_block(records) {
             Ok((id, records)) => {
+                if let Some(g) = self.graph.upgrade() {
+                    emberflow_core::fault::kill_point(&g.ctx, "wal-appended");
+                }
                 self.ready.lock().push((id, Arc::new(records)));
                 Ok(())
             }
@@ -580,7 +583,12 @@ impl<R: Receiver> ReceiverRunner<R> {
                     .flatten()
                     .map(|(id, _)| *id),
             );
-            wal.prune(&live);
+            let graph = self.shared.graph.upgrade();
+            wal.prune(&live, || {
+                if let Some(g) = &graph {
+                    emberflow_core::fault::kill_point(&g.ctx, "wal-prune");
+                }
+            });
         }
     }
 }

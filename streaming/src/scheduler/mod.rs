@@ -147,6 +147,8 @@ impl SchedulerShared {
                 message: message.clone(),
             });
             log::error!("{message}");
+        } else {
+            emberflow_core::fault::kill_point(&self.graph.ctx, "checkpoint-before-jobs");
         }
         self.generated.notify_all();
         for job in batch_jobs {
@@ -532,6 +534,10 @@ fn generator_loop(shared: Arc<SchedulerShared>, events: ChannelReceiver<Event>, 
             }
             Event::Clear(t) => {
                 shared.graph.clear_metadata(t);
+                emberflow_core::fault::kill_point(
+                    &shared.graph.ctx,
+                    "outputs-before-completion-checkpoint",
+                );
                 // A failed completion checkpoint costs only a re-run of the batch after a
                 // restart (outputs are idempotent): reported, not fatal.
                 if let Err(e) = shared.write_checkpoint(t) {

@@ -221,7 +221,8 @@ impl WriteAheadLog {
     /// Deletes segments, other than the one being written, whose blocks are all done and
     /// none still held in memory (a batch restored from a checkpoint may hold blocks an
     /// earlier run marked done: they are needed until that batch completes again).
-    pub(crate) fn prune(&self, live: &BTreeSet<u64>) {
+    /// `after_each` runs after each deletion (the crash tests' kill point).
+    pub(crate) fn prune(&self, live: &BTreeSet<u64>, after_each: impl Fn()) {
         let current = self.writer.lock().current.as_ref().map(|c| c.index);
         let done = self.done.lock();
         let mut segs = self.segments.lock();
@@ -238,6 +239,7 @@ impl WriteAheadLog {
                 log::warn!("cannot remove log segment {}: {e}", p.display());
             }
             segs.remove(&i);
+            after_each();
         }
     }
 
@@ -342,13 +344,13 @@ mod tests {
         // A segment whose blocks are all done is deleted, unless a block is still held.
         wal.append::<u32>(&Record::Done { ids: vec![1] }, true)
             .expect("append");
-        wal.prune(&[1].into_iter().collect());
+        wal.prune(&[1].into_iter().collect(), || {});
         assert_eq!(
             segments(dir.path()).expect("list").len(),
             2,
             "block 1 is held: kept"
         );
-        wal.prune(&BTreeSet::new());
+        wal.prune(&BTreeSet::new(), || {});
         assert_eq!(
             segments(dir.path()).expect("list").len(),
             1,
@@ -377,7 +379,7 @@ mod tests {
             true,
         )
         .expect("append");
-        wal.prune(&BTreeSet::new());
+        wal.prune(&BTreeSet::new(), || {});
         assert_eq!(segments(dir.path()).expect("list").len(), 1);
         drop(wal);
         // Third run: nothing to replay, and new blocks get new ids.
