@@ -7,23 +7,10 @@
 
 mod common;
 
-use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
-use common::{env_or, sums_by_key, JobDirs, Rng};
-
-fn drop_file(dir: &Path, staging: &Path, name: &str, lines: &[String]) {
-    let tmp = staging.join(name);
-    std::fs::write(&tmp, lines.join("\n") + "\n").unwrap();
-    std::fs::OpenOptions::new()
-        .write(true)
-        .open(&tmp)
-        .unwrap()
-        .set_modified(SystemTime::now())
-        .unwrap();
-    std::fs::rename(&tmp, dir.join(name)).unwrap();
-}
+use common::{drop_file, env_or, sums_by_key, JobDirs, Rng};
 
 /// `(key, value)` of a `k,v` line.
 fn pair(line: &str) -> (String, u64) {
@@ -155,17 +142,7 @@ fn a_receiver_with_the_write_ahead_log_killed_mid_stream_loses_and_duplicates_no
         .unwrap();
     assert!(status.success());
 
-    // Acknowledged: ranges whose store returned (complete lines of acked.log).
-    let mut acked = std::collections::BTreeSet::new();
-    for line in std::fs::read_to_string(job.out.join("acked.log"))
-        .unwrap()
-        .lines()
-    {
-        let mut it = line.split(' ').filter_map(|v| v.parse::<u64>().ok());
-        if let (Some(a), Some(b)) = (it.next(), it.next()) {
-            acked.extend(a..b);
-        }
-    }
+    let acked = common::acked_records(&job.out);
     assert!(
         acked.len() > 1000,
         "the source made progress: {}",

@@ -50,6 +50,9 @@ pub struct StreamingConfig {
     /// How many times a failed metadata checkpoint write is tried again (after 50 ms, then
     /// doubling) before the batch fails and the context stops generating batches. Default 2.
     pub checkpoint_write_retries: u32,
+    /// A receiver's write-ahead log starts a new segment past this many bytes; segments are
+    /// deleted once all their blocks are processed. Default 8 MiB.
+    pub wal_roll_bytes: u64,
 }
 
 impl Default for StreamingConfig {
@@ -65,6 +68,7 @@ impl Default for StreamingConfig {
             stop_gracefully_on_signal: false,
             receiver_write_ahead_log: false,
             checkpoint_write_retries: 2,
+            wal_roll_bytes: crate::wal::ROLL_BYTES,
         }
     }
 }
@@ -144,6 +148,11 @@ impl StreamingContextBuilder {
     /// See [`StreamingConfig::checkpoint_write_retries`].
     pub fn checkpoint_write_retries(mut self, retries: u32) -> Self {
         self.config.checkpoint_write_retries = retries;
+        self
+    }
+    /// See [`StreamingConfig::wal_roll_bytes`].
+    pub fn wal_roll_bytes(mut self, bytes: u64) -> Self {
+        self.config.wal_roll_bytes = bytes.max(1);
         self
     }
     /// See [`StreamingConfig::stop_gracefully_on_signal`].

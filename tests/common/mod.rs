@@ -202,7 +202,13 @@ impl JobDirs {
 
     /// Starts the job on these directories with 100 ms batches and `extra` arguments.
     pub fn spawn(&self, extra: &[&str]) -> std::process::Child {
+        self.spawn_with_env(extra, &[])
+    }
+
+    /// [`spawn`](Self::spawn) with environment variables (a kill point, a file size limit).
+    pub fn spawn_with_env(&self, extra: &[&str], env: &[(&str, &str)]) -> std::process::Child {
         std::process::Command::new(env!("CARGO_BIN_EXE_emberflow-crash-job"))
+            .envs(env.iter().copied())
             .args([
                 "--in",
                 path_str(&self.input),
@@ -229,4 +235,31 @@ impl JobDirs {
 
 fn path_str(p: &std::path::Path) -> &str {
     p.to_str().expect("temp paths are UTF-8")
+}
+
+/// Writes `lines` to `staging/name`, then moves it into `dir` by rename (as a producer of a
+/// watched directory must), with a fresh modification time.
+pub fn drop_file(dir: &std::path::Path, staging: &std::path::Path, name: &str, lines: &[String]) {
+    let tmp = staging.join(name);
+    std::fs::write(&tmp, lines.join("\n") + "\n").expect("write a staged file");
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&tmp)
+        .and_then(|f| f.set_modified(std::time::SystemTime::now()))
+        .expect("set its modification time");
+    std::fs::rename(&tmp, dir.join(name)).expect("move it into the watched directory");
+}
+
+/// The records the crash job's receiver was told were stored: ranges of complete lines of
+/// `acked.log`.
+pub fn acked_records(out: &std::path::Path) -> std::collections::BTreeSet<u64> {
+    let mut acked = std::collections::BTreeSet::new();
+    let log = std::fs::read_to_string(out.join("acked.log")).unwrap_or_default();
+    for line in log.lines() {
+        let mut it = line.split(' ').filter_map(|v| v.parse::<u64>().ok());
+        if let (Some(a), Some(b)) = (it.next(), it.next()) {
+            acked.extend(a..b);
+        }
+    }
+    acked
 }

@@ -123,7 +123,12 @@ fn main() -> Result<()> {
         StreamingContext::builder(&ctx, batch)
             .stop_gracefully_on_signal(args.iter().any(|a| a == "--graceful-on-signal"))
             .receiver_write_ahead_log(receiver_total.is_some() || kafka_receiver)
-            .block_interval(Duration::from_millis(20)),
+            .block_interval(Duration::from_millis(20))
+            .wal_roll_bytes(
+                arg(&args, "--wal-roll-bytes")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(8 << 20),
+            ),
     )?;
     ssc.start()?;
     match run_for {

@@ -198,8 +198,8 @@ impl<T: Data + Serialize + DeserializeOwned> ReceiverShared<T> {
     }
 
     /// Opens the log at start: a fresh start clears it; a restart replays it.
-    fn open_log(&self, dir: &std::path::Path) -> Result<()> {
-        let wal = Arc::new(WriteAheadLog::open(dir)?);
+    fn open_log(&self, dir: &std::path::Path, roll_bytes: u64) -> Result<()> {
+        let wal = Arc::new(WriteAheadLog::open_rolling_at(dir, roll_bytes)?);
         // A start without restored allocations (no metadata checkpoint yet: the first run
         // died before its first batch) still replays: what was stored goes to the first batch.
         let restored = self.restored.lock().take().unwrap_or_default();
@@ -475,8 +475,10 @@ impl<R: Receiver> ReceiverInput for ReceiverRunner<R> {
                     "the receiver write-ahead log needs a checkpoint directory; call StreamingContext::checkpoint(dir) or use get_or_create".into(),
                 )
             })?;
-            self.shared
-                .open_log(&dir.join("received").join(self.shared.stream_id.to_string()))?;
+            self.shared.open_log(
+                &dir.join("received").join(self.shared.stream_id.to_string()),
+                graph.config.wal_roll_bytes,
+            )?;
         }
         let shared = self.shared.clone();
         let delay = graph.config.receiver_restart_delay;
@@ -652,7 +654,10 @@ mod tests {
             allocations: [(t2, vec![b])].into_iter().collect(),
             upto: Some(t2),
         });
-        runner.shared.open_log(dir.path()).expect("open log");
+        runner
+            .shared
+            .open_log(dir.path(), crate::wal::ROLL_BYTES)
+            .expect("open log");
         let ready: Vec<u64> = runner
             .shared
             .ready

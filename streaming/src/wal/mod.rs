@@ -16,8 +16,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::{Error, Result, Time};
 
-/// Segments are rolled past this size.
-const ROLL_BYTES: u64 = 8 << 20;
+/// Segments are rolled past this size unless configured otherwise.
+pub(crate) const ROLL_BYTES: u64 = 8 << 20;
 const PREFIX: &str = "log-";
 
 /// One entry of the log.
@@ -59,6 +59,7 @@ struct Writer {
 
 pub(crate) struct WriteAheadLog {
     dir: PathBuf,
+    roll_bytes: u64,
     writer: Mutex<Writer>,
     /// Block ids per segment, and those marked done: a segment whose blocks are all done
     /// (and that is not being written) is deleted.
@@ -100,9 +101,15 @@ impl WriteAheadLog {
     /// A log in `dir` (created), appending to a new segment after any existing ones.
     /// [`replay`](Self::replay) must run before the first append of a reopened log.
     pub(crate) fn open(dir: &Path) -> Result<Self> {
+        Self::open_rolling_at(dir, ROLL_BYTES)
+    }
+
+    /// [`open`](Self::open), rolling segments past `roll_bytes`.
+    pub(crate) fn open_rolling_at(dir: &Path, roll_bytes: u64) -> Result<Self> {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         Ok(WriteAheadLog {
             dir: dir.to_path_buf(),
+            roll_bytes: roll_bytes.max(1),
             writer: Mutex::new(Writer {
                 current: None,
                 next_id: 0,
@@ -160,7 +167,10 @@ impl WriteAheadLog {
         sync: bool,
     ) -> Result<u64> {
         let bytes = encode(record)?;
-        if w.current.as_ref().is_none_or(|c| c.bytes >= ROLL_BYTES) {
+        if w.current
+            .as_ref()
+            .is_none_or(|c| c.bytes >= self.roll_bytes)
+        {
             self.open_segment(w)?;
         }
         let c = w.current.as_mut().expect("opened above");

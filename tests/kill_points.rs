@@ -1,0 +1,124 @@
+//! The kill-point matrix: the crash job aborts itself at the n-th pass of a named point —
+//! after a log append and before `store` returns, after the metadata checkpoint and before
+//! the batch's jobs, in the middle of writing an output directory, after the outputs and
+//! before the completion checkpoint, in the middle of a state checkpoint, during log pruning —
+//! and is restarted. Outputs and final state must equal what a straight run gives: nothing
+//! lost, nothing twice. `EMBERFLOW_KILL_PASSES` (e.g. `1,2,3,5,8`) runs more passes per point.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::process::Child;
+use std::time::{Duration, Instant};
+
+use common::{drop_file, sums_by_key, JobDirs};
+
+fn passes() -> Vec<u64> {
+    std::env::var("EMBERFLOW_KILL_PASSES")
+        .ok()
+        .map(|v| v.split(',').filter_map(|n| n.trim().parse().ok()).collect())
+        .unwrap_or_else(|| vec![1, 3])
+}
+
+/// Waits for a child armed with a kill point to die by it (a guard, not a timing).
+fn dies_at_the_kill_point(mut child: Child, what: &str) {
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            assert!(!status.success(), "{what}: the job ended cleanly instead");
+            return;
+        }
+        if started.elapsed() > Duration::from_secs(60) {
+            child.kill().unwrap();
+            panic!("{what}: the kill point was never reached");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn lines(file: usize) -> Vec<String> {
+    (0..20)
+        .map(|i| format!("k{},{}", (file * 7 + i) % 5, file * 100 + i))
+        .collect()
+}
+
+fn saved_pairs(job: &JobDirs) -> Vec<String> {
+    let mut saved: Vec<String> = common::saved_lines(&job.out)
+        .into_iter()
+        .map(|l| l.trim_start_matches('(').trim_end_matches(')').to_string())
+        .collect();
+    saved.sort();
+    saved
+}
+
+#[test]
+fn file_job_killed_at_every_point_restarts_exactly() {
+    for point in [
+        "checkpoint-before-jobs",
+        "output-mid-write",
+        "outputs-before-completion-checkpoint",
+        "state-checkpoint-mid-write",
+    ] {
+        for n in passes() {
+            let what = format!("{point}:{n}");
+            let job = JobDirs::new();
+            let mut all = Vec::new();
+            for f in 0..3 {
+                all.extend(lines(f));
+                drop_file(&job.input, &job.staging, &format!("f{f}.txt"), &lines(f));
+            }
+            let env = [("EMBERFLOW_KILL_POINT", what.as_str())];
+            dies_at_the_kill_point(job.spawn_with_env(&[], &env), &what);
+            // More input while it is down, then a run that stops on its own.
+            all.extend(lines(3));
+            drop_file(&job.input, &job.staging, "f3.txt", &lines(3));
+            let status = job.spawn(&["--run-for-ms", "1500"]).wait().unwrap();
+            assert!(status.success(), "{what}: the restarted run ends cleanly");
+            let mut want = all.clone();
+            want.sort();
+            assert_eq!(saved_pairs(&job), want, "{what}: saved records");
+            let pairs = all.iter().map(|l| {
+                let (k, v) = l.split_once(',').unwrap();
+                (k.to_string(), v.parse::<u64>().unwrap())
+            });
+            assert_eq!(job.final_state(), sums_by_key(pairs), "{what}: final state");
+        }
+    }
+}
+
+#[test]
+fn receiver_job_killed_at_every_log_point_loses_and_duplicates_nothing() {
+    let total = "1500";
+    for point in ["wal-appended", "wal-prune"] {
+        for n in passes() {
+            let what = format!("{point}:{n}");
+            let job = JobDirs::new();
+            // Small segments: they roll and are pruned every few batches.
+            let args = ["--receiver-total", total, "--wal-roll-bytes", "2048"];
+            let env = [("EMBERFLOW_KILL_POINT", what.as_str())];
+            dies_at_the_kill_point(job.spawn_with_env(&args, &env), &what);
+            let status = job
+                .spawn(&[&args[..], &["--run-for-ms", "2500"]].concat())
+                .wait()
+                .unwrap();
+            assert!(status.success(), "{what}: the restarted run ends cleanly");
+            let saved: Vec<u64> = common::saved_lines(&job.out)
+                .iter()
+                .map(|l| l.parse::<u64>().unwrap())
+                .collect();
+            let distinct: BTreeSet<u64> = saved.iter().copied().collect();
+            assert_eq!(distinct.len(), saved.len(), "{what}: a record saved twice");
+            // Every record whose store returned is saved.
+            let acked = common::acked_records(&job.out);
+            assert!(acked.len() > 500, "{what}: the source made progress");
+            let lost: Vec<&u64> = acked.difference(&distinct).collect();
+            assert!(
+                lost.is_empty(),
+                "{what}: acknowledged records lost: {lost:?}"
+            );
+            let expected = sums_by_key(saved.iter().map(|i| (format!("k{}", i % 5), 1)));
+            assert_eq!(job.final_state(), expected, "{what}: final state");
+        }
+    }
+}
