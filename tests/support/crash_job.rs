@@ -46,6 +46,13 @@ impl Receiver for Sequence {
             // is tried again until it is stored.
             while let Err(e) = ctx.store_many((next..end).map(|i| (format!("k{}", i % 5), i))) {
                 ctx.report_error(format!("store refused, retrying: {e}"));
+                if let Ok(mut f) = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(self.out.join("refused.log"))
+                {
+                    let _ = writeln!(f, "{next} {end} {e}");
+                }
                 if ctx.is_stopped() {
                     return;
                 }

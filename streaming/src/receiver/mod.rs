@@ -91,6 +91,8 @@ pub(crate) struct ReceiverCheckpoint {
     /// The newest batch given blocks: every batch up to it that is not in `allocations`
     /// completed.
     pub(crate) upto: Option<Time>,
+    /// Every block id below this was given to a batch (blocks reach batches in id order).
+    pub(crate) allocated_below: u64,
 }
 
 pub(crate) struct ReceiverShared<T> {
@@ -108,6 +110,8 @@ pub(crate) struct ReceiverShared<T> {
     restored: Mutex<Option<ReceiverCheckpoint>>,
     /// The newest batch given blocks.
     last_allocated: Mutex<Option<Time>>,
+    /// One above the highest block id given to a batch.
+    allocated_below: AtomicU64,
     stop_requested: AtomicBool,
     restart_requested: Mutex<Option<String>>,
     wake: Condvar,
@@ -160,6 +164,7 @@ impl<T: Data> ReceiverShared<T> {
                 .map(|(t, bs)| (*t, bs.iter().map(|(id, _)| *id).collect()))
                 .collect(),
             upto: *self.last_allocated.lock(),
+            allocated_below: self.allocated_below.load(Ordering::SeqCst),
         }
     }
 
@@ -178,14 +183,14 @@ impl<T: Data + Serialize + DeserializeOwned> ReceiverShared<T> {
             self.buffer.lock().extend(records);
             return Ok(());
         };
-        match wal.append_block(records) {
-            Ok((id, records)) => {
-                if let Some(g) = self.graph.upgrade() {
-                    emberflow_core::fault::kill_point(&g.ctx, "wal-appended");
-                }
-                self.ready.lock().push((id, Arc::new(records)));
-                Ok(())
+        let stored = wal.append_block(records, |id, records| {
+            if let Some(g) = self.graph.upgrade() {
+                emberflow_core::fault::kill_point(&g.ctx, "wal-appended");
             }
+            self.ready.lock().push((id, Arc::new(records)));
+        });
+        match stored {
+            Ok(_) => Ok(()),
             Err(e) => {
                 log::error!(
                     "receiver {}: writing a block to the log failed, block refused: {e}",
@@ -226,14 +231,17 @@ impl<T: Data + Serialize + DeserializeOwned> ReceiverShared<T> {
             }
         }
         *self.last_allocated.lock() = restored.upto;
-        // A block given to a batch the checkpoint knew of, and no longer held by it, was in
-        // a completed batch even if its done mark never reached the disk: replaying it would
-        // count it twice.
+        self.allocated_below
+            .store(restored.allocated_below, Ordering::SeqCst);
+        // A block the checkpoint counts as given to a batch, and no longer held by one, was
+        // in a completed batch even if its done mark (or its allocation record) never
+        // reached the disk: replaying it would count it twice.
         let completed = |id: &u64| {
-            replayed.allocated.get(id).is_some_and(|t| {
-                restored.upto.is_some_and(|upto| *t <= upto)
-                    && !restored.allocations.contains_key(t)
-            })
+            *id < restored.allocated_below
+                || replayed.allocated.get(id).is_some_and(|t| {
+                    restored.upto.is_some_and(|upto| *t <= upto)
+                        && !restored.allocations.contains_key(t)
+                })
         };
         let mut ready: Vec<(u64, Arc<Vec<T>>)> = blocks
             .into_iter()
@@ -385,6 +393,7 @@ impl<R: Receiver> ReceiverRunner<R> {
                 wal: Mutex::new(None),
                 restored: Mutex::new(None),
                 last_allocated: Mutex::new(None),
+                allocated_below: AtomicU64::new(0),
                 stop_requested: AtomicBool::new(false),
                 restart_requested: Mutex::new(None),
                 wake: Condvar::new(),
@@ -534,6 +543,11 @@ impl<R: Receiver> ReceiverInput for ReceiverRunner<R> {
         self.shared.cut_block();
         let blocks = std::mem::take(&mut *self.shared.ready.lock());
         let n = blocks.iter().map(|(_, b)| b.len() as u64).sum();
+        if let Some(max) = blocks.iter().map(|(id, _)| *id).max() {
+            self.shared
+                .allocated_below
+                .fetch_max(max + 1, Ordering::SeqCst);
+        }
         if let Some(wal) = self.shared.wal.lock().clone() {
             let ids = blocks.iter().map(|(id, _)| *id).collect();
             if let Err(e) = wal.append::<R::Item>(&Record::Allocate { time, ids }, true) {
@@ -632,9 +646,9 @@ mod tests {
     fn blocks_of_a_completed_batch_are_not_replayed_without_their_done_mark() {
         let dir = tempfile::tempdir().expect("temp dir");
         let wal = WriteAheadLog::open(dir.path()).expect("open");
-        let (a, _) = wal.append_block(vec![1u32, 2]).expect("append");
-        let (b, _) = wal.append_block(vec![3u32]).expect("append");
-        let (c, _) = wal.append_block(vec![4u32]).expect("append");
+        let a = wal.append_block(vec![1u32, 2], |_, _| {}).expect("append");
+        let b = wal.append_block(vec![3u32], |_, _| {}).expect("append");
+        let c = wal.append_block(vec![4u32], |_, _| {}).expect("append");
         let t1 = Time::from_millis(1000);
         let t2 = Time::from_millis(2000);
         for (time, ids) in [(t1, vec![a]), (t2, vec![b])] {
@@ -653,6 +667,7 @@ mod tests {
         runner.shared.set_restored(ReceiverCheckpoint {
             allocations: [(t2, vec![b])].into_iter().collect(),
             upto: Some(t2),
+            allocated_below: 0,
         });
         runner
             .shared

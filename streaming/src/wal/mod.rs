@@ -100,6 +100,7 @@ fn encode<T: Serialize>(record: &Record<T>) -> Result<Vec<u8>> {
 impl WriteAheadLog {
     /// A log in `dir` (created), appending to a new segment after any existing ones.
     /// [`replay`](Self::replay) must run before the first append of a reopened log.
+    #[cfg(test)]
     pub(crate) fn open(dir: &Path) -> Result<Self> {
         Self::open_rolling_at(dir, ROLL_BYTES)
     }
@@ -120,10 +121,15 @@ impl WriteAheadLog {
         })
     }
 
-    /// Logs `records` as a new block and returns its id; durable (fsynced) when this
-    /// returns `Ok`. On an error nothing of the block counts: it is cut off the segment, or
-    /// marked done ahead of anything written later.
-    pub(crate) fn append_block<T: Serialize>(&self, records: Vec<T>) -> Result<(u64, Vec<T>)> {
+    /// Logs `records` as a new block and, once it is durable (fsynced), hands it with its id
+    /// to `durable` — under the log's lock, so blocks reach the receiver in id order. On an
+    /// error nothing of the block counts: it is cut off the segment and marked done ahead of
+    /// anything written later.
+    pub(crate) fn append_block<T: Serialize>(
+        &self,
+        records: Vec<T>,
+        durable: impl FnOnce(u64, Vec<T>),
+    ) -> Result<u64> {
         let mut w = self.writer.lock();
         let id = w.next_id;
         w.next_id += 1;
@@ -135,7 +141,8 @@ impl WriteAheadLog {
         match written {
             Ok(index) => {
                 self.segments.lock().entry(index).or_default().insert(id);
-                Ok((id, records))
+                durable(id, records);
+                Ok(id)
             }
             Err(e) => {
                 w.refused.push(id);
@@ -185,10 +192,11 @@ impl WriteAheadLog {
                 Ok(c.index)
             }
             Err(e) => {
-                let undone = c.file.set_len(c.bytes).and_then(|()| c.file.sync_data());
-                if undone.is_err() {
-                    w.current = None;
-                }
+                // Cut the record off (best effort), and give the segment up: after a failed
+                // write or fsync its state on disk is unknown, and later records go to a
+                // fresh segment that starts by marking the refused blocks done.
+                let _ = c.file.set_len(c.bytes).and_then(|()| c.file.sync_data());
+                w.current = None;
                 Err(Error::io(&path, e))
             }
         }
@@ -314,7 +322,7 @@ mod tests {
     use super::*;
 
     fn block(wal: &WriteAheadLog, records: Vec<u32>) -> u64 {
-        wal.append_block(records).expect("append").0
+        wal.append_block(records, |_, _| {}).expect("append")
     }
 
     #[test]
