@@ -38,7 +38,10 @@ use crate::{Error, Result, Time};
 ///     type Item = u64;
 ///     fn on_start(&mut self, ctx: &ReceiverContext<u64>) {
 ///         for i in 0..self.0 {
-///             ctx.store(i);
+///             // Fails only with the write-ahead log on and its disk failing.
+///             if let Err(e) = ctx.store(i) {
+///                 return ctx.restart(format!("cannot store: {e}"));
+///             }
 ///         }
 ///     }
 /// }
