@@ -8,7 +8,6 @@
 
 mod common;
 
-use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use common::{drop_file, sums_by_key, JobDirs};
@@ -54,17 +53,7 @@ fn a_log_write_refused_by_the_kernel_is_retried_and_nothing_acknowledged_is_lost
         .wait()
         .unwrap();
     assert!(status.success());
-    let saved: Vec<u64> = common::saved_lines(&job.out)
-        .iter()
-        .map(|l| l.parse::<u64>().unwrap())
-        .collect();
-    let distinct: BTreeSet<u64> = saved.iter().copied().collect();
-    assert_eq!(distinct.len(), saved.len(), "a record saved twice");
-    let acked = common::acked_records(&job.out);
-    let lost: Vec<&u64> = acked.difference(&distinct).collect();
-    assert!(lost.is_empty(), "acknowledged records lost: {lost:?}");
-    let expected = sums_by_key(saved.iter().map(|i| (format!("k{}", i % 5), 1)));
-    assert_eq!(job.final_state(), expected);
+    common::assert_receiver_job_exact(&job, "log writes refused");
 }
 
 fn lines(file: usize) -> Vec<String> {

@@ -263,3 +263,24 @@ pub fn acked_records(out: &std::path::Path) -> std::collections::BTreeSet<u64> {
     }
     acked
 }
+
+/// Checks a receiver crash-job run (`--receiver-total`): no record saved twice, every
+/// acknowledged record saved, and the final counts per key equal to the saved records.
+/// Returns how many were acknowledged.
+pub fn assert_receiver_job_exact(job: &JobDirs, what: &str) -> usize {
+    let saved: Vec<u64> = saved_lines(&job.out)
+        .iter()
+        .map(|l| l.parse::<u64>().expect("a saved sequence number"))
+        .collect();
+    let distinct: std::collections::BTreeSet<u64> = saved.iter().copied().collect();
+    assert_eq!(distinct.len(), saved.len(), "{what}: a record saved twice");
+    let acked = acked_records(&job.out);
+    let lost: Vec<&u64> = acked.difference(&distinct).collect();
+    assert!(
+        lost.is_empty(),
+        "{what}: acknowledged records lost: {lost:?}"
+    );
+    let expected = sums_by_key(saved.iter().map(|i| (format!("k{}", i % 5), 1)));
+    assert_eq!(job.final_state(), expected, "{what}: final state");
+    acked.len()
+}

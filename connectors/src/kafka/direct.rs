@@ -52,6 +52,10 @@ impl ConsumerStrategy {
 
 type TopicPartition = (String, i32);
 
+/// Completed batches whose ranges are kept for recomputation after a restart (stateful
+/// streams replay the batches since their last written state), besides every pending one.
+const KEEP_COMPLETED: usize = 64;
+
 struct DirectState {
     ctx: Context,
     params: KafkaParams,
@@ -194,6 +198,14 @@ impl emberflow_streaming::StreamingListener for Completions {
         running.remove(&t);
         let cut = running.first().copied().unwrap_or(t).min(t);
         drop(running);
+        // Completed batches stay a while too: a stateful stream downstream recomputes the
+        // batches since its last written state after a restart, from these same ranges.
+        let cut = batches
+            .keys()
+            .rev()
+            .nth(KEEP_COMPLETED)
+            .map_or(Time::ZERO, |k| *k)
+            .min(cut);
         let keep = batches.split_off(&cut);
         *batches = keep;
         drop(batches);
