@@ -99,14 +99,7 @@ fn sigterm_stops_gracefully_when_asked_to() {
     let mut child = job.spawn(&["--graceful-on-signal"]);
     // Wait (on the real process) until it has processed the file, then ask it to stop.
     let final_path = job.out.join("final.txt");
-    let started = Instant::now();
-    while std::fs::read_to_string(&final_path).map_or(0, |s| s.lines().count()) < 3 {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "the job did not process its input"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    common::wait_for_lines(&final_path, 3);
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()

@@ -9,7 +9,7 @@
 mod common;
 
 use std::process::Child;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{drop_file, sums_by_key, JobDirs};
 
@@ -20,20 +20,11 @@ fn passes() -> Vec<u64> {
         .unwrap_or_else(|| vec![1, 3])
 }
 
-/// Waits for a child armed with a kill point to die by it (a guard, not a timing).
-fn dies_at_the_kill_point(mut child: Child, what: &str) {
-    let started = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            assert!(!status.success(), "{what}: the job ended cleanly instead");
-            return;
-        }
-        if started.elapsed() > Duration::from_secs(60) {
-            child.kill().unwrap();
-            panic!("{what}: the kill point was never reached");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+/// Waits for a child armed with a kill point to die by it.
+fn dies_at_the_kill_point(child: Child, what: &str) {
+    let status = common::exit_within(child, Duration::from_secs(60))
+        .unwrap_or_else(|| panic!("{what}: the kill point was never reached"));
+    assert!(!status.success(), "{what}: the job ended cleanly instead");
 }
 
 fn lines(file: usize) -> Vec<String> {

@@ -8,7 +8,7 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{drop_file, sums_by_key, JobDirs};
 
@@ -73,30 +73,16 @@ fn a_metadata_checkpoint_that_cannot_be_written_stops_the_job_and_loses_nothing(
         all.extend(lines(f));
         drop_file(&job.input, &job.staging, &format!("f{f}.txt"), &lines(f));
     }
-    let mut child = job.spawn(&[]);
+    let child = job.spawn(&[]);
     // Wait (on the real process) until it has checkpointed, then pull the directory away.
-    let started = Instant::now();
-    while !std::fs::read_to_string(job.out.join("final.txt")).is_ok_and(|s| s.lines().count() == 4)
-    {
-        assert!(started.elapsed() < Duration::from_secs(30), "no progress");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    common::wait_for_lines(&job.out.join("final.txt"), 4);
     let aside = job.ckpt.with_extension("aside");
     std::fs::rename(&job.ckpt, &aside).unwrap();
     std::fs::write(&job.ckpt, b"not a directory").unwrap();
     all.extend(lines(2));
     drop_file(&job.input, &job.staging, "f2.txt", &lines(2));
-    let started = Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if started.elapsed() > Duration::from_secs(30) {
-            child.kill().unwrap();
-            panic!("the job went on without its checkpoints");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = common::exit_within(child, Duration::from_secs(30))
+        .expect("the job went on without its checkpoints");
     assert!(!status.success(), "the job stops with an error");
     // Storage is back.
     std::fs::remove_file(&job.ckpt).unwrap();

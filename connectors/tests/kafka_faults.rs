@@ -6,6 +6,8 @@
 #![cfg(feature = "kafka")]
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -70,21 +72,8 @@ fn a_batch_whose_ranges_cannot_all_be_decided_takes_none() {
     let down = runner.run(1).unwrap();
     assert!(!down[0].succeeded(), "partition 1 has no leader: {down:?}");
     mock.broker_up(2).unwrap();
-    let started = std::time::Instant::now();
-    loop {
-        runner.run(1).unwrap();
-        let mut all: Vec<u64> = out.batches().concat();
-        all.sort();
-        if all.len() >= 80 {
-            assert_eq!(all, (0..80).collect::<Vec<_>>(), "each record exactly once");
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "records of partition 0 were skipped: {} of 80 read",
-            all.len()
-        );
-    }
+    let all = common::run_until_read(&runner, &out, 80);
+    assert_eq!(all, (0..80).collect::<Vec<_>>(), "each record exactly once");
 }
 
 struct Events {
@@ -127,28 +116,30 @@ fn every_pending_batch_is_re_read_exactly_after_a_restart() {
         .max_rate_per_partition(5);
     // Per batch time, as an idempotent sink keeps it: a re-run replaces.
     let seen: Arc<Mutex<BTreeMap<Time, Vec<u64>>>> = Arc::new(Mutex::new(BTreeMap::new()));
+    // Builds the job on a fresh Context from the checkpoint in `dir`; each batch first
+    // waits for `gate` (closed: no wait).
+    let job = |clock: Arc<ManualClock>, gate: Receiver<()>| {
+        let (s, p, gate) = (seen.clone(), params.clone(), Mutex::new(gate));
+        StreamingContext::get_or_create(
+            dir.path(),
+            move |ssc| {
+                KafkaUtils::create_direct_stream(ssc, p, ConsumerStrategy::subscribe(["pile"]))?
+                    .map(|r| r.value_str().parse::<u64>().unwrap())
+                    .foreach_rdd(move |rdd, time| {
+                        let _ = gate.lock().recv_timeout(Duration::from_secs(60));
+                        s.lock().insert(time, rdd.collect()?);
+                        Ok(())
+                    });
+                Ok(())
+            },
+            StreamingContext::builder(&Context::local(2), interval).clock(clock),
+        )
+        .unwrap()
+    };
     // First run: batch 1 blocks until every batch is generated.
     let (gate_tx, gate_rx) = unbounded::<()>();
     let clock = Arc::new(ManualClock::new());
-    let (s, p) = (seen.clone(), params.clone());
-    let gate_rx = Mutex::new(gate_rx);
-    let ssc = StreamingContext::get_or_create(
-        dir.path(),
-        move |ssc| {
-            let stream =
-                KafkaUtils::create_direct_stream(ssc, p, ConsumerStrategy::subscribe(["pile"]))?;
-            stream
-                .map(|r| r.value_str().parse::<u64>().unwrap())
-                .foreach_rdd(move |rdd, time| {
-                    let _ = gate_rx.lock().recv_timeout(Duration::from_secs(60));
-                    s.lock().insert(time, rdd.collect()?);
-                    Ok(())
-                });
-            Ok(())
-        },
-        StreamingContext::builder(&Context::local(2), interval).clock(clock.clone()),
-    )
-    .unwrap();
+    let ssc = job(clock.clone(), gate_rx);
     let (submitted, _) = events(&ssc);
     ssc.start().unwrap();
     // Batch BATCHES + 1 is generated only after batch BATCHES's checkpoint is on disk.
@@ -169,27 +160,7 @@ fn every_pending_batch_is_re_read_exactly_after_a_restart() {
     let clock = Arc::new(ManualClock::starting_at(Time::from_millis(
         (BATCHES + 1) * 1000,
     )));
-    let s = seen.clone();
-    let ssc = StreamingContext::get_or_create(
-        dir.path(),
-        move |ssc| {
-            let stream = KafkaUtils::create_direct_stream(
-                ssc,
-                params.clone(),
-                ConsumerStrategy::subscribe(["pile"]),
-            )
-            .map_err(emberflow_streaming::Error::from)?;
-            stream
-                .map(|r| r.value_str().parse::<u64>().unwrap())
-                .foreach_rdd(move |rdd, time| {
-                    s.lock().insert(time, rdd.collect()?);
-                    Ok(())
-                });
-            Ok(())
-        },
-        StreamingContext::builder(&Context::local(2), interval).clock(clock.clone()),
-    )
-    .unwrap();
+    let ssc = job(clock, unbounded::<()>().1);
     let (_, completed) = events(&ssc);
     ssc.start().unwrap();
     loop {

@@ -6,6 +6,8 @@
 #![cfg(feature = "kafka")]
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -419,20 +421,8 @@ fn a_broker_that_goes_away_fails_batches_and_the_stream_resumes_when_it_is_back(
     mock.broker_up(1).unwrap();
     produce(&servers, "flaky", 50, 30);
     // The broker is back: the next batches read on from where the stream stood.
-    let started = std::time::Instant::now();
-    loop {
-        runner.run(1).unwrap();
-        let mut all: Vec<u64> = out.batches().concat();
-        all.sort();
-        if all == (0..80).collect::<Vec<_>>() {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "did not resume: {} records",
-            all.len()
-        );
-    }
+    let all = common::run_until_read(&runner, &out, 80);
+    assert_eq!(all, (0..80).collect::<Vec<_>>());
     assert_eq!(runner.ssc().failed_batches(), 1);
 }
 

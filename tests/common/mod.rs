@@ -284,3 +284,40 @@ pub fn assert_receiver_job_exact(job: &JobDirs, what: &str) -> usize {
     assert_eq!(job.final_state(), expected, "{what}: final state");
     acked.len()
 }
+
+/// Waits for a real process to exit; past `limit` (a guard against a hang, not a timing) it
+/// is killed and `None` comes back. No polling: a watchdog thread kills it.
+pub fn exit_within(
+    mut child: std::process::Child,
+    limit: std::time::Duration,
+) -> Option<std::process::ExitStatus> {
+    let (done, watch) = std::sync::mpsc::channel::<()>();
+    let pid = child.id().to_string();
+    let watchdog = std::thread::spawn(move || {
+        let expired = watch.recv_timeout(limit).is_err();
+        if expired {
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", &pid])
+                .status();
+        }
+        expired
+    });
+    let status = child.wait().expect("wait for the job");
+    let _ = done.send(());
+    let expired = watchdog.join().expect("the watchdog thread");
+    (!expired).then_some(status)
+}
+
+/// Waits until the file a real process writes at `path` has `lines` lines (polling the
+/// file: the only way to hear from another process's output), failing after 30 s.
+pub fn wait_for_lines(path: &std::path::Path, lines: usize) {
+    let started = std::time::Instant::now();
+    while std::fs::read_to_string(path).map_or(0, |s| s.lines().count()) < lines {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "{} never reached {lines} lines: the job made no progress",
+            path.display()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}

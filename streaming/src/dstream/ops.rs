@@ -29,16 +29,21 @@ impl<T: Data> DStream<T> {
     where
         F: Fn(Rdd<T>, Time) -> Rdd<U> + Send + Sync + 'static,
     {
-        self.transformed("transform", f)
+        // As Spark: a parent without an RDD for a batch fails that batch.
+        DStream::from_node(
+            &self.graph,
+            TransformedDStream::new("transform", true, self.inner.clone(), f),
+        )
     }
 
+    /// A map-like operation: a parent without an RDD for a batch gives none either.
     pub(crate) fn transformed<U: Data, F>(&self, kind: &'static str, f: F) -> DStream<U>
     where
         F: Fn(Rdd<T>, Time) -> Rdd<U> + Send + Sync + 'static,
     {
         DStream::from_node(
             &self.graph,
-            TransformedDStream::new(kind, self.inner.clone(), f),
+            TransformedDStream::new(kind, false, self.inner.clone(), f),
         )
     }
 

@@ -14,6 +14,9 @@ use crate::{Result, Time};
 
 pub(crate) struct TransformedDStream<T: 'static, U, F> {
     kind: &'static str,
+    /// Whether a parent without an RDD fails the batch (`transform`, as Spark) rather than
+    /// passing the gap on (map-like operations).
+    needs_parent: bool,
     parent: Arc<DStreamInner<T>>,
     f: F,
     _out: PhantomData<fn() -> U>,
@@ -23,9 +26,15 @@ impl<T: Data, U: Data, F> TransformedDStream<T, U, F>
 where
     F: Fn(Rdd<T>, Time) -> Rdd<U> + Send + Sync + 'static,
 {
-    pub(crate) fn new(kind: &'static str, parent: Arc<DStreamInner<T>>, f: F) -> Self {
+    pub(crate) fn new(
+        kind: &'static str,
+        needs_parent: bool,
+        parent: Arc<DStreamInner<T>>,
+        f: F,
+    ) -> Self {
         TransformedDStream {
             kind,
+            needs_parent,
             parent,
             f,
             _out: PhantomData,
@@ -49,8 +58,7 @@ where
     fn compute(&self, time: Time) -> Result<Option<Rdd<U>>> {
         match self.parent.get_or_compute(time)? {
             Some(rdd) => Ok(Some((self.f)(rdd, time))),
-            // As Spark: `transform` fails the batch; map-like operations pass the gap on.
-            None if self.kind == "transform" => Err(missing(self.kind, &*self.parent, time)),
+            None if self.needs_parent => Err(missing(self.kind, &*self.parent, time)),
             None => Ok(None),
         }
     }

@@ -91,10 +91,8 @@ type Block<T> = (u64, Arc<Vec<T>>);
 pub(crate) struct ReceiverCheckpoint {
     /// Block ids of each batch still held (pending, or not yet forgotten).
     pub(crate) allocations: BTreeMap<Time, Vec<u64>>,
-    /// The newest batch given blocks: every batch up to it that is not in `allocations`
-    /// completed.
-    pub(crate) upto: Option<Time>,
-    /// Every block id below this was given to a batch (blocks reach batches in id order).
+    /// Every block id below this was given to a batch (blocks reach batches in id order):
+    /// those not in `allocations` were in batches that completed.
     pub(crate) allocated_below: u64,
 }
 
@@ -111,8 +109,6 @@ pub(crate) struct ReceiverShared<T> {
     wal: Mutex<Option<Arc<WriteAheadLog>>>,
     /// What the metadata checkpoint held, until `start` replays the log.
     restored: Mutex<Option<ReceiverCheckpoint>>,
-    /// The newest batch given blocks.
-    last_allocated: Mutex<Option<Time>>,
     /// One above the highest block id given to a batch.
     allocated_below: AtomicU64,
     stop_requested: AtomicBool,
@@ -157,7 +153,7 @@ impl<T: Data> ReceiverShared<T> {
             .unwrap_or_default()
     }
 
-    /// Block ids per batch still held, and the newest batch given blocks, for the metadata
+    /// Block ids per batch still held, and how far allocation went, for the metadata
     /// checkpoint.
     pub(crate) fn checkpoint(&self) -> ReceiverCheckpoint {
         let allocated = self.allocated.lock();
@@ -166,7 +162,6 @@ impl<T: Data> ReceiverShared<T> {
                 .iter()
                 .map(|(t, bs)| (*t, bs.iter().map(|(id, _)| *id).collect()))
                 .collect(),
-            upto: *self.last_allocated.lock(),
             allocated_below: self.allocated_below.load(Ordering::SeqCst),
         }
     }
@@ -233,22 +228,14 @@ impl<T: Data + Serialize + DeserializeOwned> ReceiverShared<T> {
                 allocated.insert(*t, bs);
             }
         }
-        *self.last_allocated.lock() = restored.upto;
         self.allocated_below
             .store(restored.allocated_below, Ordering::SeqCst);
-        // A block the checkpoint counts as given to a batch, and no longer held by one, was
-        // in a completed batch even if its done mark (or its allocation record) never
-        // reached the disk: replaying it would count it twice.
-        let completed = |id: &u64| {
-            *id < restored.allocated_below
-                || replayed.allocated.get(id).is_some_and(|t| {
-                    restored.upto.is_some_and(|upto| *t <= upto)
-                        && !restored.allocations.contains_key(t)
-                })
-        };
+        // A block the checkpoint counts as given to a batch, and no longer held by one (the
+        // held ones were taken above), was in a completed batch even if its done mark (or
+        // its allocation record) never reached the disk: replaying it would count it twice.
         let mut ready: Vec<(u64, Arc<Vec<T>>)> = blocks
             .into_iter()
-            .filter(|(id, _)| !replayed.done.contains(id) && !completed(id))
+            .filter(|(id, _)| !replayed.done.contains(id) && *id >= restored.allocated_below)
             .collect();
         ready.sort_by_key(|(id, _)| *id);
         log::info!(
@@ -395,7 +382,6 @@ impl<R: Receiver> ReceiverRunner<R> {
                 next_id: AtomicU64::new(0),
                 wal: Mutex::new(None),
                 restored: Mutex::new(None),
-                last_allocated: Mutex::new(None),
                 allocated_below: AtomicU64::new(0),
                 stop_requested: AtomicBool::new(false),
                 restart_requested: Mutex::new(None),
@@ -561,8 +547,6 @@ impl<R: Receiver> ReceiverInput for ReceiverRunner<R> {
             }
         }
         self.shared.allocated.lock().insert(time, blocks);
-        let mut last = self.shared.last_allocated.lock();
-        *last = Some(last.map_or(time, |l| l.max(time)));
         n
     }
 
@@ -669,8 +653,7 @@ mod tests {
         // The checkpoint: batch 1 completed (forgotten), batch 2 still pending.
         runner.shared.set_restored(ReceiverCheckpoint {
             allocations: [(t2, vec![b])].into_iter().collect(),
-            upto: Some(t2),
-            allocated_below: 0,
+            allocated_below: b + 1,
         });
         runner
             .shared

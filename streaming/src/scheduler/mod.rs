@@ -141,12 +141,11 @@ impl SchedulerShared {
             if let Some(job) = batch_jobs.first() {
                 job.set.info.lock().failures.push(message.clone());
             }
-            self.waiter.notify_error(Error::BatchFailed {
+            self.report_error(Error::BatchFailed {
                 time,
                 output: 0,
-                message: message.clone(),
+                message,
             });
-            log::error!("{message}");
         } else {
             emberflow_core::fault::kill_point(&self.graph.ctx, "checkpoint-before-jobs");
         }
@@ -171,6 +170,7 @@ impl SchedulerShared {
                         "metadata checkpoint of batch {time} failed (attempt {}), retrying: {e}",
                         attempt + 1
                     );
+                    // Real time, not the stream's clock: this waits on a real disk.
                     std::thread::sleep(delay);
                     delay *= 2;
                     attempt += 1;

@@ -38,8 +38,6 @@ pub(crate) enum Record<T> {
 pub(crate) struct Replayed<T> {
     pub(crate) blocks: BTreeMap<u64, Vec<T>>,
     pub(crate) done: BTreeSet<u64>,
-    /// The batch each block was allocated to, from `Allocate` records.
-    pub(crate) allocated: BTreeMap<u64, Time>,
 }
 
 struct Current {
@@ -267,7 +265,6 @@ impl WriteAheadLog {
     pub(crate) fn replay<T: DeserializeOwned>(&self) -> Result<Replayed<T>> {
         let mut blocks = BTreeMap::new();
         let mut done = BTreeSet::new();
-        let mut allocated = BTreeMap::new();
         let mut per_segment: BTreeMap<u64, BTreeSet<u64>> = BTreeMap::new();
         let mut next_id = 0;
         for (index, path) in segments(&self.dir)? {
@@ -280,9 +277,8 @@ impl WriteAheadLog {
                         per_segment.entry(index).or_default().insert(id);
                         blocks.insert(id, records);
                     }
-                    Ok(Record::Allocate { time, ids }) => {
+                    Ok(Record::Allocate { ids, .. }) => {
                         next_id = next_id.max(ids.iter().max().map_or(0, |m| m + 1));
-                        allocated.extend(ids.into_iter().map(|id| (id, time)));
                     }
                     Ok(Record::Done { ids }) => {
                         next_id = next_id.max(ids.iter().max().map_or(0, |m| m + 1));
@@ -303,11 +299,7 @@ impl WriteAheadLog {
         *self.done.lock() = done.clone();
         let mut w = self.writer.lock();
         w.next_id = w.next_id.max(next_id);
-        Ok(Replayed {
-            blocks,
-            done,
-            allocated,
-        })
+        Ok(Replayed { blocks, done })
     }
 }
 
@@ -353,7 +345,6 @@ mod tests {
         assert_eq!(r.blocks.len(), 2);
         assert_eq!(r.blocks[&1], vec![3]);
         assert!(r.done.contains(&0) && !r.done.contains(&1));
-        assert_eq!(r.allocated.get(&0), Some(&Time::from_millis(1000)));
         assert_eq!(
             block(&wal, vec![4]),
             2,
