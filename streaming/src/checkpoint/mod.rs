@@ -45,10 +45,14 @@ pub(crate) struct Checkpoint {
     pub(crate) data_paths: BTreeSet<PathBuf>,
 }
 
-/// Encodes a stream's checkpoint data; a failure names the stream and fails the checkpoint.
-pub(crate) fn encode_stream_data<D: Serialize + ?Sized>(stream: &str, data: &D) -> Result<Vec<u8>> {
+/// Encodes a stream's checkpoint data; a failure names the stream (described only then)
+/// and fails the checkpoint.
+pub(crate) fn encode_stream_data<D: Serialize + ?Sized>(
+    data: &D,
+    stream: impl FnOnce() -> String,
+) -> Result<Vec<u8>> {
     bincode::serialize(data).map_err(|e| Error::CheckpointEncoding {
-        stream: stream.to_owned(),
+        stream: stream(),
         reason: e.to_string(),
     })
 }

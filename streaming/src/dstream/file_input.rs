@@ -183,10 +183,9 @@ impl FileInputState {
             *self.initial_threshold.lock(),
             self.batch_files.lock().clone(),
         );
-        crate::checkpoint::encode_stream_data(
-            &format!("the file stream of {}", self.dir.display()),
-            &data,
-        )
+        crate::checkpoint::encode_stream_data(&data, || {
+            format!("the file stream of {}", self.dir.display())
+        })
         .map(Some)
     }
 

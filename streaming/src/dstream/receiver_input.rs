@@ -30,8 +30,10 @@ where
         Vec::new()
     }
     fn checkpoint_data(&self) -> Result<Option<Vec<u8>>> {
-        crate::checkpoint::encode_stream_data("receiver stream", &self.runner.shared.checkpoint())
-            .map(Some)
+        crate::checkpoint::encode_stream_data(&self.runner.shared.checkpoint(), || {
+            format!("receiver stream {}", self.runner.shared.name)
+        })
+        .map(Some)
     }
     fn restore(&self, data: &[u8]) -> Result<()> {
         let restored = bincode::deserialize(data).map_err(|e| {

@@ -116,7 +116,7 @@ impl StateSupport {
         if written.is_empty() {
             return Ok(None);
         }
-        crate::checkpoint::encode_stream_data("a stateful stream", &*written).map(Some)
+        crate::checkpoint::encode_stream_data(&*written, || "a stateful stream".into()).map(Some)
     }
 
     /// The state directories written, for the metadata checkpoint's references.
