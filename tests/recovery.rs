@@ -197,3 +197,73 @@ fn state_checkpoints_nothing_refers_to_are_removed() {
         "the newest three metadata checkpoints are kept"
     );
 }
+
+#[test]
+fn a_failed_batch_stays_pending_and_runs_again_after_a_restart() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+    let input = common::temp_dir();
+    prepare_input(input.path());
+    let dir = common::temp_dir();
+    let ctx = Context::local(2);
+    let out: Arc<Mutex<std::collections::BTreeMap<Time, Vec<(String, i64)>>>> = Arc::default();
+    // The first run's output fails at batch 3 s (a sink that is down); batches after it
+    // succeed.
+    let sink_down = Arc::new(AtomicBool::new(true));
+    let build = |ssc: &StreamingContext| {
+        let sink = out.clone();
+        let down = sink_down.clone();
+        pairs(ssc, input.path()).foreach_rdd(move |rdd, time| {
+            if time == Time::from_millis(3000) && down.load(Ordering::SeqCst) {
+                return Err(emberflow::Error::user("the sink is down"));
+            }
+            sink.lock().unwrap().insert(time, rdd.collect()?);
+            Ok(())
+        });
+        Ok(())
+    };
+    let first =
+        emberflow::testing::BatchRunner::get_or_create(&ctx, S, dir.path(), Time::ZERO, build)
+            .unwrap();
+    let infos = first.run(5).unwrap();
+    assert_eq!(
+        infos.iter().filter(|i| !i.succeeded()).count(),
+        1,
+        "{infos:?}"
+    );
+    first
+        .ssc()
+        .stop(StopOptions::immediate().keep_context(true))
+        .unwrap();
+    drop(first);
+    assert!(!out.lock().unwrap().contains_key(&Time::from_millis(3000)));
+    // The sink is back; the restart runs the failed batch again, on the same files.
+    sink_down.store(false, Ordering::SeqCst);
+    let second = emberflow::testing::BatchRunner::get_or_create(
+        &ctx,
+        S,
+        dir.path(),
+        Time::from_millis(5000),
+        build,
+    )
+    .unwrap();
+    second.run(2).unwrap();
+    let got = out.lock().unwrap().clone();
+    for i in 0..7u64 {
+        let expected: Vec<(String, i64)> = (0..2u64)
+            .flat_map(|j| {
+                (0..5).map(move |n| (format!("k{}", (i * 3 + j + n) % 4), (i * 10 + j + n) as i64))
+            })
+            .collect();
+        assert_eq!(
+            common::sorted(
+                got.get(&Time::from_millis(1000 * (i + 1)))
+                    .cloned()
+                    .unwrap_or_default()
+            ),
+            common::sorted(expected),
+            "batch {} s",
+            i + 1
+        );
+    }
+}

@@ -3,6 +3,7 @@
 //! weak reference to it; handles hold a strong one, so the graph lives as long as any handle
 //! and no reference cycle runs through it.
 
+use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -188,8 +189,10 @@ impl Graph {
             .collect()
     }
 
-    /// Forgets the RDDs of every node that fall out of its remember duration after `time`.
-    pub(crate) fn clear_metadata(&self, time: Time) {
+    /// Forgets the RDDs of every node that fall out of its remember duration after `time`,
+    /// and the input bookkeeping of batches before it except those in `keep` (failed
+    /// batches a restart runs again).
+    pub(crate) fn clear_metadata(&self, time: Time, keep: &BTreeSet<Time>) {
         for node in self.nodes() {
             node.forget(time);
         }
@@ -201,7 +204,7 @@ impl Graph {
                 .iter()
                 .find(|n| n.id() == id)
                 .map_or(Duration::ZERO, |n| n.remember_duration());
-            input.forget(time.saturating_sub(remember));
+            input.forget(time.saturating_sub(remember), keep);
         }
     }
 }

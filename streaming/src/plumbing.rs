@@ -108,8 +108,8 @@ pub(crate) trait InputBase: Send + Sync + 'static {
     fn records(&self, _time: Time) -> Option<u64> {
         None
     }
-    /// Drops bookkeeping older than what batch `time` still needs.
-    fn forget(&self, _time: Time) {}
+    /// Drops the bookkeeping of batches up to `time`, except those in `keep`.
+    fn forget(&self, _time: Time, _keep: &std::collections::BTreeSet<Time>) {}
     /// For receiver inputs: the receiver side.
     fn receiver(&self) -> Option<Arc<dyn crate::receiver::ReceiverInput>> {
         None

@@ -87,6 +87,35 @@ impl BatchRunner {
         }
     }
 
+    /// A runner on the context [`StreamingContext::get_or_create`] gives for `dir`:
+    /// recovered from its newest checkpoint, or made by `create` when there is none. The
+    /// manual clock starts at `start_at` (a restart continues where the last run stopped).
+    pub fn get_or_create<F>(
+        ctx: &Context,
+        interval: Duration,
+        dir: &std::path::Path,
+        start_at: Time,
+        create: F,
+    ) -> Result<Self>
+    where
+        F: FnOnce(&StreamingContext) -> Result<()>,
+    {
+        let clock = Arc::new(ManualClock::starting_at(start_at));
+        let ssc = StreamingContext::get_or_create(
+            dir,
+            create,
+            StreamingContext::builder(ctx, interval).clock(clock.clone()),
+        )?;
+        let (tx, rx) = unbounded();
+        ssc.add_last_listener(Completions(Mutex::new(tx)));
+        Ok(BatchRunner {
+            ssc,
+            clock,
+            completed: rx,
+            timeout: Duration::from_secs(60),
+        })
+    }
+
     /// How long `run` waits for one batch before it reports the scheduler hung.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
@@ -270,13 +299,12 @@ where
         _ => vec![(0, batches)],
     };
     for (from, to) in runs {
-        let clock = Arc::new(ManualClock::starting_at(
-            Time::ZERO + interval * from as u32,
-        ));
-        let (tx, rx) = unbounded();
         let sink = out.clone();
-        let ssc = StreamingContext::get_or_create(
+        let runner = BatchRunner::get_or_create(
+            ctx,
+            interval,
             dir,
+            Time::ZERO + interval * from as u32,
             |ssc| {
                 build(ssc)?.foreach_rdd(move |rdd, time| {
                     let records = rdd.collect()?;
@@ -285,15 +313,7 @@ where
                 });
                 Ok(())
             },
-            StreamingContext::builder(ctx, interval).clock(clock.clone()),
         )?;
-        ssc.add_last_listener(Completions(Mutex::new(tx)));
-        let runner = BatchRunner {
-            ssc,
-            clock,
-            completed: rx,
-            timeout: Duration::from_secs(60),
-        };
         first_failure(&runner.run(to - from)?)?;
         // Abrupt: no graceful drain, no final checkpoint beyond what batches wrote.
         runner

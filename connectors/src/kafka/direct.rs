@@ -195,7 +195,11 @@ impl emberflow_streaming::StreamingListener for Completions {
         // own: a metadata checkpoint written while this batch completes may still list it
         // as pending, and a restart must then re-read exactly its ranges.
         let mut running = self.state.running.lock();
-        running.remove(&t);
+        // A failed batch stays running: the context lists it as pending in every later
+        // checkpoint, and a restart re-reads exactly its ranges.
+        if info.succeeded() {
+            running.remove(&t);
+        }
         let cut = running.first().copied().unwrap_or(t).min(t);
         drop(running);
         // Completed batches stay a while too: a stateful stream downstream recomputes the

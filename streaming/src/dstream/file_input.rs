@@ -165,11 +165,16 @@ impl InputBase for FileInputState {
     fn records(&self, _time: Time) -> Option<u64> {
         None
     }
-    fn forget(&self, time: Time) {
+    fn forget(&self, time: Time, keep: &std::collections::BTreeSet<Time>) {
         let keep_after = time.saturating_sub(self.remember_window());
         let mut files = self.batch_files.lock();
-        let keep = files.split_off(&keep_after);
-        *files = keep;
+        let mut newer = files.split_off(&keep_after);
+        for t in keep {
+            if let Some(f) = files.remove(t) {
+                newer.insert(*t, f);
+            }
+        }
+        *files = newer;
     }
 }
 

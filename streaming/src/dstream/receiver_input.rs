@@ -62,8 +62,8 @@ impl<R: Receiver> InputBase for ReceiverInputHandle<R> {
     fn name(&self) -> String {
         format!("receiver stream {}", self.runner.shared.name)
     }
-    fn forget(&self, time: Time) {
-        self.runner.forget(time);
+    fn forget(&self, time: Time, keep: &std::collections::BTreeSet<Time>) {
+        self.runner.forget(time, keep);
     }
     fn receiver(&self) -> Option<Arc<dyn ReceiverInput>> {
         Some(self.runner.clone())

@@ -556,13 +556,20 @@ impl<R: Receiver> ReceiverInput for ReceiverRunner<R> {
 }
 
 impl<R: Receiver> ReceiverRunner<R> {
-    /// Drops allocations of batches up to `time` (completed; their RDDs hold the blocks),
-    /// marking their blocks done in the log.
-    pub(crate) fn forget(&self, time: Time) {
+    /// Drops allocations of batches up to `time` (completed; their RDDs hold the blocks)
+    /// but those in `keep`, marking their blocks done in the log.
+    pub(crate) fn forget(&self, time: Time, keep: &std::collections::BTreeSet<Time>) {
         let old = {
             let mut a = self.shared.allocated.lock();
-            let keep = a.split_off(&(time + Duration::from_millis(1)));
-            std::mem::replace(&mut *a, keep)
+            let mut newer = a.split_off(&(time + Duration::from_millis(1)));
+            let mut old = std::mem::take(&mut *a);
+            for t in keep {
+                if let Some(bs) = old.remove(t) {
+                    newer.insert(*t, bs);
+                }
+            }
+            *a = newer;
+            old
         };
         let ids: Vec<u64> = old.values().flatten().map(|(id, _)| *id).collect();
         if ids.is_empty() {

@@ -93,6 +93,9 @@ pub(crate) struct SchedulerShared {
     last_generated: Mutex<Option<Time>>,
     generated: Condvar,
     pending: Mutex<BTreeSet<Time>>,
+    /// Batches whose output operations failed: listed as pending in every later checkpoint
+    /// and their input bookkeeping kept, so a restart runs them again (as Spark does).
+    failed: Mutex<BTreeSet<Time>>,
     idle: Condvar,
     /// Set by an immediate stop or a fatal error: no new batches, queued jobs are skipped.
     halted: AtomicBool,
@@ -204,7 +207,13 @@ impl SchedulerShared {
             time,
             sequence: self.sequence.fetch_add(1, Ordering::SeqCst),
             graph: self.graph.fingerprint(),
-            pending: self.pending.lock().iter().copied().collect(),
+            pending: self
+                .pending
+                .lock()
+                .iter()
+                .chain(self.failed.lock().iter())
+                .copied()
+                .collect(),
             last_generated: *self.last_generated.lock(),
             streams,
             data_paths: nodes.iter().flat_map(|n| n.data_paths()).collect(),
@@ -303,12 +312,16 @@ impl SchedulerShared {
         };
         if !snapshot.succeeded() {
             self.failed_batches.fetch_add(1, Ordering::Relaxed);
+            self.failed.lock().insert(snapshot.batch_time);
         }
         self.completed_batches.fetch_add(1, Ordering::Relaxed);
         self.graph
             .listeners
             .post(|l| l.on_batch_completed(&snapshot));
-        let _ = self.events.send(Event::Clear(snapshot.batch_time));
+        // A failed batch is not cleared: its input stays listed, and a restart re-runs it.
+        if snapshot.succeeded() {
+            let _ = self.events.send(Event::Clear(snapshot.batch_time));
+        }
         self.pending.lock().remove(&snapshot.batch_time);
         self.idle.notify_all();
     }
@@ -405,6 +418,7 @@ impl JobScheduler {
             last_generated: Mutex::new(None),
             generated: Condvar::new(),
             pending: Mutex::new(BTreeSet::new()),
+            failed: Mutex::new(BTreeSet::new()),
             idle: Condvar::new(),
             halted: AtomicBool::new(false),
             failed_batches: AtomicU64::new(0),
@@ -533,7 +547,8 @@ fn generator_loop(shared: Arc<SchedulerShared>, events: ChannelReceiver<Event>, 
                 }
             }
             Event::Clear(t) => {
-                shared.graph.clear_metadata(t);
+                let failed = shared.failed.lock().clone();
+                shared.graph.clear_metadata(t, &failed);
                 emberflow_core::fault::kill_point(
                     &shared.graph.ctx,
                     "outputs-before-completion-checkpoint",
