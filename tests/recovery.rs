@@ -206,7 +206,8 @@ fn a_failed_batch_stays_pending_and_runs_again_after_a_restart() {
     prepare_input(input.path());
     let dir = common::temp_dir();
     let ctx = Context::local(2);
-    let out: Arc<Mutex<std::collections::BTreeMap<Time, Vec<(String, i64)>>>> = Arc::default();
+    type ByTime = std::collections::BTreeMap<Time, Vec<(String, i64)>>;
+    let out: Arc<Mutex<ByTime>> = Arc::default();
     // The first run's output fails at batch 3 s (a sink that is down); batches after it
     // succeed.
     let sink_down = Arc::new(AtomicBool::new(true));
