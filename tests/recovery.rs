@@ -223,9 +223,15 @@ fn a_failed_batch_stays_pending_and_runs_again_after_a_restart() {
         });
         Ok(())
     };
-    let first =
-        emberflow::testing::BatchRunner::get_or_create(&ctx, S, dir.path(), Time::ZERO, build)
-            .unwrap();
+    let first = emberflow::testing::BatchRunner::get_or_create(
+        &ctx,
+        S,
+        dir.path(),
+        Time::ZERO,
+        |b| b,
+        build,
+    )
+    .unwrap();
     let infos = first.run(5).unwrap();
     assert_eq!(
         infos.iter().filter(|i| !i.succeeded()).count(),
@@ -245,6 +251,7 @@ fn a_failed_batch_stays_pending_and_runs_again_after_a_restart() {
         S,
         dir.path(),
         Time::from_millis(5000),
+        |b| b,
         build,
     )
     .unwrap();

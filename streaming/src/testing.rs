@@ -88,13 +88,15 @@ impl BatchRunner {
     }
 
     /// A runner on the context [`StreamingContext::get_or_create`] gives for `dir`:
-    /// recovered from its newest checkpoint, or made by `create` when there is none. The
-    /// manual clock starts at `start_at` (a restart continues where the last run stopped).
+    /// recovered from its newest checkpoint, or made by `create` when there is none, with
+    /// the builder adjusted by `configure`. The manual clock starts at `start_at` (a restart
+    /// continues where the last run stopped).
     pub fn get_or_create<F>(
         ctx: &Context,
         interval: Duration,
         dir: &std::path::Path,
         start_at: Time,
+        configure: impl FnOnce(StreamingContextBuilder) -> StreamingContextBuilder,
         create: F,
     ) -> Result<Self>
     where
@@ -104,7 +106,7 @@ impl BatchRunner {
         let ssc = StreamingContext::get_or_create(
             dir,
             create,
-            StreamingContext::builder(ctx, interval).clock(clock.clone()),
+            configure(StreamingContext::builder(ctx, interval)).clock(clock.clone()),
         )?;
         let (tx, rx) = unbounded();
         ssc.add_last_listener(Completions(Mutex::new(tx)));
@@ -305,6 +307,7 @@ where
             interval,
             dir,
             Time::ZERO + interval * from as u32,
+            |b| b,
             |ssc| {
                 build(ssc)?.foreach_rdd(move |rdd, time| {
                     let records = rdd.collect()?;

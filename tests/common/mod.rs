@@ -2,6 +2,8 @@
 //! and plain-Rust models of the operations.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod proxy;
+
 use std::collections::BTreeMap;
 
 use emberflow::prelude::*;

@@ -38,10 +38,13 @@ impl ProducerContext for Deliveries {
 
 type Checked = BaseProducer<Deliveries>;
 
-/// A producer with every property of `params` (security and SASL settings included), whose
-/// delivery reports are checked.
+/// An idempotent producer with every property of `params` (security and SASL settings
+/// included), whose delivery reports are checked.
 pub(crate) fn producer(params: &KafkaParams) -> Result<Checked> {
     let mut c = ClientConfig::new();
+    // Idempotent unless the user says otherwise (as Kafka's own clients since 3.0): a
+    // request retried after a cut connection is not written twice.
+    c.set("enable.idempotence", "true");
     for (k, v) in params.props() {
         c.set(k, v);
     }
