@@ -1,4 +1,6 @@
-//! Storage that fails under a running job, injected from outside the process: a file-size
+//! Storage that fails under a running job, injected from outside the process: a failing-disk
+//! library loaded with LD_PRELOAD (chosen fsync, write and rename calls of the job fail with
+//! EIO or ENOSPC), a file-size
 //! limit (`ulimit -f`, the kernel refusing writes with EFBIG as a full disk refuses them with
 //! ENOSPC) under the receiver's write-ahead log, and a checkpoint directory that stops being
 //! a directory. Each fault is either retried (a refused store is stored again) or stops the
@@ -102,4 +104,142 @@ fn a_metadata_checkpoint_that_cannot_be_written_stops_the_job_and_loses_nothing(
         (k.to_string(), v.parse::<u64>().unwrap())
     });
     assert_eq!(job.final_state(), sums_by_key(pairs));
+}
+
+/// The failing-disk library (tests/support/failing_io.c), built once per test run.
+fn failing_io() -> &'static str {
+    static BUILT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    BUILT.get_or_init(|| {
+        let out = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("libfailing_io.so");
+        let src = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/failing_io.c");
+        let status = std::process::Command::new("cc")
+            .args(["-shared", "-fPIC", "-O1", "-o"])
+            .arg(&out)
+            .arg(src)
+            .arg("-ldl")
+            .status()
+            .expect("a C compiler (cc) builds the failing-disk library");
+        assert!(status.success(), "cc {src}");
+        out.to_str().unwrap().to_owned()
+    })
+}
+
+/// Starts the job with the disk failing as `rule` says (see failing_io.c); the calls that
+/// failed are listed in `out/failed-calls.log`.
+fn spawn_on_failing_disk(job: &JobDirs, extra: &[&str], rule: &str) -> std::process::Child {
+    let log = job.out.join("failed-calls.log");
+    job.spawn_with_env(
+        extra,
+        &[
+            ("LD_PRELOAD", failing_io()),
+            ("EMBERFLOW_FAIL", rule),
+            ("EMBERFLOW_FAIL_LOG", log.to_str().unwrap()),
+        ],
+    )
+}
+
+fn failed_calls(job: &JobDirs) -> Vec<String> {
+    std::fs::read_to_string(job.out.join("failed-calls.log"))
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Every line of `all` saved once, and the final sums equal to them.
+fn assert_file_job_exact(job: &JobDirs, all: &[String], what: &str) {
+    let mut saved: Vec<String> = common::saved_lines(&job.out)
+        .into_iter()
+        .map(|l| l.trim_start_matches('(').trim_end_matches(')').to_string())
+        .collect();
+    saved.sort();
+    let mut want = all.to_vec();
+    want.sort();
+    assert_eq!(saved, want, "{what}: saved records");
+    let pairs = all.iter().map(|l| {
+        let (k, v) = l.split_once(',').unwrap();
+        (k.to_string(), v.parse::<u64>().unwrap())
+    });
+    assert_eq!(job.final_state(), sums_by_key(pairs), "{what}: final state");
+}
+
+/// Runs the file-stream job on a disk failing as `rule` says while files arrive; then, if
+/// it stopped with an error, restarts it on a good disk. Nothing is lost or counted twice.
+fn file_job_on_failing_disk(rule: &str, stops: bool) -> Vec<String> {
+    let job = JobDirs::new();
+    let mut all = Vec::new();
+    for f in 0..2 {
+        all.extend(lines(f));
+        drop_file(&job.input, &job.staging, &format!("f{f}.txt"), &lines(f));
+    }
+    let child = spawn_on_failing_disk(&job, &["--run-for-ms", "2500"], rule);
+    common::wait_for_lines(&job.out.join("final.txt"), 4);
+    for f in 2..6 {
+        all.extend(lines(f));
+        drop_file(&job.input, &job.staging, &format!("f{f}.txt"), &lines(f));
+        std::thread::sleep(Duration::from_millis(150));
+    }
+    let status = common::exit_within(child, Duration::from_secs(60)).expect("the job hung");
+    let failed = failed_calls(&job);
+    assert!(!failed.is_empty(), "{rule}: the fault happened");
+    assert_eq!(
+        !status.success(),
+        stops,
+        "{rule}: stops with an error: {status:?}"
+    );
+    let status = job.spawn(&["--run-for-ms", "1500"]).wait().unwrap();
+    assert!(status.success());
+    assert_file_job_exact(&job, &all, rule);
+    failed
+}
+
+#[test]
+fn fsyncs_of_the_log_that_fail_refuse_the_store_and_nothing_acknowledged_is_lost() {
+    let job = JobDirs::new();
+    let total = "3000";
+    // The 5th to 7th fsyncs of the receiver's log fail with EIO.
+    let status = spawn_on_failing_disk(
+        &job,
+        &["--receiver-total", total, "--run-for-ms", "3000"],
+        "fsync:received:5:3",
+    )
+    .wait()
+    .unwrap();
+    assert!(status.success(), "{status:?}");
+    assert_eq!(failed_calls(&job).len(), 3);
+    let refused = std::fs::read_to_string(job.out.join("refused.log")).unwrap_or_default();
+    assert!(refused.contains("Input/output error"), "{refused:?}");
+    let status = job
+        .spawn(&["--receiver-total", total, "--run-for-ms", "2500"])
+        .wait()
+        .unwrap();
+    assert!(status.success());
+    common::assert_receiver_job_exact(&job, "log fsyncs failing");
+}
+
+#[test]
+fn a_metadata_checkpoint_rename_that_fails_once_is_retried_and_the_job_goes_on() {
+    let failed = file_job_on_failing_disk("rename:checkpoint-:3:1", false);
+    assert_eq!(failed.len(), 1, "{failed:?}");
+}
+
+#[test]
+fn metadata_checkpoint_fsyncs_that_keep_failing_stop_the_job_and_a_restart_loses_nothing() {
+    file_job_on_failing_disk("fsync:checkpoint-:4:0", true);
+}
+
+#[test]
+fn output_writes_on_a_failing_disk_fail_the_batch_and_a_restart_writes_it_again() {
+    // Every write into an output directory from the 3rd on fails with ENOSPC.
+    file_job_on_failing_disk("write:records-:3:0", true);
+}
+
+#[test]
+fn output_renames_that_fail_fail_the_batch_and_a_restart_writes_it_again() {
+    file_job_on_failing_disk("rename:records-:2:0", true);
+}
+
+#[test]
+fn a_state_checkpoint_on_a_failing_disk_fails_the_batch_and_a_restart_loses_nothing() {
+    file_job_on_failing_disk("write:/rdd-:2:0", true);
 }
