@@ -1,11 +1,10 @@
 //! Storage that fails under a running job, injected from outside the process: a failing-disk
 //! library loaded with LD_PRELOAD (chosen fsync, write and rename calls of the job fail with
-//! EIO or ENOSPC), a file-size
-//! limit (`ulimit -f`, the kernel refusing writes with EFBIG as a full disk refuses them with
-//! ENOSPC) under the receiver's write-ahead log, and a checkpoint directory that stops being
-//! a directory. Each fault is either retried (a refused store is stored again) or stops the
-//! job with an error; after a restart, nothing acknowledged is lost and nothing is counted
-//! twice.
+//! EIO or ENOSPC), a file-size limit (`ulimit -f`, the kernel refusing writes with EFBIG as a
+//! full disk refuses them with ENOSPC) under the receiver's write-ahead log, and a checkpoint
+//! directory that stops being a directory. Each fault is either retried (a refused store is
+//! stored again) or stops the job with an error; after a restart, nothing acknowledged is
+//! lost and nothing is counted twice.
 #![allow(clippy::unwrap_used)]
 
 mod common;
