@@ -256,6 +256,7 @@ impl RddNode<String> for TextFileRdd {
             path: &s.path,
             tc,
             buf: Vec::new(),
+            replaced: 0,
         }))
     }
 }
@@ -267,6 +268,20 @@ struct LineIter<'a> {
     path: &'a Path,
     tc: &'a TaskContext,
     buf: Vec<u8>,
+    /// Lines whose invalid UTF-8 was replaced, logged once when the split is done.
+    replaced: u64,
+}
+
+impl Drop for LineIter<'_> {
+    fn drop(&mut self) {
+        if self.replaced > 0 {
+            log::warn!(
+                "{}: {} lines were not valid UTF-8; their invalid bytes were replaced with U+FFFD",
+                self.path.display(),
+                self.replaced
+            );
+        }
+    }
 }
 
 impl Iterator for LineIter<'_> {
@@ -289,7 +304,10 @@ impl Iterator for LineIter<'_> {
                 // One exact-size allocation per line; the read buffer is kept for the next.
                 Some(match std::str::from_utf8(&self.buf) {
                     Ok(s) => s.to_owned(),
-                    Err(_) => String::from_utf8_lossy(&self.buf).into_owned(),
+                    Err(_) => {
+                        self.replaced += 1;
+                        String::from_utf8_lossy(&self.buf).into_owned()
+                    }
                 })
             }
             Err(e) => {
