@@ -60,7 +60,10 @@ fn awkward_files_give_every_line_once_as_the_batch_job_reads_them() {
         });
     let out = runner.collect(&lines);
     let infos = runner.run(3).unwrap();
-    assert!(infos.iter().all(emberflow::BatchInfo::succeeded), "{infos:?}");
+    assert!(
+        infos.iter().all(emberflow::BatchInfo::succeeded),
+        "{infos:?}"
+    );
     let by_time = out.by_time();
     let batch = |ms: u64| {
         common::sorted(

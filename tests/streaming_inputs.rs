@@ -268,28 +268,59 @@ fn graceful_stop_processes_everything_received() {
     );
 }
 
+/// Stores `per_step` records each time `go` says so, and acknowledges.
+struct Paced {
+    per_step: u64,
+    go: Option<Rx<()>>,
+    stored: Sender<()>,
+}
+
+impl Receiver for Paced {
+    type Item = u64;
+    fn on_start(&mut self, ctx: &ReceiverContext<u64>) {
+        let (ctx, n, stored, go) = (
+            ctx.clone(),
+            self.per_step,
+            self.stored.clone(),
+            self.go.take().unwrap(),
+        );
+        std::thread::spawn(move || {
+            let mut next = 0;
+            while go.recv().is_ok() {
+                for i in next..next + n {
+                    ctx.store(i).unwrap();
+                }
+                next += n;
+                let _ = stored.send(());
+            }
+        });
+    }
+}
+
 #[test]
 fn blocks_are_cut_on_the_block_interval() {
     let ctx = Context::local(2);
     let runner = BatchRunner::with_builder(&ctx, Duration::from_secs(1), |b| {
         b.block_interval(Duration::from_millis(250))
     });
-    let (tx, done) = unbounded();
-    let s = runner.ssc().receiver_stream(Burst {
-        n: 100,
-        go: None,
-        done: tx,
+    let (go_tx, go) = unbounded();
+    let (stored_tx, stored) = unbounded();
+    let s = runner.ssc().receiver_stream(Paced {
+        per_step: 25,
+        go: Some(go),
+        stored: stored_tx,
     });
     let parts = runner.collect(&s.glom().map(|p| p.len()));
-    runner.run(0).unwrap();
-    done.recv_timeout(GUARD).unwrap();
     runner.run(1).unwrap();
-    let first = parts.batches().remove(0);
-    assert_eq!(first.iter().sum::<usize>(), 100);
-    assert!(
-        !first.is_empty() && first.len() <= 4,
-        "one partition per block: {first:?}"
-    );
+    // In each quarter of the next batch the receiver stores 25 records; the clock then
+    // moves to the next block boundary and the block timer cuts what was stored.
+    for _ in 0..4 {
+        go_tx.send(()).unwrap();
+        stored.recv_timeout(GUARD).unwrap();
+        runner.advance(Duration::from_millis(250)).unwrap();
+    }
+    let second = parts.by_time()[&Time::from_millis(2000)].clone();
+    assert_eq!(second, vec![25; 4], "one partition per block interval");
 }
 
 #[test]

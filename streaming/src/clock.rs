@@ -19,6 +19,11 @@ pub trait Clock: Send + Sync + 'static {
     /// Blocks until `now() >= target` or `cancel` is set. Returns whether `target` was
     /// reached.
     fn wait_until(&self, target: Time, cancel: &AtomicBool) -> bool;
+
+    /// Tells the clock that the calling thread, woken by [`wait_until`](Self::wait_until),
+    /// will not wait on it again (a timer that stops), so that
+    /// [`ManualClock::settle`] does not wait for it.
+    fn done_waiting(&self) {}
 }
 
 /// Wall-clock time, in milliseconds since the Unix epoch.
@@ -60,8 +65,24 @@ impl Clock for SystemClock {
 /// ```
 #[derive(Debug, Default)]
 pub struct ManualClock {
-    time: Mutex<Time>,
+    state: Mutex<ManualState>,
     moved: Condvar,
+}
+
+#[derive(Debug, Default)]
+struct ManualState {
+    time: Time,
+    /// Targets of the threads waiting now.
+    sleeping: Vec<Time>,
+    /// Threads a wait returned to (at its target) that have not waited again yet: they are
+    /// doing what the time told them to (cutting a block, generating a batch).
+    busy: usize,
+}
+
+thread_local! {
+    /// The manual clock (by address) whose wait this thread returned from last, if it has
+    /// not waited on it again since.
+    static BUSY_FOR: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
 impl ManualClock {
@@ -73,43 +94,100 @@ impl ManualClock {
     /// A manual clock at `time`.
     pub fn starting_at(time: Time) -> Self {
         ManualClock {
-            time: Mutex::new(time),
+            state: Mutex::new(ManualState {
+                time,
+                ..ManualState::default()
+            }),
             moved: Condvar::new(),
         }
     }
 
     /// Sets the time and wakes every waiter.
     pub fn set(&self, time: Time) {
-        *self.time.lock() = time;
+        self.state.lock().time = time;
         self.moved.notify_all();
     }
 
     /// Moves the time forward by `d` and wakes every waiter.
     pub fn advance(&self, d: Duration) {
-        let mut t = self.time.lock();
-        *t = *t + d;
-        drop(t);
+        let mut s = self.state.lock();
+        s.time = s.time + d;
+        drop(s);
         self.moved.notify_all();
+    }
+
+    /// Waits until every thread the time woke has done its work and waits on the clock
+    /// again (a receiver's block timer has cut its block), or has said it is done waiting;
+    /// gives up after `limit` (a guard against a hang). Returns whether it settled.
+    ///
+    /// ```
+    /// use emberflow_streaming::ManualClock;
+    /// use std::time::Duration;
+    /// let clock = ManualClock::new();
+    /// clock.advance(Duration::from_millis(250));
+    /// assert!(clock.settle(Duration::from_secs(10)));
+    /// ```
+    pub fn settle(&self, limit: Duration) -> bool {
+        let deadline = std::time::Instant::now() + limit;
+        let mut s = self.state.lock();
+        loop {
+            let now = s.time;
+            if s.busy == 0 && s.sleeping.iter().all(|t| *t > now) {
+                return true;
+            }
+            if self.moved.wait_until(&mut s, deadline).timed_out() {
+                return false;
+            }
+        }
+    }
+
+    fn key(&self) -> usize {
+        self as *const ManualClock as usize
+    }
+
+    /// The calling thread is back (waiting again, or done): no longer busy.
+    fn back(&self, s: &mut ManualState) {
+        if BUSY_FOR.with(|b| b.get()) == self.key() {
+            BUSY_FOR.with(|b| b.set(0));
+            s.busy -= 1;
+            self.moved.notify_all();
+        }
     }
 }
 
 impl Clock for ManualClock {
     fn now(&self) -> Time {
-        *self.time.lock()
+        self.state.lock().time
     }
 
     fn wait_until(&self, target: Time, cancel: &AtomicBool) -> bool {
-        let mut t = self.time.lock();
-        loop {
+        let mut s = self.state.lock();
+        self.back(&mut s);
+        s.sleeping.push(target);
+        let reached = loop {
             if cancel.load(Ordering::SeqCst) {
-                return false;
+                break false;
             }
-            if *t >= target {
-                return true;
+            if s.time >= target {
+                break true;
             }
             // The flag has no condvar of its own; re-check it now and then.
-            self.moved.wait_for(&mut t, CANCEL_CHECK);
+            self.moved.wait_for(&mut s, CANCEL_CHECK);
+        };
+        if let Some(i) = s.sleeping.iter().position(|t| *t == target) {
+            s.sleeping.swap_remove(i);
         }
+        if reached {
+            s.busy += 1;
+            BUSY_FOR.with(|b| b.set(self.key()));
+        }
+        self.moved.notify_all();
+        reached
+    }
+
+    fn done_waiting(&self) {
+        let mut s = self.state.lock();
+        self.back(&mut s);
     }
 }
 
@@ -119,6 +197,9 @@ impl<C: Clock> Clock for std::sync::Arc<C> {
     }
     fn wait_until(&self, target: Time, cancel: &AtomicBool) -> bool {
         (**self).wait_until(target, cancel)
+    }
+    fn done_waiting(&self) {
+        (**self).done_waiting();
     }
 }
 

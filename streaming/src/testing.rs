@@ -182,28 +182,52 @@ impl BatchRunner {
     /// Starts the context if needed, then runs `batches` batches: advances the clock one
     /// interval at a time and waits until that batch completed. Returns their infos.
     pub fn run(&self, batches: usize) -> Result<Vec<BatchInfo>> {
+        let mut infos = Vec::with_capacity(batches);
+        for _ in 0..batches {
+            infos.extend(self.advance(self.ssc.batch_interval())?);
+        }
+        if batches == 0 && self.ssc.state() == StreamingContextState::Initialized {
+            self.ssc.start()?;
+        }
+        Ok(infos)
+    }
+
+    /// Starts the context if needed, moves the clock forward by `d` (less than a batch
+    /// interval too), waits until every timer it woke has done its work (receivers' blocks
+    /// cut), and, if a batch fell due, until it completed. Returns the infos of the batches
+    /// that completed meanwhile.
+    pub fn advance(&self, d: Duration) -> Result<Vec<BatchInfo>> {
         if self.ssc.state() == StreamingContextState::Initialized {
             self.ssc.start()?;
         }
-        let mut infos = Vec::with_capacity(batches);
-        for _ in 0..batches {
-            self.clock.advance(self.ssc.batch_interval());
-            let target = self.clock.now();
-            loop {
-                let info = self.completed.recv_timeout(self.timeout).map_err(|_| {
-                    Error::IllegalState(format!(
-                        "batch {target} did not complete within {:?}; the scheduler is stuck",
-                        self.timeout
-                    ))
-                })?;
-                let done = info.batch_time >= target;
-                infos.push(info);
-                if done {
-                    break;
-                }
+        let interval = self.ssc.batch_interval();
+        let before = self.clock.now().floor(interval);
+        self.clock.advance(d);
+        let target = self.clock.now().floor(interval);
+        if !self.clock.settle(self.timeout) {
+            return Err(Error::IllegalState(format!(
+                "the timers did not finish their work at {} within {:?}",
+                self.clock.now(),
+                self.timeout
+            )));
+        }
+        let mut infos = Vec::new();
+        if target == before {
+            return Ok(infos);
+        }
+        loop {
+            let info = self.completed.recv_timeout(self.timeout).map_err(|_| {
+                Error::IllegalState(format!(
+                    "batch {target} did not complete within {:?}; the scheduler is stuck",
+                    self.timeout
+                ))
+            })?;
+            let done = info.batch_time >= target;
+            infos.push(info);
+            if done {
+                return Ok(infos);
             }
         }
-        Ok(infos)
     }
 
     /// Stops the context gracefully, keeping the RDD context.

@@ -35,6 +35,7 @@ impl RecurringTimer {
                     }
                     next = next + period;
                 }
+                clock.done_waiting();
             })?;
         Ok(RecurringTimer {
             cancel,
