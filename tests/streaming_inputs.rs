@@ -342,3 +342,35 @@ fn time_of_day_is_not_used_by_the_manual_clock() {
             > 200
     );
 }
+
+#[test]
+fn a_receivers_max_rate_holds_end_to_end() {
+    let ctx = Context::local(2);
+    let runner = BatchRunner::with_builder(&ctx, Duration::from_secs(1), |b| {
+        b.receiver_max_rate(100)
+            .block_interval(Duration::from_millis(100))
+    });
+    let (tx, done) = unbounded();
+    let s = runner.ssc().receiver_stream(Burst {
+        n: 450,
+        go: None,
+        done: tx,
+    });
+    let counts = runner.collect(&s.count());
+    let mut cumulative = 0;
+    for k in 1..=8u64 {
+        runner.run(1).unwrap();
+        cumulative += counts.batches().last().unwrap()[0];
+        // At 100 records per second of the stream's clock, never more than 100 per second
+        // so far, however the stores fall between batches.
+        assert!(
+            cumulative <= 100 * k,
+            "{cumulative} records by batch {k}: {:?}",
+            counts.batches()
+        );
+    }
+    done.recv_timeout(GUARD).unwrap();
+    runner.run(1).unwrap();
+    let total: u64 = counts.batches().iter().map(|b| b[0]).sum();
+    assert_eq!(total, 450, "{:?}", counts.batches());
+}

@@ -20,9 +20,15 @@ pub trait Clock: Send + Sync + 'static {
     /// reached.
     fn wait_until(&self, target: Time, cancel: &AtomicBool) -> bool;
 
-    /// Tells the clock that the calling thread, woken by [`wait_until`](Self::wait_until),
-    /// will not wait on it again (a timer that stops), so that
-    /// [`ManualClock::settle`] does not wait for it.
+    /// As [`wait_until`](Self::wait_until), for a thread that does some work each time it
+    /// is woken and then waits again (a timer): [`ManualClock::settle`] waits for that work.
+    fn wait_to_work(&self, target: Time, cancel: &AtomicBool) -> bool {
+        self.wait_until(target, cancel)
+    }
+
+    /// Tells the clock that the calling thread, woken by
+    /// [`wait_to_work`](Self::wait_to_work), will not wait on it again (a timer that stops),
+    /// so that [`ManualClock::settle`] does not wait for it.
     fn done_waiting(&self) {}
 }
 
@@ -116,8 +122,9 @@ impl ManualClock {
         self.moved.notify_all();
     }
 
-    /// Waits until every thread the time woke has done its work and waits on the clock
-    /// again (a receiver's block timer has cut its block), or has said it is done waiting;
+    /// Waits until every thread the time woke has left its wait, and every one that waits
+    /// to work ([`Clock::wait_to_work`]) has done its work and waits again (a receiver's
+    /// block timer has cut its block) or has said it is done waiting;
     /// gives up after `limit` (a guard against a hang). Returns whether it settled.
     ///
     /// ```
@@ -161,6 +168,21 @@ impl Clock for ManualClock {
     }
 
     fn wait_until(&self, target: Time, cancel: &AtomicBool) -> bool {
+        self.wait(target, cancel, false)
+    }
+
+    fn wait_to_work(&self, target: Time, cancel: &AtomicBool) -> bool {
+        self.wait(target, cancel, true)
+    }
+
+    fn done_waiting(&self) {
+        let mut s = self.state.lock();
+        self.back(&mut s);
+    }
+}
+
+impl ManualClock {
+    fn wait(&self, target: Time, cancel: &AtomicBool, works: bool) -> bool {
         let mut s = self.state.lock();
         self.back(&mut s);
         s.sleeping.push(target);
@@ -177,17 +199,12 @@ impl Clock for ManualClock {
         if let Some(i) = s.sleeping.iter().position(|t| *t == target) {
             s.sleeping.swap_remove(i);
         }
-        if reached {
+        if reached && works {
             s.busy += 1;
             BUSY_FOR.with(|b| b.set(self.key()));
         }
         self.moved.notify_all();
         reached
-    }
-
-    fn done_waiting(&self) {
-        let mut s = self.state.lock();
-        self.back(&mut s);
     }
 }
 
@@ -197,6 +214,9 @@ impl<C: Clock> Clock for std::sync::Arc<C> {
     }
     fn wait_until(&self, target: Time, cancel: &AtomicBool) -> bool {
         (**self).wait_until(target, cancel)
+    }
+    fn wait_to_work(&self, target: Time, cancel: &AtomicBool) -> bool {
+        (**self).wait_to_work(target, cancel)
     }
     fn done_waiting(&self) {
         (**self).done_waiting();

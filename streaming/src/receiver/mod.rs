@@ -66,20 +66,20 @@ pub trait Receiver: Send + 'static {
 
 struct RateLimiter {
     per_second: u64,
-    start: Instant,
+    /// When the first record asked (on the stream's clock).
+    start: Option<Time>,
     permitted: u64,
 }
 
 impl RateLimiter {
-    /// Blocks until `n` more records fit under the rate (real time: rates are about the
-    /// outside world, not stream time).
-    fn acquire(&mut self, n: u64) {
+    /// Blocks until `n` more records fit under the rate, on the stream's clock (the system
+    /// clock in production; a test's manual clock makes the rate exact); gives up when
+    /// `cancel` is set (the receiver stops).
+    fn acquire(&mut self, n: u64, clock: &dyn crate::Clock, cancel: &AtomicBool) {
+        let start = *self.start.get_or_insert_with(|| clock.now());
         self.permitted += n;
-        let due = Duration::from_secs_f64(self.permitted as f64 / self.per_second as f64);
-        let elapsed = self.start.elapsed();
-        if due > elapsed {
-            std::thread::sleep(due - elapsed);
-        }
+        let due = start + Duration::from_secs_f64(self.permitted as f64 / self.per_second as f64);
+        clock.wait_until(due, cancel);
     }
 }
 
@@ -168,6 +168,15 @@ impl<T: Data> ReceiverShared<T> {
 
     pub(crate) fn set_restored(&self, restored: ReceiverCheckpoint) {
         *self.restored.lock() = Some(restored);
+    }
+
+    /// Waits until `n` more records fit under the receiver's rate limit, if it has one.
+    fn limit_rate(&self, n: u64) {
+        let (Some(rate), Some(graph)) = (&self.rate, self.graph.upgrade()) else {
+            return;
+        };
+        rate.lock()
+            .acquire(n, graph.clock.as_ref(), &self.stop_requested);
     }
 }
 
@@ -277,9 +286,7 @@ impl<T: Data + Serialize + DeserializeOwned> ReceiverContext<T> {
             return self.store_many(std::iter::once(record));
         }
         // Without the log, one record goes straight to the buffer: no block of its own.
-        if let Some(r) = &self.shared.rate {
-            r.lock().acquire(1);
-        }
+        self.shared.limit_rate(1);
         self.shared.buffer.lock().push(record);
         self.shared.stored.fetch_add(1, Ordering::Relaxed);
         Ok(())
@@ -293,9 +300,7 @@ impl<T: Data + Serialize + DeserializeOwned> ReceiverContext<T> {
     /// log cannot be written; acknowledge the source (commit offsets) only after `Ok`.
     pub fn store_many(&self, records: impl IntoIterator<Item = T>) -> Result<()> {
         let records: Vec<T> = records.into_iter().collect();
-        if let Some(r) = &self.shared.rate {
-            r.lock().acquire(records.len() as u64);
-        }
+        self.shared.limit_rate(records.len() as u64);
         let n = records.len() as u64;
         self.shared.store_block(records)?;
         self.shared.stored.fetch_add(n, Ordering::Relaxed);
@@ -367,7 +372,7 @@ impl<R: Receiver> ReceiverRunner<R> {
         let rate = graph.config.receiver_max_rate.map(|per_second| {
             Mutex::new(RateLimiter {
                 per_second: per_second.max(1),
-                start: Instant::now(),
+                start: None,
                 permitted: 0,
             })
         });
@@ -608,23 +613,31 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_rate_limiter_holds_storing_to_the_rate() {
-        let mut r = RateLimiter {
-            per_second: 1000,
-            start: Instant::now(),
-            permitted: 0,
-        };
-        let t = Instant::now();
-        for _ in 0..20 {
-            r.acquire(10);
+    fn the_rate_limiter_holds_storing_to_the_rate_of_the_clock() {
+        let clock = Arc::new(crate::ManualClock::new());
+        let (c, stop) = (clock.clone(), Arc::new(AtomicBool::new(false)));
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let worker = std::thread::spawn(move || {
+            let mut r = RateLimiter {
+                per_second: 1000,
+                start: None,
+                permitted: 0,
+            };
+            for _ in 0..20 {
+                r.acquire(10, c.as_ref(), &stop);
+                tx.send(()).unwrap();
+            }
+        });
+        // At 1000 records/s, 10 records take 10 ms of the clock.
+        assert!(rx.recv_timeout(Duration::from_millis(50)).is_err(), "held");
+        clock.advance(Duration::from_millis(10));
+        rx.recv_timeout(Duration::from_secs(10)).unwrap();
+        assert!(rx.recv_timeout(Duration::from_millis(50)).is_err(), "held");
+        clock.advance(Duration::from_millis(190));
+        for _ in 0..19 {
+            rx.recv_timeout(Duration::from_secs(10)).unwrap();
         }
-        // 200 records at 1000/s take at least 0.2 s (a lower bound only: never flaky).
-        assert!(
-            t.elapsed() >= Duration::from_millis(195),
-            "{:?}",
-            t.elapsed()
-        );
-        assert_eq!(r.permitted, 200);
+        worker.join().unwrap();
     }
 
     struct Idle;

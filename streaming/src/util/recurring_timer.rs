@@ -29,7 +29,7 @@ impl RecurringTimer {
             .name(name.to_owned())
             .spawn(move || {
                 let mut next = start;
-                while clock.wait_until(next, &flag) {
+                while clock.wait_to_work(next, &flag) {
                     if !callback(next) {
                         break;
                     }
