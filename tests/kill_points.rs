@@ -8,6 +8,7 @@
 
 mod common;
 
+use std::collections::BTreeMap;
 use std::process::Child;
 use std::time::Duration;
 
@@ -42,6 +43,43 @@ fn saved_pairs(job: &JobDirs) -> Vec<String> {
     saved
 }
 
+/// Every file of every complete output directory, with its bytes.
+fn complete_outputs(job: &JobDirs) -> BTreeMap<String, Vec<(String, Vec<u8>)>> {
+    let mut all = BTreeMap::new();
+    for dir in common::entries_starting_with(&job.out, "records-") {
+        if !dir.join("_SUCCESS").exists() {
+            continue;
+        }
+        let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                (
+                    e.file_name().to_string_lossy().into_owned(),
+                    std::fs::read(e.path()).unwrap(),
+                )
+            })
+            .collect();
+        files.sort();
+        all.insert(
+            dir.file_name().unwrap().to_string_lossy().into_owned(),
+            files,
+        );
+    }
+    all
+}
+
+fn output_inodes(job: &JobDirs) -> BTreeMap<std::path::PathBuf, u64> {
+    use std::os::unix::fs::MetadataExt;
+    common::entries_starting_with(&job.out, "records-")
+        .into_iter()
+        .map(|d| {
+            let ino = std::fs::metadata(&d).unwrap().ino();
+            (d, ino)
+        })
+        .collect()
+}
+
 #[test]
 fn file_job_killed_at_every_point_restarts_exactly() {
     for point in [
@@ -60,11 +98,22 @@ fn file_job_killed_at_every_point_restarts_exactly() {
             }
             let env = [("EMBERFLOW_KILL_POINT", what.as_str())];
             dies_at_the_kill_point(job.spawn_with_env(&[], &env), &what);
+            let before = complete_outputs(&job);
+            let inodes = output_inodes(&job);
             // More input while it is down, then a run that stops on its own.
             all.extend(lines(3));
             drop_file(&job.input, &job.staging, "f3.txt", &lines(3));
             let status = job.spawn(&["--run-for-ms", "1500"]).wait().unwrap();
             assert!(status.success(), "{what}: the restarted run ends cleanly");
+            // A batch run again after the restart rewrites its output byte for byte.
+            let after = complete_outputs(&job);
+            for (dir, files) in &before {
+                assert_eq!(
+                    after.get(dir),
+                    Some(files),
+                    "{what}: {dir} rewritten differently"
+                );
+            }
             let mut want = all.clone();
             want.sort();
             assert_eq!(saved_pairs(&job), want, "{what}: saved records");
