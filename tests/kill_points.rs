@@ -114,6 +114,13 @@ fn file_job_killed_at_every_point_restarts_exactly() {
                     "{what}: {dir} rewritten differently"
                 );
             }
+            if point == "outputs-before-completion-checkpoint" {
+                let now = output_inodes(&job);
+                assert!(
+                    inodes.iter().any(|(d, i)| now.get(d) != Some(i)),
+                    "{what}: the killed batch was written again"
+                );
+            }
             let mut want = all.clone();
             want.sort();
             assert_eq!(saved_pairs(&job), want, "{what}: saved records");
