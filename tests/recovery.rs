@@ -73,6 +73,103 @@ fn check(name: &str, build: Build) {
             sorted(&straight),
             "{name}: restart after batch {k}"
         );
+        if k + 3 < BATCHES {
+            let pending = run_with_pending_restart(build, input.path(), k, 2);
+            assert_eq!(
+                sorted(&pending),
+                sorted(&straight),
+                "{name}: restart after batch {k} with batches pending, into a fresh Context"
+            );
+        }
+    }
+}
+
+/// A run stopped after `k` batches with `pending` more generated (checkpointed as pending)
+/// but not run: a job of batch `k + 1` waits until they are, then fails, and the context
+/// (stopping on errors) skips the rest. It is restarted from the checkpoint into a fresh
+/// `Context`, which runs the pending batches and the rest.
+fn run_with_pending_restart(
+    build: Build,
+    input: &Path,
+    k: usize,
+    pending: usize,
+) -> std::collections::BTreeMap<Time, Vec<(String, i64)>> {
+    use emberflow::testing::BatchRunner;
+    use std::sync::{Arc, Mutex};
+    type ByTime = std::collections::BTreeMap<Time, Vec<(String, i64)>>;
+    let dir = common::temp_dir();
+    let out: Arc<Mutex<ByTime>> = Arc::default();
+    let gate_time = Time::from_millis(1000 * (k as u64 + 1));
+    let (go_tx, go_rx) = crossbeam_channel::unbounded::<()>();
+    let go_rx = Arc::new(Mutex::new(Some(go_rx)));
+    let create = |ssc: &StreamingContext| {
+        let sink = out.clone();
+        build(ssc, input)?.foreach_rdd(move |rdd, time| {
+            sink.lock().unwrap().insert(time, rdd.collect()?);
+            Ok(())
+        });
+        let gate = go_rx.clone();
+        // The job that holds the first run up (the restart finds the gate gone).
+        ssc.queue_stream(&RddQueue::<u8>::new(), true)
+            .foreach_rdd(move |_, time| {
+                if time != gate_time {
+                    return Ok(());
+                }
+                let rx = gate.lock().unwrap().take();
+                match rx {
+                    Some(rx) => {
+                        let _ = rx.recv();
+                        Err(emberflow::Error::user("stop here"))
+                    }
+                    None => Ok(()),
+                }
+            });
+        Ok(())
+    };
+    let first = BatchRunner::get_or_create(
+        &Context::local(2),
+        S,
+        dir.path(),
+        Time::ZERO,
+        |b| b.stop_on_error(true),
+        create,
+    )
+    .unwrap();
+    first.run(k).unwrap();
+    let (submitted_tx, submitted) = crossbeam_channel::unbounded();
+    first
+        .ssc()
+        .add_streaming_listener(Submitted(Mutex::new(submitted_tx)));
+    for _ in 0..=pending {
+        first.clock().advance(S);
+        submitted.recv_timeout(Duration::from_secs(30)).unwrap();
+    }
+    // Batches k + 1 … k + 1 + pending are generated and checkpointed; k + 1 now fails and
+    // the context skips the jobs of the others.
+    go_tx.send(()).unwrap();
+    first.ssc().await_termination().unwrap_err();
+    first.ssc().stop(StopOptions::immediate()).unwrap();
+    drop(first);
+    let again = BatchRunner::get_or_create(
+        &Context::local(2),
+        S,
+        dir.path(),
+        Time::from_millis(1000 * (k + 1 + pending) as u64),
+        |b| b,
+        create,
+    )
+    .unwrap();
+    again.run(BATCHES - k - 1 - pending).unwrap();
+    again.ssc().stop(StopOptions::immediate()).unwrap();
+    let result = out.lock().unwrap().clone();
+    result
+}
+
+struct Submitted(std::sync::Mutex<crossbeam_channel::Sender<Time>>);
+
+impl StreamingListener for Submitted {
+    fn on_batch_submitted(&self, info: &emberflow::BatchInfo) {
+        let _ = self.0.lock().unwrap().send(info.batch_time);
     }
 }
 

@@ -29,6 +29,9 @@ enum Event {
 struct JobSet {
     info: Mutex<BatchInfo>,
     remaining: AtomicUsize,
+    /// A job of the batch was skipped because the context was stopping: the batch never
+    /// completes, and stays pending in every checkpoint written after it.
+    skipped: AtomicBool,
 }
 
 struct Job {
@@ -238,6 +241,7 @@ impl SchedulerShared {
                     set: Arc::new(JobSet {
                         info: Mutex::new(empty_info(time)),
                         remaining: AtomicUsize::new(0),
+                        skipped: AtomicBool::new(false),
                     }),
                     output: i,
                     name: out.name().to_owned(),
@@ -274,6 +278,7 @@ impl SchedulerShared {
             let set = Arc::new(JobSet {
                 info: Mutex::new(info),
                 remaining: AtomicUsize::new(0),
+                skipped: AtomicBool::new(false),
             });
             self.pending.lock().insert(time);
             self.start_set(&set);
@@ -283,6 +288,7 @@ impl SchedulerShared {
         let set = Arc::new(JobSet {
             remaining: AtomicUsize::new(batch_jobs.len()),
             info: Mutex::new(info),
+            skipped: AtomicBool::new(false),
         });
         self.pending.lock().insert(time);
         batch_jobs
@@ -330,9 +336,10 @@ impl SchedulerShared {
         let time = job.set.info.lock().batch_time;
         if self.halted.load(Ordering::SeqCst) {
             log::warn!(
-                "batch {time}: output {} skipped, the context is stopping",
+                "batch {time}: output {} skipped, the context is stopping; the batch stays pending and a restart runs it",
                 job.output
             );
+            job.set.skipped.store(true, Ordering::SeqCst);
         } else {
             self.start_set(&job.set);
             let mut op = OutputOperationInfo {
@@ -372,7 +379,9 @@ impl SchedulerShared {
                 });
             }
         }
-        if job.set.remaining.fetch_sub(1, Ordering::SeqCst) == 1 {
+        if job.set.remaining.fetch_sub(1, Ordering::SeqCst) == 1
+            && !job.set.skipped.load(Ordering::SeqCst)
+        {
             self.finish_set(&job.set);
         }
     }
