@@ -87,7 +87,13 @@ fn send(p: &Checked, topic: &str, key: Option<&str>, value: &str) -> Result<()> 
 /// A `foreach_rdd` function that produces every record of each batch, as its text form, to
 /// `topic`, one producer per partition task, flushed before the batch counts as done. Every
 /// delivery report is checked: a message the broker did not take fails the output operation
-/// with the broker's error (and the batch, which a restart re-runs).
+/// with the broker's error (and the batch, which a restart re-runs). Producers are
+/// idempotent unless `enable.idempotence` is set to `false`: a request retried after a lost
+/// connection is not written twice.
+///
+/// # Spark
+/// A batch run again after a restart produces its records again (at least once at this
+/// boundary, as Spark's Kafka writers); make consumers of the topic idempotent by key.
 ///
 /// ```no_run
 /// # use emberflow_connectors::kafka::{kafka_sink, KafkaParams};
