@@ -18,7 +18,8 @@ use common::{drop_file, sums_by_key, JobDirs};
 #[test]
 fn a_log_write_refused_by_the_kernel_is_retried_and_nothing_acknowledged_is_lost() {
     let job = JobDirs::new();
-    let total = "3000";
+    // Far more than 48 KiB of log: the limit is reached early however slow the machine.
+    let total = "9000";
     let job_bin = env!("CARGO_BIN_EXE_emberflow-crash-job");
     // SIGXFSZ ignored: the write fails with EFBIG instead of killing the process.
     let status = std::process::Command::new("bash")
@@ -38,7 +39,7 @@ fn a_log_write_refused_by_the_kernel_is_retried_and_nothing_acknowledged_is_lost
             "--receiver-total",
             total,
             "--run-for-ms",
-            "4000",
+            "6000",
         ])
         .status()
         .unwrap();
@@ -90,19 +91,7 @@ fn a_metadata_checkpoint_that_cannot_be_written_stops_the_job_and_loses_nothing(
     std::fs::rename(&aside, &job.ckpt).unwrap();
     let status = job.spawn(&["--run-for-ms", "1500"]).wait().unwrap();
     assert!(status.success());
-    let mut saved: Vec<String> = common::saved_lines(&job.out)
-        .into_iter()
-        .map(|l| l.trim_start_matches('(').trim_end_matches(')').to_string())
-        .collect();
-    saved.sort();
-    let mut want = all.clone();
-    want.sort();
-    assert_eq!(saved, want);
-    let pairs = all.iter().map(|l| {
-        let (k, v) = l.split_once(',').unwrap();
-        (k.to_string(), v.parse::<u64>().unwrap())
-    });
-    assert_eq!(job.final_state(), sums_by_key(pairs));
+    assert_file_job_exact(&job, &all, "checkpoint directory gone");
 }
 
 /// The failing-disk library (tests/support/failing_io.c), built once per test run.
@@ -172,7 +161,7 @@ fn file_job_on_failing_disk(rule: &str, stops: bool) -> Vec<String> {
         drop_file(&job.input, &job.staging, &format!("f{f}.txt"), &lines(f));
     }
     let child = spawn_on_failing_disk(&job, &["--run-for-ms", "2500"], rule);
-    common::wait_for_lines(&job.out.join("final.txt"), 4);
+    // More files while it runs (or after it stopped: the restart reads them).
     for f in 2..6 {
         all.extend(lines(f));
         drop_file(&job.input, &job.staging, &format!("f{f}.txt"), &lines(f));
@@ -229,8 +218,8 @@ fn metadata_checkpoint_fsyncs_that_keep_failing_stop_the_job_and_a_restart_loses
 
 #[test]
 fn output_writes_on_a_failing_disk_fail_the_batch_and_a_restart_writes_it_again() {
-    // Every write into an output directory from the 3rd on fails with ENOSPC.
-    file_job_on_failing_disk("write:records-:3:0", true);
+    // Every write into an output directory from the 2nd on fails with ENOSPC.
+    file_job_on_failing_disk("write:records-:2:0", true);
 }
 
 #[test]

@@ -201,15 +201,10 @@ impl Proxy {
         for_how_long: Duration,
         then: Duration,
     ) -> std::thread::JoinHandle<bool> {
-        let p = self.clone();
-        let before = p.faults();
-        std::thread::spawn(move || {
-            let fired = p.wait_for_fault(before, Duration::from_secs(60));
-            std::thread::sleep(for_how_long);
+        self.after_next_fault(for_how_long, move |p| {
             p.cut();
             std::thread::sleep(then);
             p.restore();
-            fired
         })
     }
 
@@ -218,12 +213,22 @@ impl Proxy {
         self: &Arc<Self>,
         for_how_long: Duration,
     ) -> std::thread::JoinHandle<bool> {
+        self.after_next_fault(for_how_long, Proxy::restore)
+    }
+
+    /// In a thread: once the next fault happened, waits `wait` and does `then`; the thread
+    /// says whether the fault happened.
+    fn after_next_fault(
+        self: &Arc<Self>,
+        wait: Duration,
+        then: impl FnOnce(&Proxy) + Send + 'static,
+    ) -> std::thread::JoinHandle<bool> {
         let p = self.clone();
         let before = p.faults();
         std::thread::spawn(move || {
             let fired = p.wait_for_fault(before, Duration::from_secs(60));
-            std::thread::sleep(for_how_long);
-            p.restore();
+            std::thread::sleep(wait);
+            then(&p);
             fired
         })
     }
