@@ -401,3 +401,122 @@ fn queue_stream_one_at_a_time_all_at_once_and_default() {
     assert_eq!(out[1], vec![vec![1, 2, 3], vec![], vec![]]);
     assert_eq!(out[2], vec![vec![1], vec![2, 3], vec![-1]]);
 }
+
+/// Puts even keys in partition 0 and odd ones in partition 1.
+struct Parity;
+
+impl Partitioner<u32> for Parity {
+    fn num_partitions(&self) -> usize {
+        2
+    }
+    fn partition(&self, key: &u32) -> usize {
+        (*key % 2) as usize
+    }
+}
+
+#[test]
+fn the_context_transforms_several_streams_at_once() {
+    let runner = BatchRunner::new(Duration::from_secs(1));
+    let a: DStream<u32> = runner.queue_input::<u32, u32>(vec![vec![1, 2], vec![3]]);
+    let b: DStream<u32> = runner.queue_input::<u32, u32>(vec![vec![10], vec![]]);
+    let c: DStream<u32> = runner.queue_input::<u32, u32>(vec![vec![100], vec![300]]);
+    let out = runner.collect(
+        &runner
+            .ssc()
+            .transform(&[a.clone(), b, c], |rdds, time| {
+                let n = rdds.len() as u32;
+                rdds[0]
+                    .union(&rdds[1])
+                    .union(&rdds[2])
+                    .map(move |x| x * n + time.millis() as u32 / 1000)
+            })
+            .unwrap(),
+    );
+    runner.run(2).unwrap();
+    assert_eq!(
+        sorted_batches(out.batches()),
+        vec![vec![4, 7, 31, 301], vec![11, 902]]
+    );
+    assert!(runner
+        .ssc()
+        .transform::<u32, u32, _>(&[], |r, _| r[0].clone())
+        .is_err());
+    // Streams of different slides are refused at start.
+    let other = BatchRunner::new(Duration::from_secs(1));
+    let x: DStream<u32> = other.queue_input::<u32, u32>(vec![vec![1]]);
+    let y = x.window(Duration::from_secs(2), Duration::from_secs(2));
+    other
+        .ssc()
+        .transform(&[x, y], |r, _| r[0].clone())
+        .unwrap()
+        .foreach_rdd(|_, _| Ok(()));
+    let err = other.ssc().start().unwrap_err();
+    assert!(err.to_string().contains("same slide"), "{err}");
+}
+
+#[test]
+fn joins_cogroup_and_state_take_a_partitioner() {
+    let runner = BatchRunner::new(Duration::from_secs(1));
+    let left: DStream<(u32, &str)> =
+        runner.queue_input(vec![vec![(1, "a"), (2, "b"), (3, "c"), (4, "d")]]);
+    let right: DStream<(u32, i32)> = runner.queue_input(vec![vec![(1, 10), (2, 20), (5, 50)]]);
+    // Every output partition holds only keys the partitioner puts there.
+    let placed = |s: DStream<u32>| {
+        s.glom()
+            .map(|p| p.iter().map(|k| k % 2).collect::<Vec<_>>())
+    };
+    let join = runner.collect(&left.join_with_partitioner(&right, Parity));
+    let join_parts = runner.collect(&placed(
+        left.join_with_partitioner(&right, Parity).map(|(k, _)| k),
+    ));
+    let cogroup_parts = runner.collect(&placed(
+        left.cogroup_with_partitioner(&right, Parity)
+            .map(|(k, _)| k),
+    ));
+    let left_outer = runner.collect(&left.left_outer_join_with_partitioner(&right, Parity));
+    let right_outer = runner.collect(&left.right_outer_join_with_partitioner(&right, Parity));
+    let full_outer = runner.collect(&left.full_outer_join_with_partitioner(&right, Parity));
+    let state = left
+        .map(|(k, _)| (k, 1u64))
+        .update_state_by_key_with_partitioner(
+            |vs: &[u64], s: Option<u64>| Some(s.unwrap_or(0) + vs.iter().sum::<u64>()),
+            Parity,
+            None,
+        );
+    let state_parts = runner.collect(&placed(state.map(|(k, _)| k)));
+    runner.run(1).unwrap();
+    assert_eq!(
+        sorted(join.batches().concat()),
+        vec![(1, ("a", 10)), (2, ("b", 20))]
+    );
+    assert_eq!(sorted(left_outer.batches().concat()).len(), 4);
+    assert_eq!(sorted(right_outer.batches().concat()).len(), 3);
+    assert_eq!(sorted(full_outer.batches().concat()).len(), 5);
+    for (what, parts) in [
+        ("join", join_parts),
+        ("cogroup", cogroup_parts),
+        ("update_state_by_key", state_parts),
+    ] {
+        let parts = parts.batches().concat();
+        assert_eq!(parts.len(), 2, "{what}: the partitioner's partition count");
+        assert!(parts[0].iter().all(|k| *k == 0), "{what}: {parts:?}");
+        assert!(parts[1].iter().all(|k| *k == 1), "{what}: {parts:?}");
+    }
+}
+
+#[test]
+fn map_with_state_converts_into_a_plain_stream() {
+    let runner = BatchRunner::new(Duration::from_secs(1));
+    let input: DStream<(u32, u64)> = runner.queue_input(vec![vec![(1, 2), (1, 3)]]);
+    let mapped = input.map_with_state(StateSpec::function(
+        |_t, k: &u32, v: Option<u64>, s: &mut State<u64>| {
+            let total = s.get().copied().unwrap_or(0) + v.unwrap_or(0);
+            s.update(total);
+            Some((*k, total))
+        },
+    ));
+    let plain: DStream<(u32, u64)> = mapped.into();
+    let out = runner.collect(&plain);
+    runner.run(1).unwrap();
+    assert_eq!(sorted(out.batches().concat()), vec![(1, 2), (1, 5)]);
+}

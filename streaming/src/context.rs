@@ -482,6 +482,44 @@ impl StreamingContext {
         DStream::union_all(streams).ok_or_else(|| Error::InvalidGraph("union of no streams".into()))
     }
 
+    /// A stream made every batch by `f` from the RDDs of `streams` for that batch (Spark's
+    /// `StreamingContext.transform`); the streams must have the same slide duration. A stream
+    /// without an RDD for a batch fails that batch, as in Spark.
+    ///
+    /// ```
+    /// use emberflow_streaming::{testing::BatchRunner, DStream};
+    /// use std::time::Duration;
+    /// let runner = BatchRunner::new(Duration::from_secs(1));
+    /// let a: DStream<i32> = runner.queue_input(vec![vec![1, 2]]);
+    /// let b: DStream<i32> = runner.queue_input(vec![vec![10]]);
+    /// let c: DStream<i32> = runner.queue_input(vec![vec![100]]);
+    /// let sum = runner.ssc().transform(&[a, b, c], |rdds, _time| {
+    ///     let all = rdds[0].union(&rdds[1]).union(&rdds[2]);
+    ///     all.map(|x| x * 2)
+    /// })?;
+    /// let out = runner.collect(&sum);
+    /// runner.run(1)?;
+    /// let mut got = out.batches().concat();
+    /// got.sort();
+    /// assert_eq!(got, vec![2, 4, 20, 200]);
+    /// # Ok::<(), emberflow_streaming::Error>(())
+    /// ```
+    pub fn transform<T: Data, U: Data, F>(&self, streams: &[DStream<T>], f: F) -> Result<DStream<U>>
+    where
+        F: Fn(Vec<Rdd<T>>, Time) -> Rdd<U> + Send + Sync + 'static,
+    {
+        if streams.is_empty() {
+            return Err(Error::InvalidGraph("transform of no streams".into()));
+        }
+        Ok(DStream::from_node(
+            &self.inner.graph,
+            crate::dstream::transformed::TransformedDStreamN::new(
+                streams.iter().map(|s| s.inner.clone()).collect(),
+                f,
+            ),
+        ))
+    }
+
     /// Sets the checkpoint directory (created if missing): stateful streams write their state
     /// there every checkpoint interval.
     pub fn checkpoint(&self, dir: impl AsRef<Path>) -> Result<()> {

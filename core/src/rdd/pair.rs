@@ -309,10 +309,20 @@ impl<K: Data + Hash + Eq, V: Data> Rdd<(K, V)> {
         other: &Rdd<(K, W)>,
         partitions: usize,
     ) -> Rdd<(K, (Vec<V>, Vec<W>))> {
+        self.cogroup_with_partitioner(other, HashPartitioner::new(partitions))
+    }
+
+    /// [`cogroup`](Self::cogroup) placed by `partitioner` (a custom key placement, or the
+    /// partitioner of an RDD it meets again, so that neither side moves).
+    pub fn cogroup_with_partitioner<W: Data, P: Partitioner<K>>(
+        &self,
+        other: &Rdd<(K, W)>,
+        partitioner: P,
+    ) -> Rdd<(K, (Vec<V>, Vec<W>))> {
         let left = self.map_values(Side::<V, W>::Left);
         let right = other.map_values(Side::<V, W>::Right);
         left.union(&right)
-            .partition_by(HashPartitioner::new(partitions))
+            .partition_by(partitioner)
             .map_partitions(|it| {
                 merge_by_key(
                     it,
@@ -352,7 +362,17 @@ impl<K: Data + Hash + Eq, V: Data> Rdd<(K, V)> {
         other: &Rdd<(K, W)>,
         partitions: usize,
     ) -> Rdd<(K, (V, W))> {
-        self.cogroup_with_partitions(other, partitions)
+        self.join_with_partitioner(other, HashPartitioner::new(partitions))
+    }
+
+    /// [`join`](Self::join) placed by `partitioner` (a custom key placement, or the
+    /// partitioner of an RDD it meets again, so that neither side moves).
+    pub fn join_with_partitioner<W: Data, P: Partitioner<K>>(
+        &self,
+        other: &Rdd<(K, W)>,
+        partitioner: P,
+    ) -> Rdd<(K, (V, W))> {
+        self.cogroup_with_partitioner(other, partitioner)
             .flat_map_values(|(vs, ws)| {
                 let mut out = Vec::with_capacity(vs.len() * ws.len());
                 for v in &vs {
@@ -376,7 +396,17 @@ impl<K: Data + Hash + Eq, V: Data> Rdd<(K, V)> {
         other: &Rdd<(K, W)>,
         partitions: usize,
     ) -> Rdd<(K, (V, Option<W>))> {
-        self.cogroup_with_partitions(other, partitions)
+        self.left_outer_join_with_partitioner(other, HashPartitioner::new(partitions))
+    }
+
+    /// [`left_outer_join`](Self::left_outer_join) placed by `partitioner` (a custom key placement, or the
+    /// partitioner of an RDD it meets again, so that neither side moves).
+    pub fn left_outer_join_with_partitioner<W: Data, P: Partitioner<K>>(
+        &self,
+        other: &Rdd<(K, W)>,
+        partitioner: P,
+    ) -> Rdd<(K, (V, Option<W>))> {
+        self.cogroup_with_partitioner(other, partitioner)
             .flat_map_values(|(vs, ws)| {
                 let mut out = Vec::new();
                 for v in &vs {
@@ -406,7 +436,17 @@ impl<K: Data + Hash + Eq, V: Data> Rdd<(K, V)> {
         other: &Rdd<(K, W)>,
         partitions: usize,
     ) -> Rdd<(K, (Option<V>, W))> {
-        self.cogroup_with_partitions(other, partitions)
+        self.right_outer_join_with_partitioner(other, HashPartitioner::new(partitions))
+    }
+
+    /// [`right_outer_join`](Self::right_outer_join) placed by `partitioner` (a custom key placement, or the
+    /// partitioner of an RDD it meets again, so that neither side moves).
+    pub fn right_outer_join_with_partitioner<W: Data, P: Partitioner<K>>(
+        &self,
+        other: &Rdd<(K, W)>,
+        partitioner: P,
+    ) -> Rdd<(K, (Option<V>, W))> {
+        self.cogroup_with_partitioner(other, partitioner)
             .flat_map_values(|(vs, ws)| {
                 let mut out = Vec::new();
                 for w in &ws {
@@ -436,7 +476,17 @@ impl<K: Data + Hash + Eq, V: Data> Rdd<(K, V)> {
         other: &Rdd<(K, W)>,
         partitions: usize,
     ) -> Rdd<(K, (Option<V>, Option<W>))> {
-        self.cogroup_with_partitions(other, partitions)
+        self.full_outer_join_with_partitioner(other, HashPartitioner::new(partitions))
+    }
+
+    /// [`full_outer_join`](Self::full_outer_join) placed by `partitioner` (a custom key placement, or the
+    /// partitioner of an RDD it meets again, so that neither side moves).
+    pub fn full_outer_join_with_partitioner<W: Data, P: Partitioner<K>>(
+        &self,
+        other: &Rdd<(K, W)>,
+        partitioner: P,
+    ) -> Rdd<(K, (Option<V>, Option<W>))> {
+        self.cogroup_with_partitioner(other, partitioner)
             .flat_map_values(|(vs, ws)| {
                 let mut out = Vec::new();
                 if vs.is_empty() {

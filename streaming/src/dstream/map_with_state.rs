@@ -478,6 +478,13 @@ pub struct MapWithStateDStream<K: 'static, V: 'static, S: 'static, U: 'static> {
     shared: Arc<Shared<K, V, S, U>>,
 }
 
+/// The mapped records as a plain stream (`let s: DStream<U> = mapped.into();`).
+impl<K, V, S, U> From<MapWithStateDStream<K, V, S, U>> for DStream<U> {
+    fn from(m: MapWithStateDStream<K, V, S, U>) -> DStream<U> {
+        m.stream
+    }
+}
+
 impl<K, V, S, U> Deref for MapWithStateDStream<K, V, S, U> {
     type Target = DStream<U>;
     fn deref(&self) -> &DStream<U> {

@@ -167,6 +167,19 @@ impl<K: Data + Hash + Eq, V: Data> DStream<(K, V)> {
         })
     }
 
+    /// [`cogroup`](Self::cogroup) placed by `partitioner` every batch (Spark's form with a
+    /// `Partitioner`).
+    pub fn cogroup_with_partitioner<W: Data, P: Partitioner<K>>(
+        &self,
+        other: &DStream<(K, W)>,
+        partitioner: P,
+    ) -> DStream<(K, (Vec<V>, Vec<W>))> {
+        let partitioner = Arc::new(partitioner);
+        self.transformed_with("cogroup", other, move |a, b, _| {
+            a.cogroup_with_partitioner(&b, partitioner.clone())
+        })
+    }
+
     /// Per batch, the inner join with `other`'s batch.
     pub fn join<W: Data>(&self, other: &DStream<(K, W)>) -> DStream<(K, (V, W))> {
         self.transformed_with("join", other, |a, b, _| a.join(&b))
@@ -180,6 +193,19 @@ impl<K: Data + Hash + Eq, V: Data> DStream<(K, V)> {
     ) -> DStream<(K, (V, W))> {
         self.transformed_with("join", other, move |a, b, _| {
             a.join_with_partitions(&b, partitions)
+        })
+    }
+
+    /// [`join`](Self::join) placed by `partitioner` every batch (Spark's form with a
+    /// `Partitioner`).
+    pub fn join_with_partitioner<W: Data, P: Partitioner<K>>(
+        &self,
+        other: &DStream<(K, W)>,
+        partitioner: P,
+    ) -> DStream<(K, (V, W))> {
+        let partitioner = Arc::new(partitioner);
+        self.transformed_with("join", other, move |a, b, _| {
+            a.join_with_partitioner(&b, partitioner.clone())
         })
     }
 
@@ -202,6 +228,19 @@ impl<K: Data + Hash + Eq, V: Data> DStream<(K, V)> {
         })
     }
 
+    /// [`left_outer_join`](Self::left_outer_join) placed by `partitioner` every batch (Spark's form with a
+    /// `Partitioner`).
+    pub fn left_outer_join_with_partitioner<W: Data, P: Partitioner<K>>(
+        &self,
+        other: &DStream<(K, W)>,
+        partitioner: P,
+    ) -> DStream<(K, (V, Option<W>))> {
+        let partitioner = Arc::new(partitioner);
+        self.transformed_with("left_outer_join", other, move |a, b, _| {
+            a.left_outer_join_with_partitioner(&b, partitioner.clone())
+        })
+    }
+
     /// Per batch, the right outer join with `other`'s batch.
     pub fn right_outer_join<W: Data>(
         &self,
@@ -221,6 +260,19 @@ impl<K: Data + Hash + Eq, V: Data> DStream<(K, V)> {
         })
     }
 
+    /// [`right_outer_join`](Self::right_outer_join) placed by `partitioner` every batch (Spark's form with a
+    /// `Partitioner`).
+    pub fn right_outer_join_with_partitioner<W: Data, P: Partitioner<K>>(
+        &self,
+        other: &DStream<(K, W)>,
+        partitioner: P,
+    ) -> DStream<(K, (Option<V>, W))> {
+        let partitioner = Arc::new(partitioner);
+        self.transformed_with("right_outer_join", other, move |a, b, _| {
+            a.right_outer_join_with_partitioner(&b, partitioner.clone())
+        })
+    }
+
     /// Per batch, the full outer join with `other`'s batch.
     pub fn full_outer_join<W: Data>(
         &self,
@@ -237,6 +289,19 @@ impl<K: Data + Hash + Eq, V: Data> DStream<(K, V)> {
     ) -> DStream<(K, (Option<V>, Option<W>))> {
         self.transformed_with("full_outer_join", other, move |a, b, _| {
             a.full_outer_join_with_partitions(&b, partitions)
+        })
+    }
+
+    /// [`full_outer_join`](Self::full_outer_join) placed by `partitioner` every batch (Spark's form with a
+    /// `Partitioner`).
+    pub fn full_outer_join_with_partitioner<W: Data, P: Partitioner<K>>(
+        &self,
+        other: &DStream<(K, W)>,
+        partitioner: P,
+    ) -> DStream<(K, (Option<V>, Option<W>))> {
+        let partitioner = Arc::new(partitioner);
+        self.transformed_with("full_outer_join", other, move |a, b, _| {
+            a.full_outer_join_with_partitioner(&b, partitioner.clone())
         })
     }
 }

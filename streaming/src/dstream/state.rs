@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use emberflow_core::hash::StableHashMap;
 use emberflow_core::plumbing::BoxIter;
-use emberflow_core::{Data, HashPartitioner, Rdd};
+use emberflow_core::{Data, HashPartitioner, Partitioner, Rdd};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -27,7 +27,7 @@ type PartitionUpdate<K, V, S> = dyn Fn(Time, Box<dyn Iterator<Item = (K, Vec<V>,
 pub(crate) struct StateDStream<K: 'static, V: 'static, S: 'static> {
     parent: Arc<DStreamInner<(K, V)>>,
     update: Arc<PartitionUpdate<K, V, S>>,
-    partitions: usize,
+    partitioner: Arc<dyn Partitioner<K>>,
     initial: Option<Rdd<(K, S)>>,
     pub(crate) support: StateSupport,
     me: std::sync::Weak<DStreamInner<(K, S)>>,
@@ -82,7 +82,8 @@ where
         let ctx = graph.ctx.clone();
         let zero = graph.zero_time().unwrap_or(Time::ZERO);
         let slide = self.parent.slide();
-        let partitioner = HashPartitioner::new(self.partitions);
+        let partitioner = self.partitioner.clone();
+        let partitions = partitioner.num_partitions();
         let prev: Rdd<(K, S)> = if time.saturating_sub(slide) > zero {
             let me = self
                 .me
@@ -90,12 +91,12 @@ where
                 .ok_or_else(|| crate::Error::IllegalState("state stream is gone".into()))?;
             match me.get_or_compute(time - slide)? {
                 Some(r) => r,
-                None => ctx.parallelize(Vec::new(), self.partitions),
+                None => ctx.parallelize(Vec::new(), partitions),
             }
         } else {
             match &self.initial {
-                Some(init) => init.partition_by(partitioner),
-                None => ctx.parallelize(Vec::new(), self.partitions),
+                Some(init) => init.partition_by(partitioner.clone()),
+                None => ctx.parallelize(Vec::new(), partitions),
             }
         };
         let batch = self
@@ -213,12 +214,71 @@ where
             + Sync
             + 'static,
     {
+        self.state_stream(
+            f,
+            Arc::new(HashPartitioner::new(partitions.max(1))),
+            initial,
+        )
+    }
+
+    /// [`update_state_by_key`](Self::update_state_by_key) with the state placed by
+    /// `partitioner` (Spark's form with a `Partitioner`), optionally starting from `initial`.
+    ///
+    /// ```
+    /// use emberflow_core::HashPartitioner;
+    /// use emberflow_streaming::testing::run_batches;
+    /// let out = run_batches(
+    ///     vec![vec![('a', 1)], vec![('a', 2)]],
+    ///     |s| s.update_state_by_key_with_partitioner(
+    ///         |vs: &[i32], st: Option<i32>| Some(st.unwrap_or(0) + vs.iter().sum::<i32>()),
+    ///         HashPartitioner::new(3),
+    ///         None,
+    ///     ),
+    ///     2,
+    /// )?;
+    /// assert_eq!(out, vec![vec![('a', 1)], vec![('a', 3)]]);
+    /// # Ok::<(), emberflow_streaming::Error>(())
+    /// ```
+    pub fn update_state_by_key_with_partitioner<S, F, P>(
+        &self,
+        f: F,
+        partitioner: P,
+        initial: Option<Rdd<(K, S)>>,
+    ) -> DStream<(K, S)>
+    where
+        S: Data + Serialize + DeserializeOwned,
+        F: Fn(&[V], Option<S>) -> Option<S> + Send + Sync + 'static,
+        P: Partitioner<K>,
+    {
+        self.state_stream(
+            move |_time, rows| {
+                rows.filter_map(|(k, vs, s)| f(&vs, s).map(|s| (k, s)))
+                    .collect()
+            },
+            Arc::new(partitioner),
+            initial,
+        )
+    }
+
+    fn state_stream<S, F>(
+        &self,
+        f: F,
+        partitioner: Arc<dyn Partitioner<K>>,
+        initial: Option<Rdd<(K, S)>>,
+    ) -> DStream<(K, S)>
+    where
+        S: Data + Serialize + DeserializeOwned,
+        F: Fn(Time, Box<dyn Iterator<Item = (K, Vec<V>, Option<S>)> + '_>) -> Vec<(K, S)>
+            + Send
+            + Sync
+            + 'static,
+    {
         let support = StateSupport::new(&self.graph, self.inner.slide(), "update_state_by_key");
         let parent = self.inner.clone();
         DStream::from_node_with(&self.graph, |_, me| StateDStream {
             parent,
             update: Arc::new(f),
-            partitions: partitions.max(1),
+            partitioner,
             initial,
             support,
             me,

@@ -122,6 +122,61 @@ where
     }
 }
 
+/// One RDD-to-RDD function per batch over several parents of one type
+/// (`StreamingContext::transform`).
+pub(crate) struct TransformedDStreamN<T: 'static, U, F> {
+    parents: Vec<Arc<DStreamInner<T>>>,
+    f: F,
+    _out: PhantomData<fn() -> U>,
+}
+
+impl<T: Data, U: Data, F> TransformedDStreamN<T, U, F>
+where
+    F: Fn(Vec<Rdd<T>>, Time) -> Rdd<U> + Send + Sync + 'static,
+{
+    pub(crate) fn new(parents: Vec<Arc<DStreamInner<T>>>, f: F) -> Self {
+        TransformedDStreamN {
+            parents,
+            f,
+            _out: PhantomData,
+        }
+    }
+}
+
+impl<T: Data, U: Data, F> DStreamNode<U> for TransformedDStreamN<T, U, F>
+where
+    F: Fn(Vec<Rdd<T>>, Time) -> Rdd<U> + Send + Sync + 'static,
+{
+    fn kind(&self) -> &'static str {
+        "transform"
+    }
+    fn slide_duration(&self) -> Duration {
+        self.parents[0].slide()
+    }
+    fn dependencies(&self) -> Vec<Arc<dyn DStreamBase>> {
+        self.parents
+            .iter()
+            .map(|p| p.clone() as Arc<dyn DStreamBase>)
+            .collect()
+    }
+    fn validate(&self, _batch: Duration) -> Result<()> {
+        let slides: Vec<Duration> = self.parents.iter().map(|p| p.slide()).collect();
+        same_slide(&slides, "transform")
+    }
+    fn compute(&self, time: Time) -> Result<Option<Rdd<U>>> {
+        // As Spark: a parent without an RDD for a batch fails that batch.
+        let rdds = self
+            .parents
+            .iter()
+            .map(|p| {
+                p.get_or_compute(time)?
+                    .ok_or_else(|| missing("transform", &**p, time))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Some((self.f)(rdds, time)))
+    }
+}
+
 /// The error of a batch whose `parent` gave `child` no RDD.
 fn missing(child: &'static str, parent: &dyn DStreamBase, time: Time) -> crate::Error {
     crate::Error::MissingParentRdd {
