@@ -1,0 +1,181 @@
+//! Input constructors: queue, file, socket and receiver streams, and the streams made from
+//! several others (`union`, `transform`).
+
+use super::StreamingContext;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use emberflow_core::{Data, Rdd};
+
+use crate::dstream::file_input::{FileInput, FileInputState, PathFilter};
+use crate::dstream::queue_input::{QueueInput, RddQueue};
+use crate::dstream::receiver_input::{ReceiverInputDStream, ReceiverInputHandle};
+use crate::dstream::DStream;
+use crate::plumbing::InputBase;
+use crate::receiver::socket::SocketTextReceiver;
+use crate::receiver::{Receiver, ReceiverRunner};
+use crate::{Error, Result, Time};
+
+impl StreamingContext {
+    /// A stream fed from a queue of RDDs: each batch takes the next one (`one_at_a_time`) or
+    /// all queued ones; an empty queue gives an empty RDD.
+    pub fn queue_stream<T: Data>(&self, queue: &RddQueue<T>, one_at_a_time: bool) -> DStream<T> {
+        self.queue_stream_with_default(queue, one_at_a_time, None)
+    }
+
+    /// [`queue_stream`](Self::queue_stream) that gives `default` when the queue is empty.
+    pub fn queue_stream_with_default<T: Data>(
+        &self,
+        queue: &RddQueue<T>,
+        one_at_a_time: bool,
+        default: Option<Rdd<T>>,
+    ) -> DStream<T> {
+        self.ensure_initialized("queue_stream");
+        let graph = &self.inner.graph;
+        let s = DStream::from_node(
+            graph,
+            QueueInput {
+                ctx: graph.ctx.clone(),
+                queue: queue.clone(),
+                one_at_a_time,
+                default,
+                interval: graph.batch_interval,
+            },
+        );
+        graph.add_input(s.id(), Arc::new(NamedInput("queue stream".into())));
+        s
+    }
+
+    /// Lines of the text files that appear in `dir` after the start (Spark's
+    /// `textFileStream`). Files should appear by atomic rename; hidden (`.`, `_`) and
+    /// temporary files are ignored. A missing directory is an error at `start`.
+    pub fn text_file_stream(&self, dir: impl AsRef<Path>) -> DStream<String> {
+        self.file_stream_impl(dir.as_ref().to_path_buf(), None, true)
+    }
+
+    /// Lines of the files in `dir` that pass `filter`; `new_files_only: false` also reads
+    /// files already there (modified within the last minute).
+    pub fn file_stream<F>(
+        &self,
+        dir: impl AsRef<Path>,
+        filter: F,
+        new_files_only: bool,
+    ) -> DStream<String>
+    where
+        F: Fn(&Path) -> bool + Send + Sync + 'static,
+    {
+        self.file_stream_impl(
+            dir.as_ref().to_path_buf(),
+            Some(Arc::new(filter)),
+            new_files_only,
+        )
+    }
+
+    fn file_stream_impl(
+        &self,
+        dir: PathBuf,
+        filter: Option<PathFilter>,
+        new_files_only: bool,
+    ) -> DStream<String> {
+        self.ensure_initialized("file_stream");
+        let graph = &self.inner.graph;
+        let state = Arc::new(FileInputState::new(
+            &graph.ctx,
+            dir,
+            filter,
+            new_files_only,
+            graph.batch_interval,
+            graph.clock.clone(),
+        ));
+        let s = DStream::from_node(
+            graph,
+            FileInput {
+                state: state.clone(),
+            },
+        );
+        graph.add_input(s.id(), state);
+        s
+    }
+
+    /// Lines read from a TCP server at `host:port`; reconnects when the connection drops or
+    /// is refused, backing off, and reports each failure to listeners.
+    pub fn socket_text_stream(&self, host: impl Into<String>, port: u16) -> DStream<String> {
+        self.receiver_stream(SocketTextReceiver {
+            host: host.into(),
+            port,
+        })
+    }
+
+    /// A stream fed by a user [`Receiver`] running on its own thread.
+    pub fn receiver_stream<R: Receiver>(&self, receiver: R) -> DStream<R::Item> {
+        self.ensure_initialized("receiver_stream");
+        let graph = &self.inner.graph;
+        let ctx = graph.ctx.clone();
+        let interval = graph.batch_interval;
+        let mut runner = None;
+        let s = DStream::from_node_with(graph, |id, _| {
+            let r = Arc::new(ReceiverRunner::new(receiver, id, graph));
+            runner = Some(r.clone());
+            ReceiverInputDStream {
+                ctx,
+                runner: r,
+                interval,
+            }
+        });
+        let runner = runner.expect("from_node_with calls the constructor");
+        graph.add_input(s.id(), Arc::new(ReceiverInputHandle { runner }));
+        s
+    }
+
+    /// The union of several streams.
+    pub fn union<T: Data>(&self, streams: &[DStream<T>]) -> Result<DStream<T>> {
+        DStream::union_all(streams).ok_or_else(|| Error::InvalidGraph("union of no streams".into()))
+    }
+
+    /// A stream made every batch by `f` from the RDDs of `streams` for that batch (Spark's
+    /// `StreamingContext.transform`); the streams must have the same slide duration. A stream
+    /// without an RDD for a batch fails that batch, as in Spark.
+    ///
+    /// ```
+    /// use emberflow_streaming::{testing::BatchRunner, DStream};
+    /// use std::time::Duration;
+    /// let runner = BatchRunner::new(Duration::from_secs(1));
+    /// let a: DStream<i32> = runner.queue_input(vec![vec![1, 2]]);
+    /// let b: DStream<i32> = runner.queue_input(vec![vec![10]]);
+    /// let c: DStream<i32> = runner.queue_input(vec![vec![100]]);
+    /// let sum = runner.ssc().transform(&[a, b, c], |rdds, _time| {
+    ///     let all = rdds[0].union(&rdds[1]).union(&rdds[2]);
+    ///     all.map(|x| x * 2)
+    /// })?;
+    /// let out = runner.collect(&sum);
+    /// runner.run(1)?;
+    /// let mut got = out.batches().concat();
+    /// got.sort();
+    /// assert_eq!(got, vec![2, 4, 20, 200]);
+    /// # Ok::<(), emberflow_streaming::Error>(())
+    /// ```
+    pub fn transform<T: Data, U: Data, F>(&self, streams: &[DStream<T>], f: F) -> Result<DStream<U>>
+    where
+        F: Fn(Vec<Rdd<T>>, Time) -> Rdd<U> + Send + Sync + 'static,
+    {
+        if streams.is_empty() {
+            return Err(Error::InvalidGraph("transform of no streams".into()));
+        }
+        Ok(DStream::from_node(
+            &self.inner.graph,
+            crate::dstream::transformed::TransformedDStreamN::new(
+                streams.iter().map(|s| s.inner.clone()).collect(),
+                f,
+            ),
+        ))
+    }
+}
+
+/// An input without bookkeeping of its own (queue streams).
+pub(crate) struct NamedInput(pub(crate) String);
+
+impl InputBase for NamedInput {
+    fn name(&self) -> String {
+        self.0.clone()
+    }
+}

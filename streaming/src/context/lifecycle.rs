@@ -1,0 +1,187 @@
+//! Start, stop and waiting for the end.
+
+use super::{StreamingContext, StreamingContextState};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::scheduler::JobScheduler;
+use crate::util::recurring_timer::RecurringTimer;
+use crate::{Error, Result, Time};
+
+/// How to stop: gracefully (received data is processed first) or at once, and whether to
+/// stop the RDD [`Context`] too.
+///
+/// ```
+/// use emberflow_streaming::StopOptions;
+/// let keep = StopOptions::graceful().keep_context(true);
+/// assert!(keep.is_graceful());
+/// ```
+#[derive(Clone, Copy, Debug)]
+pub struct StopOptions {
+    graceful: bool,
+    stop_context: bool,
+}
+
+impl StopOptions {
+    /// Stop receiving, process every batch of received data, then stop.
+    pub fn graceful() -> Self {
+        StopOptions {
+            graceful: true,
+            stop_context: true,
+        }
+    }
+    /// Stop now: queued jobs are skipped; a running job finishes.
+    pub fn immediate() -> Self {
+        StopOptions {
+            graceful: false,
+            stop_context: true,
+        }
+    }
+    /// Keep the RDD [`Context`] usable after the stop (default: it is stopped too, as Spark).
+    pub fn keep_context(mut self, keep: bool) -> Self {
+        self.stop_context = !keep;
+        self
+    }
+    /// Whether the stop is graceful.
+    pub fn is_graceful(&self) -> bool {
+        self.graceful
+    }
+}
+
+impl StreamingContext {
+    /// Validates the graph and starts generating batches; the first batch time is the first
+    /// multiple of the batch interval after now.
+    pub fn start(&self) -> Result<()> {
+        let mut state = self.inner.state.lock();
+        match *state {
+            StreamingContextState::Active => {
+                return Err(Error::IllegalState(
+                    "the StreamingContext is already started".into(),
+                ))
+            }
+            StreamingContextState::Stopped => {
+                return Err(Error::IllegalState(
+                    "a stopped StreamingContext cannot be started again; create a new one".into(),
+                ))
+            }
+            StreamingContextState::Initialized => {}
+        }
+        let graph = &self.inner.graph;
+        graph.validate()?;
+        let start = RecurringTimer::next_time(graph.clock.now(), graph.batch_interval);
+        let recovery = graph.recovery.lock().take();
+        let first_sequence = recovery.as_ref().map_or(0, |r| r.sequence + 1);
+        let (zero, reschedule) = match recovery {
+            None => (start - graph.batch_interval, Vec::new()),
+            Some(r) => {
+                // Pending batches, then every batch time from the last generated one up to
+                // the timer's first: nothing that fell due while down is skipped.
+                let mut times: Vec<Time> = r.pending.clone();
+                let mut t = r.last_generated.unwrap_or(r.zero_time) + graph.batch_interval;
+                while t < start {
+                    times.push(t);
+                    t = t + graph.batch_interval;
+                }
+                times.sort();
+                times.dedup();
+                (r.zero_time, times)
+            }
+        };
+        graph.set_zero_time(zero);
+        graph.init_remember(graph.remember_min());
+        for (id, input) in graph.inputs() {
+            input.start(zero)?;
+            log::debug!("input stream {id} ({}) started", input.name());
+        }
+        graph.started.store(true, Ordering::SeqCst);
+        let scheduler = JobScheduler::start(
+            graph.clone(),
+            self.inner.waiter.clone(),
+            start,
+            reschedule,
+            first_sequence,
+        )?;
+        *self.inner.scheduler.lock() = Some(scheduler);
+        *state = StreamingContextState::Active;
+        drop(state);
+        let now = graph.clock.now();
+        graph.listeners.post(|l| l.on_streaming_started(now));
+        if graph.config.stop_gracefully_on_signal {
+            self.stop_on_signal()?;
+        }
+        log::info!("StreamingContext started; first batch at {start}");
+        Ok(())
+    }
+
+    /// Watches for SIGTERM and SIGINT and stops gracefully when one comes.
+    fn stop_on_signal(&self) -> Result<()> {
+        let flag = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+            signal_hook::flag::register(signal, flag.clone())
+                .map_err(|e| Error::io("signal handler", e))?;
+        }
+        let ssc = self.clone();
+        std::thread::Builder::new()
+            .name("streaming-signal-watch".into())
+            .spawn(move || loop {
+                if ssc.state() == StreamingContextState::Stopped {
+                    return;
+                }
+                if flag.load(Ordering::SeqCst) {
+                    log::info!("signal received: stopping gracefully");
+                    if let Err(e) = ssc.stop(StopOptions::graceful()) {
+                        log::error!("graceful stop on signal failed: {e}");
+                    }
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            })
+            .map_err(|e| Error::io("signal watch thread", e))?;
+        Ok(())
+    }
+
+    /// Stops the context (see [`StopOptions`]). Stopping a stopped context does nothing.
+    pub fn stop(&self, options: StopOptions) -> Result<()> {
+        let mut state = self.inner.state.lock();
+        if *state == StreamingContextState::Stopped {
+            return Ok(());
+        }
+        let scheduler = self.inner.scheduler.lock().take();
+        if let Some(mut s) = scheduler {
+            s.stop(
+                options.graceful,
+                self.inner.graph.config.graceful_stop_timeout,
+            );
+            // Keep the counters readable after the stop.
+            *self.inner.scheduler.lock() = Some(s);
+        }
+        *state = StreamingContextState::Stopped;
+        drop(state);
+        if options.stop_context {
+            self.inner.graph.ctx.stop();
+        }
+        self.inner.waiter.notify_stop();
+        log::info!(
+            "StreamingContext stopped ({})",
+            if options.graceful {
+                "gracefully"
+            } else {
+                "immediately"
+            }
+        );
+        Ok(())
+    }
+
+    /// Blocks until the context is stopped; returns the first error a batch reported, if one
+    /// did before that (the context keeps running unless `stop_on_error` is set).
+    pub fn await_termination(&self) -> Result<()> {
+        self.inner.waiter.wait(None).map(|_| ())
+    }
+
+    /// Like [`await_termination`](Self::await_termination), giving up after `timeout`;
+    /// returns whether the context stopped.
+    pub fn await_termination_or_timeout(&self, timeout: Duration) -> Result<bool> {
+        self.inner.waiter.wait(Some(timeout))
+    }
+}

@@ -1,0 +1,165 @@
+//! [`StreamingContext`]: builds the DStream graph (inputs, transformations, outputs), starts
+//! the batch scheduler, and stops it, gracefully or at once. Split by concern: settings and
+//! the builder (`config`), input constructors (`inputs`), checkpoints and recovery
+//! (`recovery`), start and stop (`lifecycle`).
+
+mod config;
+mod inputs;
+mod lifecycle;
+mod recovery;
+
+pub use config::{StreamingConfig, StreamingContextBuilder};
+pub(crate) use inputs::NamedInput;
+pub use lifecycle::StopOptions;
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use emberflow_core::Context;
+use parking_lot::Mutex;
+
+use crate::graph::Graph;
+use crate::scheduler::{JobScheduler, Waiter};
+use crate::{Clock, Error, StreamingListener, Time};
+
+/// Where a [`StreamingContext`] is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StreamingContextState {
+    /// Built; the graph can be changed.
+    Initialized,
+    /// Started; batches run.
+    Active,
+    /// Stopped; it cannot be started again.
+    Stopped,
+}
+
+struct Inner {
+    graph: Arc<Graph>,
+    state: Mutex<StreamingContextState>,
+    scheduler: Mutex<Option<JobScheduler>>,
+    waiter: Arc<Waiter>,
+}
+
+/// The entry point of streaming (Spark's StreamingContext): cuts input into one RDD per batch
+/// interval and runs each batch's output operations, in order, on the RDD engine.
+///
+/// ```
+/// use emberflow_core::Context;
+/// use emberflow_streaming::{ManualClock, RddQueue, StreamingContext, StopOptions};
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// let ctx = Context::local(2);
+/// let clock = Arc::new(ManualClock::new());
+/// let ssc = StreamingContext::builder(&ctx, Duration::from_secs(1)).clock(clock.clone()).build();
+/// let queue = RddQueue::from(vec![ctx.parallelize(vec!["a b", "a"], 2)]);
+/// let counts = ssc
+///     .queue_stream(&queue, true)
+///     .flat_map(|l: &str| l.split(' ').map(str::to_owned).collect::<Vec<_>>())
+///     .map(|w| (w, 1u64))
+///     .reduce_by_key(|a, b| a + b);
+/// counts.foreach_rdd(|rdd, _time| Ok(()));
+/// ssc.start()?;
+/// ssc.stop(StopOptions::graceful())?;
+/// # Ok::<(), emberflow_streaming::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct StreamingContext {
+    inner: Arc<Inner>,
+}
+
+pub(crate) fn not_a_multiple(
+    what: &'static str,
+    value: Duration,
+    base: &'static str,
+    base_d: Duration,
+) -> Error {
+    let b = base_d.as_millis() as u64;
+    Error::InvalidDuration {
+        what,
+        value_ms: value.as_millis() as u64,
+        base,
+        base_ms: b,
+        hint: format!("{}, {}, {}, …", b, 2 * b, 3 * b),
+    }
+}
+
+impl StreamingContext {
+    pub(crate) fn graph(&self) -> &Arc<Graph> {
+        &self.inner.graph
+    }
+
+    /// The RDD engine context.
+    pub fn context(&self) -> &Context {
+        &self.inner.graph.ctx
+    }
+
+    /// The batch interval.
+    pub fn batch_interval(&self) -> Duration {
+        self.inner.graph.batch_interval
+    }
+
+    /// The clock batches are timed by.
+    pub fn clock(&self) -> Arc<dyn Clock> {
+        self.inner.graph.clock.clone()
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &StreamingConfig {
+        &self.inner.graph.config
+    }
+
+    /// Where the context is in its life.
+    pub fn state(&self) -> StreamingContextState {
+        *self.inner.state.lock()
+    }
+
+    /// Registers a listener for progress events.
+    pub fn add_streaming_listener(&self, listener: impl StreamingListener) {
+        self.inner.graph.listeners.add(Arc::new(listener));
+    }
+
+    /// Registers a listener served after every other (the test runner's).
+    pub(crate) fn add_last_listener(&self, listener: impl StreamingListener) {
+        self.inner.graph.listeners.add_last(Arc::new(listener));
+    }
+
+    /// Batches whose output operations failed so far.
+    pub fn failed_batches(&self) -> u64 {
+        self.scheduler_counter(|s| s.failed_batches.load(Ordering::Relaxed))
+    }
+
+    /// Batches completed so far (failed ones included).
+    pub fn completed_batches(&self) -> u64 {
+        self.scheduler_counter(|s| s.completed_batches.load(Ordering::Relaxed))
+    }
+
+    fn scheduler_counter(&self, f: impl Fn(&crate::scheduler::SchedulerShared) -> u64) -> u64 {
+        self.inner
+            .scheduler
+            .lock()
+            .as_ref()
+            .map(|s| f(&s.shared))
+            .unwrap_or(0)
+    }
+
+    /// The zero time: batch times are `zero + k * interval`, `k >= 1`. Set by `start`.
+    pub fn zero_time(&self) -> Option<Time> {
+        self.inner.graph.zero_time()
+    }
+
+    fn ensure_initialized(&self, what: &str) {
+        if self.state() != StreamingContextState::Initialized {
+            log::error!("{what} after start(): the running graph does not change");
+        }
+    }
+
+    // ---- inputs ----
+
+    /// Keeps every stream's RDDs for at least `d` after their batch.
+    pub fn remember(&self, d: Duration) {
+        self.inner.graph.remember_at_least(d);
+    }
+
+    // ---- lifecycle ----
+}
