@@ -25,6 +25,7 @@ mod context;
 mod error;
 #[doc(hidden)]
 pub mod fault;
+pub mod framing;
 pub mod hash;
 pub(crate) mod io;
 mod partitioner;

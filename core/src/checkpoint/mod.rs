@@ -6,12 +6,13 @@ use std::path::{Path, PathBuf};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use crate::framing::FileFrame;
 use crate::plumbing::{BoxIter, Dependency, RddBase, RddMeta, RddNode, TaskContext};
 use crate::rdd::Rdd;
 use crate::{Context, Data, Error, Result};
 
-const MAGIC: &[u8; 8] = b"EMBRCKP1";
-const HEADER: usize = 8 + 8 + 4;
+/// Every part file is one frame (see `crate::framing`).
+const FRAME: FileFrame = FileFrame::new(b"EMBRCKP1", None);
 const COUNT_FILE: &str = "_partitions";
 
 /// The subdirectory of the checkpoint dir that belongs to `ctx`.
@@ -21,42 +22,6 @@ pub(crate) fn context_subdir(ctx: &Context) -> String {
 
 fn part_name(i: usize) -> String {
     format!("part-{i:05}")
-}
-
-/// Frames a payload: magic, length, CRC-32, payload.
-pub(crate) fn encode_frame(payload: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(HEADER + payload.len());
-    out.extend_from_slice(MAGIC);
-    out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
-    out.extend_from_slice(&crc32fast::hash(payload).to_le_bytes());
-    out.extend_from_slice(payload);
-    out
-}
-
-/// Checks a frame and returns its payload, or why it is corrupt.
-pub(crate) fn decode_frame(bytes: &[u8]) -> std::result::Result<&[u8], String> {
-    if bytes.len() < HEADER {
-        return Err(format!(
-            "file is {} bytes, shorter than the {HEADER}-byte header",
-            bytes.len()
-        ));
-    }
-    if &bytes[..8] != MAGIC {
-        return Err("bad magic: not an emberflow checkpoint file".into());
-    }
-    let len = u64::from_le_bytes(bytes[8..16].try_into().expect("8 bytes")) as usize;
-    let crc = u32::from_le_bytes(bytes[16..20].try_into().expect("4 bytes"));
-    let payload = &bytes[HEADER..];
-    if payload.len() != len {
-        return Err(format!(
-            "payload is {} bytes, header says {len}",
-            payload.len()
-        ));
-    }
-    if crc32fast::hash(payload) != crc {
-        return Err("checksum mismatch".into());
-    }
-    Ok(payload)
 }
 
 /// Writes every partition of `rdd` into `dir` (a job), then the partition count file.
@@ -71,7 +36,7 @@ where
         let payload = bincode::serialize(&data).map_err(|e| Error::Serialization(e.to_string()))?;
         crate::io::write_atomically(
             &dir_buf.join(part_name(tc.partition())),
-            &encode_frame(&payload),
+            &FRAME.encode(&payload),
         )
     })?;
     crate::fault::kill_point(rdd.context(), "state-checkpoint-mid-write");
@@ -132,35 +97,16 @@ impl<T: Data> RddNode<T> for CheckpointRdd<T> {
     fn compute<'a>(&'a self, split: usize, _tc: &'a TaskContext) -> Result<BoxIter<'a, T>> {
         let path = self.dir.join(part_name(split));
         let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
-        let payload = decode_frame(&bytes).map_err(|reason| Error::CorruptCheckpoint {
-            path: path.clone(),
-            reason,
-        })?;
+        let payload = FRAME
+            .decode(&bytes)
+            .map_err(|reason| Error::CorruptCheckpoint {
+                path: path.clone(),
+                reason,
+            })?;
         let data = (self.decode)(payload).map_err(|e| Error::CorruptCheckpoint {
             path: path.clone(),
             reason: format!("cannot decode: {e}"),
         })?;
         Ok(Box::new(data.into_iter()))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn frames_detect_every_kind_of_damage() {
-        let f = encode_frame(b"hello");
-        assert_eq!(decode_frame(&f).expect("intact"), b"hello");
-        let mut flipped = f.clone();
-        *flipped.last_mut().expect("non-empty") ^= 1;
-        assert!(decode_frame(&flipped).unwrap_err().contains("checksum"));
-        assert!(decode_frame(&f[..f.len() - 1])
-            .unwrap_err()
-            .contains("header says"));
-        assert!(decode_frame(&f[..5]).unwrap_err().contains("shorter"));
-        let mut magic = f;
-        magic[0] = b'X';
-        assert!(decode_frame(&magic).unwrap_err().contains("magic"));
     }
 }

@@ -7,13 +7,15 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+use emberflow_core::framing::FileFrame;
 use serde::{Deserialize, Serialize};
 
 use crate::{Error, Result, Time};
 
 /// Bumped when the layout of [`Checkpoint`] changes.
 pub(crate) const FORMAT_VERSION: u32 = 1;
-const MAGIC: &[u8; 8] = b"EMBRMETA";
+/// Every metadata checkpoint file is one frame (see `emberflow_core::framing`).
+const FRAME: FileFrame = FileFrame::new(b"EMBRMETA", Some(FORMAT_VERSION));
 const KEEP: usize = 3;
 const PREFIX: &str = "checkpoint-";
 
@@ -57,41 +59,6 @@ pub(crate) fn encode_stream_data<D: Serialize + ?Sized>(
     })
 }
 
-fn frame(payload: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(payload.len() + 24);
-    out.extend_from_slice(MAGIC);
-    out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
-    out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
-    out.extend_from_slice(&crc32fast::hash(payload).to_le_bytes());
-    out.extend_from_slice(payload);
-    out
-}
-
-fn unframe(bytes: &[u8]) -> std::result::Result<&[u8], String> {
-    if bytes.len() < 24 || &bytes[..8] != MAGIC {
-        return Err("not a metadata checkpoint (bad magic or too short)".into());
-    }
-    let version = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"));
-    if version != FORMAT_VERSION {
-        return Err(format!(
-            "format version {version}, this build reads {FORMAT_VERSION}"
-        ));
-    }
-    let len = u64::from_le_bytes(bytes[12..20].try_into().expect("8 bytes")) as usize;
-    let crc = u32::from_le_bytes(bytes[20..24].try_into().expect("4 bytes"));
-    let payload = &bytes[24..];
-    if payload.len() != len {
-        return Err(format!(
-            "truncated: {} payload bytes, header says {len}",
-            payload.len()
-        ));
-    }
-    if crc32fast::hash(payload) != crc {
-        return Err("checksum mismatch".into());
-    }
-    Ok(payload)
-}
-
 /// Named by a sequence number that grows across restarts (a restart continues from the
 /// restored checkpoint's), so name order is write order even when a restart re-runs an
 /// earlier batch time.
@@ -124,14 +91,14 @@ pub(crate) fn write(dir: &Path, c: &Checkpoint, data_root: Option<&Path>) -> Res
     let payload = bincode::serialize(c)
         .map_err(|e| Error::user(format!("cannot encode a checkpoint: {e}")))?;
     let path = dir.join(file_name(c.time, c.sequence));
-    emberflow_core::write_atomically(&path, &frame(&payload))?;
+    emberflow_core::write_atomically(&path, &FRAME.encode(&payload))?;
     let files = list(dir)?;
     let mut referenced: BTreeSet<PathBuf> = BTreeSet::new();
     for (i, f) in files.iter().enumerate() {
         if i < KEEP {
             if let Some(old) = std::fs::read(f)
                 .ok()
-                .and_then(|b| unframe(&b).ok().map(<[u8]>::to_vec))
+                .and_then(|b| FRAME.decode(&b).ok().map(<[u8]>::to_vec))
             {
                 if let Ok(k) = bincode::deserialize::<Checkpoint>(&old) {
                     referenced.extend(k.data_paths);
@@ -185,7 +152,7 @@ pub(crate) fn read_latest(dir: &Path) -> Result<Option<Checkpoint>> {
     let mut problems = Vec::new();
     for f in &files {
         let bytes = std::fs::read(f).map_err(|e| Error::io(f, e))?;
-        let decoded = unframe(&bytes).and_then(|p| {
+        let decoded = FRAME.decode(&bytes).and_then(|p| {
             bincode::deserialize::<Checkpoint>(p).map_err(|e| format!("cannot decode: {e}"))
         });
         match decoded {

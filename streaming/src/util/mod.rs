@@ -1,4 +1,3 @@
-//! Small internal helpers: the recurring timer, record framing.
+//! Small internal helpers: the recurring timer.
 
-pub(crate) mod framing;
 pub(crate) mod recurring_timer;

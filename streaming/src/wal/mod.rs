@@ -92,7 +92,7 @@ fn segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>> {
 fn encode<T: Serialize>(record: &Record<T>) -> Result<Vec<u8>> {
     let payload = bincode::serialize(record)
         .map_err(|e| Error::user(format!("cannot encode a log record: {e}")))?;
-    Ok(crate::util::framing::frame(&payload))
+    Ok(emberflow_core::framing::frame_record(&payload))
 }
 
 impl WriteAheadLog {
@@ -270,7 +270,7 @@ impl WriteAheadLog {
         for (index, path) in segments(&self.dir)? {
             let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
             per_segment.entry(index).or_default();
-            for (at, payload) in crate::util::framing::records(&bytes, &path) {
+            for (at, payload) in emberflow_core::framing::records(&bytes, &path) {
                 match bincode::deserialize::<Record<T>>(payload) {
                     Ok(Record::Block { id, records }) => {
                         next_id = next_id.max(id + 1);
@@ -337,7 +337,7 @@ mod tests {
         // A crash mid-write leaves half a record at the end.
         let seg = segments(dir.path()).expect("list")[0].1.clone();
         let mut f = OpenOptions::new().append(true).open(&seg).expect("open");
-        f.write_all(&crate::util::framing::frame(b"partial record")[..9])
+        f.write_all(&emberflow_core::framing::frame_record(b"partial record")[..9])
             .expect("write");
         drop(f);
         let wal = WriteAheadLog::open(dir.path()).expect("open");
