@@ -34,8 +34,6 @@ pub use emberflow_streaming::{
     StreamingContextState, StreamingListener, SystemClock, Time,
 };
 
-pub mod demo;
-
 /// Kafka: the direct stream, `create_rdd`, offset ranges (feature `kafka`).
 #[cfg(feature = "kafka")]
 pub mod kafka {

@@ -10,7 +10,6 @@ use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
-use emberflow::demo::orders::parse_order;
 use emberflow::plumbing::{DStreamBase, DStreamNode};
 use emberflow::prelude::*;
 use emberflow::testing::BatchRunner;
@@ -186,14 +185,4 @@ fn the_socket_receiver_keeps_a_last_line_without_newline() {
         lines.batches().concat(),
         vec!["first", "second", "last without newline"]
     );
-}
-
-/// An order whose amount × price overflows is malformed, not a wrapped value or a panic.
-#[test]
-fn an_order_whose_value_overflows_is_malformed() {
-    assert!(parse_order("2016-03-22 20:25:28,1,80,EPE,710,51.00,B").is_some());
-    let huge = format!("2016-03-22 20:25:28,1,80,EPE,{},51.00,B", u64::MAX / 100);
-    assert!(parse_order(&huge).is_none());
-    let max_amount = format!("2016-03-22 20:25:28,1,80,EPE,{},0.01,B", u64::MAX);
-    assert!(parse_order(&max_amount).is_some(), "fits: 1 cent each");
 }

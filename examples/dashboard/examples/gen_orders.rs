@@ -42,7 +42,7 @@ fn main() {
             }
         }
     }
-    let g = emberflow::demo::orders::generate_lines(n, seed, bad);
+    let g = emberflow_dashboard::orders::generate_lines(n, seed, bad);
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     for l in &g.lines {

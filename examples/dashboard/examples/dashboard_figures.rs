@@ -11,12 +11,12 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
-use emberflow::demo::app;
-use emberflow::demo::dashboard::{Dashboard, DashboardOptions, Summary};
-use emberflow::demo::orders::{generate_lines, parse_order};
 use emberflow::prelude::*;
 use emberflow::testing::BatchRunner;
 use emberflow::Clock;
+use emberflow_dashboard::app;
+use emberflow_dashboard::dashboard::{Dashboard, DashboardOptions, Summary};
+use emberflow_dashboard::orders::{generate_lines, parse_order};
 
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;

@@ -9,8 +9,8 @@
 
 use std::time::Duration;
 
-use emberflow::demo::feed::socket_source;
 use emberflow::prelude::*;
+use emberflow_dashboard::feed::socket_source;
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();

@@ -13,11 +13,11 @@
 fn main() -> emberflow::Result<()> {
     use std::time::{Duration, Instant};
 
-    use emberflow::demo::dashboard::{Dashboard, DashboardOptions};
-    use emberflow::demo::orders::generate_lines;
     use emberflow::kafka::{produce_lines, ConsumerStrategy, KafkaParams, KafkaUtils, OffsetRange};
     use emberflow::testing::BatchRunner;
     use emberflow::{Context, Error};
+    use emberflow_dashboard::dashboard::{Dashboard, DashboardOptions};
+    use emberflow_dashboard::orders::generate_lines;
 
     let args: Vec<String> = std::env::args().skip(1).collect();
     let broker = args

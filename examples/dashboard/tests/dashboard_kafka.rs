@@ -4,10 +4,10 @@
 #![cfg(feature = "kafka")]
 #![allow(clippy::unwrap_used)]
 
-use emberflow::demo::app;
-use emberflow::demo::dashboard::batch_summary;
-use emberflow::demo::orders::generate_lines;
 use emberflow::prelude::*;
+use emberflow_dashboard::app;
+use emberflow_dashboard::dashboard::batch_summary;
+use emberflow_dashboard::orders::generate_lines;
 use rdkafka::mocking::MockCluster;
 
 #[test]

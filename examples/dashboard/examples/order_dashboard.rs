@@ -13,7 +13,7 @@
 fn main() {
     env_logger_lite();
     let args: Vec<String> = std::env::args().skip(1).collect();
-    if let Err(e) = emberflow::demo::app::run(&args) {
+    if let Err(e) = emberflow_dashboard::app::run(&args) {
         eprintln!("order_dashboard: {e}");
         std::process::exit(1);
     }

@@ -4,16 +4,21 @@
 //! split-and-send script moving every line exactly once.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
 use std::path::Path;
 use std::time::Duration;
 
-use emberflow::demo::app;
-use emberflow::demo::dashboard::{batch_summary, Dashboard, DashboardOptions, Summary};
-use emberflow::demo::orders::generate_lines;
 use emberflow::prelude::*;
 use emberflow::testing::BatchRunner;
+use emberflow_dashboard::app;
+use emberflow_dashboard::dashboard::{batch_summary, Dashboard, DashboardOptions, Summary};
+use emberflow_dashboard::orders::generate_lines;
+
+/// A file of the repository's `data/` directory (tests run in this crate's directory).
+fn data(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../data")
+        .join(name)
+}
 
 fn lines_of(bytes: &[u8]) -> Vec<String> {
     let mut lines: Vec<String> = bytes
@@ -59,7 +64,7 @@ fn same_results(got: &Summary, want: &Summary, context: &str) {
 
 #[test]
 fn the_sample_gives_the_batch_jobs_results() {
-    let lines = lines_of(&std::fs::read("data/orders-sample.txt").unwrap());
+    let lines = lines_of(&std::fs::read(data("orders-sample.txt")).unwrap());
     assert_eq!(lines.len(), 10_000);
     let ctx = Context::local(2);
     let want = batch_summary(&ctx, ctx.parallelize(lines.clone(), 4)).unwrap();
@@ -89,7 +94,7 @@ fn malformed_lines_are_counted_exactly() {
 
 #[test]
 fn the_program_runs_end_to_end_on_real_files_and_writes_its_summary() {
-    let dir = common::temp_dir();
+    let dir = tempfile::tempdir().unwrap();
     let orders = dir.path().join("orders.txt");
     let g = generate_lines(6_000, 5, 0.02);
     std::fs::write(&orders, g.to_bytes()).unwrap();
@@ -130,7 +135,17 @@ fn the_program_runs_end_to_end_on_real_files_and_writes_its_summary() {
     assert_eq!(written["orders"], want.orders);
     assert_eq!(written["top5_clients"][0][0], want.top5_clients[0].0);
     // One metrics directory per batch, each complete.
-    let saved = common::entries_starting_with(dir.path(), "metrics-");
+    let mut saved: Vec<std::path::PathBuf> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("metrics-")
+        })
+        .collect();
+    saved.sort();
     assert!(saved.len() as u64 >= summary.batches.min(4), "{saved:?}");
     assert!(saved.iter().all(|p| p.join("_SUCCESS").exists()));
     assert!(app::run(&["--no-such-flag"])
@@ -141,12 +156,12 @@ fn the_program_runs_end_to_end_on_real_files_and_writes_its_summary() {
 
 #[test]
 fn split_and_send_moves_every_line_exactly_once() {
-    let dir = common::temp_dir();
+    let dir = tempfile::tempdir().unwrap();
     let target = dir.path().join("watched");
     let status = std::process::Command::new("bash")
         .args([
-            "data/split_and_send.sh",
-            "data/orders-sample.txt",
+            data("split_and_send.sh").to_str().unwrap(),
+            data("orders-sample.txt").to_str().unwrap(),
             target.to_str().unwrap(),
             "700",
             "0",
@@ -164,16 +179,16 @@ fn split_and_send_moves_every_line_exactly_once() {
     for c in &chunks {
         joined.extend(std::fs::read(c).unwrap());
     }
-    assert_eq!(joined, std::fs::read("data/orders-sample.txt").unwrap());
+    assert_eq!(joined, std::fs::read(data("orders-sample.txt")).unwrap());
     // Nothing left behind: the staging directory is gone.
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     // The in-process helper does the same.
-    let lines: Vec<Vec<u8>> = std::fs::read("data/orders-sample.txt")
+    let lines: Vec<Vec<u8>> = std::fs::read(data("orders-sample.txt"))
         .unwrap()
         .split(|b| *b == b'\n')
         .map(<[u8]>::to_vec)
         .collect();
-    let mut feed = emberflow::demo::feed::SplitAndSend::new(
+    let mut feed = emberflow_dashboard::feed::SplitAndSend::new(
         &lines[..10_000],
         3_000,
         &dir.path().join("st"),
@@ -190,7 +205,7 @@ fn split_and_send_moves_every_line_exactly_once() {
 
 #[test]
 fn watching_a_real_directory_stops_when_idle_and_reports() {
-    let dir = common::temp_dir();
+    let dir = tempfile::tempdir().unwrap();
     let watched = dir.path().join("in");
     std::fs::create_dir_all(&watched).unwrap();
     let g = generate_lines(3_000, 9, 0.01);
@@ -237,7 +252,7 @@ fn watching_a_real_directory_stops_when_idle_and_reports() {
 
 #[test]
 fn a_restarted_dashboard_continues_its_totals_from_the_checkpoint() {
-    let dir = common::temp_dir();
+    let dir = tempfile::tempdir().unwrap();
     let watched = dir.path().join("in");
     let ckpt = dir.path().join("ckpt");
     std::fs::create_dir_all(&watched).unwrap();
@@ -290,7 +305,7 @@ fn a_restarted_dashboard_continues_its_totals_from_the_checkpoint() {
 
 #[test]
 fn the_no_argument_demo_on_a_small_generated_input_reports_the_batch_jobs_results() {
-    let dir = common::temp_dir();
+    let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("summary.json");
     // The no-argument path (generate, feed split-and-send style, process, exit), made small.
     let summary = app::run(&[

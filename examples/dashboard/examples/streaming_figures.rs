@@ -63,7 +63,7 @@ fn main() -> Result<()> {
 
     // 3. Parse and count order lines: each batch one queued RDD of `lines_per_batch` lines.
     let runs = 20;
-    let lines = emberflow::demo::orders::generate_orders(lines_per_batch, 42);
+    let lines = emberflow_dashboard::orders::generate_orders(lines_per_batch, 42);
     let runner = BatchRunner::with_builder(&ctx, Duration::from_secs(1), |b| b);
     let queue = RddQueue::new();
     for _ in 0..runs {
@@ -72,7 +72,7 @@ fn main() -> Result<()> {
     let counted = runner
         .ssc()
         .queue_stream(&queue, true)
-        .flat_map(|l: String| emberflow::demo::orders::parse_order(&l))
+        .flat_map(|l: String| emberflow_dashboard::orders::parse_order(&l))
         .map(|o| (if o.buy { "B" } else { "S" }, 1u64))
         .reduce_by_key(|a, b| a + b);
     let totals = runner.collect(&counted);

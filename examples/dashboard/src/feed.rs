@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use crate::{Error, Result};
+use emberflow::{Error, Result};
 
 /// Chunks waiting in a staging directory, sent one at a time into a watched directory.
 pub struct SplitAndSend {

@@ -12,8 +12,8 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use serde::Serialize;
 
-use super::orders::{parse_order, Order};
-use crate::{DStream, Data, State, StateSpec, Time};
+use crate::orders::{parse_order, Order};
+use emberflow::{DStream, Data, State, StateSpec, Time};
 
 /// How the dashboard is built.
 #[derive(Clone, Debug)]
@@ -344,7 +344,10 @@ pub fn render(s: &Snapshot) -> String {
 
 /// The same final results computed by a plain batch job over all lines at once: the oracle
 /// the dashboard must agree with (for runs shorter than the symbol window).
-pub fn batch_summary(ctx: &crate::Context, lines: crate::Rdd<String>) -> crate::Result<Summary> {
+pub fn batch_summary(
+    ctx: &emberflow::Context,
+    lines: emberflow::Rdd<String>,
+) -> emberflow::Result<Summary> {
     let parsed = lines.map(|l| parse_order(&l)).cache();
     let orders = parsed.flat_map(|o| o).cache();
     let malformed = parsed.filter(|o| o.is_none()).count()?;

@@ -8,10 +8,12 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::unbounded;
 
-use super::dashboard::{Dashboard, DashboardOptions, Summary};
-use super::feed::SplitAndSend;
-use super::orders::generate_lines;
-use crate::{BatchInfo, Context, Error, Result, StopOptions, StreamingContext, StreamingListener};
+use crate::dashboard::{Dashboard, DashboardOptions, Summary};
+use crate::feed::SplitAndSend;
+use crate::orders::generate_lines;
+use emberflow::{
+    BatchInfo, Context, Error, Result, StopOptions, StreamingContext, StreamingListener,
+};
 
 /// `--help` text.
 pub const USAGE: &str = "\
@@ -400,7 +402,7 @@ fn unique() -> u64 {
 fn write_json(path: &Path, summary: &Summary) -> Result<()> {
     let text = serde_json::to_string(summary)
         .map_err(|e| Error::user(format!("cannot encode the summary: {e}")))?;
-    crate::write_atomically(path, text.as_bytes())?;
+    emberflow::write_atomically(path, text.as_bytes())?;
     Ok(())
 }
 
@@ -409,8 +411,8 @@ fn kafka_lines(
     ssc: &StreamingContext,
     brokers: &str,
     topic: &str,
-) -> Result<crate::DStream<String>> {
-    use crate::kafka::{ConsumerStrategy, KafkaParams, KafkaUtils};
+) -> Result<emberflow::DStream<String>> {
+    use emberflow::kafka::{ConsumerStrategy, KafkaParams, KafkaUtils};
     let params = KafkaParams::new(brokers).set("auto.offset.reset", "earliest");
     let stream =
         KafkaUtils::create_direct_stream(ssc, params, ConsumerStrategy::subscribe([topic]))?;
@@ -418,7 +420,7 @@ fn kafka_lines(
 }
 
 #[cfg(not(feature = "kafka"))]
-fn kafka_lines(_: &StreamingContext, _: &str, _: &str) -> Result<crate::DStream<String>> {
+fn kafka_lines(_: &StreamingContext, _: &str, _: &str) -> Result<emberflow::DStream<String>> {
     Err(Error::user(
         "this build has no Kafka support; build with --features kafka",
     ))
@@ -432,8 +434,8 @@ fn produce_in_background(
     rate: Option<u64>,
 ) -> std::thread::JoinHandle<Result<usize>> {
     std::thread::spawn(move || {
-        let params = crate::kafka::KafkaParams::new(brokers);
-        Ok(crate::kafka::produce_lines(&params, &topic, &lines, rate)? as usize)
+        let params = emberflow::kafka::KafkaParams::new(brokers);
+        Ok(emberflow::kafka::produce_lines(&params, &topic, &lines, rate)? as usize)
     })
 }
 

@@ -10,11 +10,11 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
-use emberflow::demo::dashboard::{Dashboard, DashboardOptions};
-use emberflow::demo::orders::generate_lines;
 use emberflow::prelude::*;
 use emberflow::testing::BatchRunner;
 use emberflow::{BatchInfo, Clock};
+use emberflow_dashboard::dashboard::{Dashboard, DashboardOptions};
+use emberflow_dashboard::orders::generate_lines;
 
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;

@@ -1,7 +1,7 @@
 //! The order-line generator and strict parser shared by the benchmarks and examples.
 #![allow(clippy::unwrap_used)]
 
-use emberflow::demo::orders::{generate_lines, generate_orders, parse_order};
+use emberflow_dashboard::orders::{generate_lines, generate_orders, parse_order};
 
 #[test]
 fn parses_the_example_and_rejects_bad_lines() {
@@ -51,10 +51,20 @@ fn generated_malformed_lines_are_all_rejected_and_valid_ones_accepted() {
         generate_lines(500, 3, 0.1).lines
     );
     assert_eq!(
-        emberflow::demo::orders::symbols()
+        emberflow_dashboard::orders::symbols()
             .iter()
             .collect::<std::collections::HashSet<_>>()
             .len(),
         100
     );
+}
+
+/// An order whose amount × price overflows is malformed, not a wrapped value or a panic.
+#[test]
+fn an_order_whose_value_overflows_is_malformed() {
+    assert!(parse_order("2016-03-22 20:25:28,1,80,EPE,710,51.00,B").is_some());
+    let huge = format!("2016-03-22 20:25:28,1,80,EPE,{},51.00,B", u64::MAX / 100);
+    assert!(parse_order(&huge).is_none());
+    let max_amount = format!("2016-03-22 20:25:28,1,80,EPE,{},0.01,B", u64::MAX);
+    assert!(parse_order(&max_amount).is_some(), "fits: 1 cent each");
 }

@@ -29,7 +29,7 @@ fn main() -> emberflow::Result<()> {
             let n = arg("--generate")
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(100_000);
-            emberflow::demo::orders::generate_lines(n, 42, 0.01).lines
+            emberflow_dashboard::orders::generate_lines(n, 42, 0.01).lines
         }
     };
     let started = std::time::Instant::now();
