@@ -10,39 +10,27 @@
 
 use std::io::Write;
 
+use clap::Parser;
+
+/// Deterministic order lines on stdout (how many are malformed on stderr).
+#[derive(Parser)]
+#[command(name = "gen_orders")]
+struct Args {
+    /// How many lines.
+    #[arg(default_value_t = 10_000)]
+    lines: u64,
+    /// Generator seed.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Fraction of malformed lines, like 0.01.
+    #[arg(long, value_name = "FRACTION", default_value_t = 0.0)]
+    bad: f64,
+}
+
 fn main() {
-    let mut args = std::env::args().skip(1);
-    let mut n: u64 = 10_000;
-    let mut seed: u64 = 42;
-    let mut bad: f64 = 0.0;
-    while let Some(a) = args.next() {
-        let mut value = |name: &str| {
-            args.next()
-                .unwrap_or_else(|| fail(&format!("{name} needs a value")))
-        };
-        match a.as_str() {
-            "--seed" => {
-                seed = value("--seed")
-                    .parse()
-                    .unwrap_or_else(|_| fail("--seed takes an integer"))
-            }
-            "--bad" => {
-                bad = value("--bad")
-                    .parse()
-                    .unwrap_or_else(|_| fail("--bad takes a fraction like 0.01"))
-            }
-            "--help" | "-h" => {
-                eprintln!("usage: gen_orders [LINES] [--seed N] [--bad FRACTION]");
-                return;
-            }
-            other => {
-                n = other
-                    .parse()
-                    .unwrap_or_else(|_| fail(&format!("unknown argument {other:?}")))
-            }
-        }
-    }
-    let g = emberflow_dashboard::orders::generate_lines(n, seed, bad);
+    let args = Args::parse();
+    let n = args.lines;
+    let g = emberflow_dashboard::orders::generate_lines(n, args.seed, args.bad);
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     for l in &g.lines {

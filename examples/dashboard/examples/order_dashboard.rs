@@ -11,28 +11,11 @@
 //! processed.
 
 fn main() {
-    env_logger_lite();
+    // RUST_LOG sets the level; warnings (a summary of malformed lines per batch) by default.
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     let args: Vec<String> = std::env::args().skip(1).collect();
     if let Err(e) = emberflow_dashboard::app::run(&args) {
         eprintln!("order_dashboard: {e}");
         std::process::exit(1);
     }
-}
-
-/// Warnings (malformed lines) to stderr without a logging dependency in the example.
-fn env_logger_lite() {
-    struct Stderr;
-    impl log::Log for Stderr {
-        fn enabled(&self, m: &log::Metadata<'_>) -> bool {
-            m.level() <= log::Level::Warn
-        }
-        fn log(&self, r: &log::Record<'_>) {
-            if self.enabled(r.metadata()) {
-                eprintln!("[{}] {}", r.level(), r.args());
-            }
-        }
-        fn flush(&self) {}
-    }
-    static LOGGER: Stderr = Stderr;
-    let _ = log::set_logger(&LOGGER).map(|()| log::set_max_level(log::LevelFilter::Warn));
 }

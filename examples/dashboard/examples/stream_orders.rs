@@ -6,41 +6,49 @@
 //!
 //! Prints how many lines it sent and how long it took.
 
+/// Order lines to a Kafka topic at a rate.
+#[derive(clap::Parser)]
+#[command(name = "stream_orders")]
+struct Args {
+    /// Bootstrap brokers.
+    #[arg(long, default_value = "127.0.0.1:9092")]
+    brokers: String,
+    /// The topic.
+    #[arg(long, default_value = "orders")]
+    topic: String,
+    /// Lines per second (default: as fast as possible).
+    #[arg(long)]
+    rate: Option<u64>,
+    /// A file of order lines to send.
+    #[arg(long, conflicts_with = "generate")]
+    file: Option<std::path::PathBuf>,
+    /// Generated orders to send when there is no --file.
+    #[arg(long, default_value_t = 100_000)]
+    generate: u64,
+}
+
 #[cfg(feature = "kafka")]
 fn main() -> emberflow::Result<()> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let arg = |name: &str| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1))
-            .cloned()
-    };
-    let brokers = arg("--brokers").unwrap_or_else(|| "127.0.0.1:9092".to_owned());
-    let topic = arg("--topic").unwrap_or_else(|| "orders".to_owned());
-    let rate = arg("--rate").and_then(|v| v.parse().ok());
-    let lines: Vec<Vec<u8>> = match arg("--file") {
-        Some(f) => std::fs::read(&f)
-            .map_err(|e| emberflow::Error::io(&f, e))?
+    let args = <Args as clap::Parser>::parse();
+    let lines: Vec<Vec<u8>> = match &args.file {
+        Some(f) => std::fs::read(f)
+            .map_err(|e| emberflow::Error::io(f, e))?
             .split(|b| *b == b'\n')
             .filter(|l| !l.is_empty())
             .map(<[u8]>::to_vec)
             .collect(),
-        None => {
-            let n = arg("--generate")
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(100_000);
-            emberflow_dashboard::orders::generate_lines(n, 42, 0.01).lines
-        }
+        None => emberflow_dashboard::orders::generate_lines(args.generate, 42, 0.01).lines,
     };
     let started = std::time::Instant::now();
     let sent = emberflow::kafka::produce_lines(
-        &emberflow::kafka::KafkaParams::new(brokers),
-        &topic,
+        &emberflow::kafka::KafkaParams::new(args.brokers),
+        &args.topic,
         &lines,
-        rate,
+        args.rate,
     )?;
     println!(
-        "sent {sent} lines to {topic} in {:.1} s",
+        "sent {sent} lines to {} in {:.1} s",
+        args.topic,
         started.elapsed().as_secs_f64()
     );
     Ok(())
@@ -48,6 +56,7 @@ fn main() -> emberflow::Result<()> {
 
 #[cfg(not(feature = "kafka"))]
 fn main() {
+    let _ = <Args as clap::Parser>::parse();
     eprintln!(
         "stream_orders needs the kafka feature: cargo run --features kafka --example stream_orders"
     );

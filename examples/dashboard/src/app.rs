@@ -15,144 +15,110 @@ use emberflow::{
     BatchInfo, Context, Error, Result, StopOptions, StreamingContext, StreamingListener,
 };
 
-/// `--help` text.
-pub const USAGE: &str = "\
-order_dashboard: the order-stream dashboard of a brokerage, on emberflow.
+/// What `--help` says before the options.
+const ABOUT: &str = "\
+The order-stream dashboard of a brokerage, on emberflow.
 
 With no arguments it runs the whole demo: generates orders in a temporary directory, feeds
 them split-and-send style into a watched directory, processes every batch, prints the
 dashboard, then a final summary, and exits 0 once all data is processed.
 
 Order lines: yyyy-MM-dd HH:mm:ss,orderId,clientId,symbol,amount,price,B|S
-Malformed lines are skipped, counted and logged with an example, never fatal.
+Malformed lines are skipped, counted and logged with an example per batch, never fatal.
+Logs go to stderr; RUST_LOG sets the level (default: warn).";
 
-Options:
-  --input-dir DIR       watch DIR (files appear by atomic rename) until stopped; Ctrl-C or
-                        SIGTERM stops gracefully
-  --kafka BROKERS       read order lines from Kafka instead (direct stream; needs the
-                        `kafka` feature); without --input-dir, generated or --orders lines are
-                        produced to the topic first, at --rate
-  --topic T             the Kafka topic (default orders)
-  --rate N              orders per second produced to Kafka (default: as fast as possible)
-  --orders FILE         feed FILE (split and sent into a temporary watched directory)
-  --generate N          orders to generate when neither --orders nor --input-dir (default 50000)
-  --seed N              generator seed (default 42)
-  --bad FRACTION        fraction of malformed generated lines (default 0.01)
-  --batch-ms N          batch interval in milliseconds (default 1000)
-  --chunk-lines N       lines per chunk sent (default 5000); one chunk per batch interval
-  --output PREFIX       save each batch's metrics to PREFIX-<time_ms>.txt/
-  --checkpoint DIR      checkpoint directory for the streaming state
-  --map-with-state      keep client totals with map_with_state instead of update_state_by_key
-  --summary-json PATH   write the final results as JSON
-  --stop-when-idle N    with --input-dir: stop after N batches in a row without input
-  --quiet               do not print the dashboard every batch
-  --help                this text";
-
-/// Parsed command line.
-#[derive(Clone, Debug)]
+/// The command line (`--help` prints every flag).
+#[derive(Clone, Debug, clap::Parser)]
+#[command(name = "order_dashboard", about = ABOUT)]
 pub struct Options {
-    /// `--input-dir`.
+    /// Watch DIR (files appear by atomic rename) until stopped; Ctrl-C or SIGTERM stops
+    /// gracefully.
+    #[arg(long, value_name = "DIR")]
     pub input_dir: Option<PathBuf>,
-    /// `--orders`.
+    /// Feed FILE (split and sent into a temporary watched directory).
+    #[arg(long, value_name = "FILE")]
     pub orders: Option<PathBuf>,
-    /// `--generate`.
+    /// Orders to generate when neither --orders nor --input-dir is given.
+    #[arg(long, value_name = "N", default_value_t = 50_000)]
     pub generate: u64,
-    /// `--seed`.
+    /// Generator seed.
+    #[arg(long, value_name = "N", default_value_t = 42)]
     pub seed: u64,
-    /// `--bad`.
+    /// Fraction of malformed generated lines.
+    #[arg(long, value_name = "FRACTION", default_value_t = 0.01)]
     pub bad: f64,
-    /// `--batch-ms`.
+    /// Batch interval in milliseconds.
+    #[arg(long = "batch-ms", value_name = "MS", default_value = "1000", value_parser = millis)]
     pub batch: Duration,
-    /// `--chunk-lines`.
+    /// Lines per chunk sent; one chunk per batch interval.
+    #[arg(long, value_name = "N", default_value = "5000", value_parser = at_least_one)]
     pub chunk_lines: usize,
-    /// `--output`.
+    /// Save each batch's metrics to PREFIX-<time_ms>.txt/.
+    #[arg(long, value_name = "PREFIX")]
     pub output: Option<String>,
-    /// `--checkpoint`.
+    /// Checkpoint directory for the streaming state.
+    #[arg(long, value_name = "DIR")]
     pub checkpoint: Option<PathBuf>,
-    /// `--map-with-state`.
+    /// Keep client totals with map_with_state instead of update_state_by_key.
+    #[arg(long)]
     pub map_with_state: bool,
-    /// `--summary-json`.
+    /// Write the final results as JSON.
+    #[arg(long, value_name = "PATH")]
     pub summary_json: Option<PathBuf>,
-    /// `--stop-when-idle`.
+    /// With --input-dir: stop after N batches in a row without input.
+    #[arg(long, value_name = "N")]
     pub stop_when_idle: Option<u64>,
-    /// `--kafka`.
+    /// Read order lines from Kafka instead (direct stream; needs the `kafka` feature); without
+    /// --input-dir, generated or --orders lines are produced to the topic first, at --rate.
+    #[arg(long, value_name = "BROKERS")]
     pub kafka: Option<String>,
-    /// `--topic`.
+    /// The Kafka topic.
+    #[arg(long, value_name = "T", default_value = "orders")]
     pub topic: String,
-    /// `--rate`.
+    /// Orders per second produced to Kafka (default: as fast as possible).
+    #[arg(long, value_name = "N")]
     pub rate: Option<u64>,
-    /// `--quiet`.
+    /// Do not print the dashboard every batch.
+    #[arg(long)]
     pub quiet: bool,
-    /// `--help`.
-    pub help: bool,
+}
+
+fn millis(v: &str) -> std::result::Result<Duration, String> {
+    let ms: u64 = v
+        .parse()
+        .map_err(|_| format!("takes a whole number of milliseconds, got {v:?}"))?;
+    Ok(Duration::from_millis(ms.max(1)))
+}
+
+fn at_least_one(v: &str) -> std::result::Result<usize, String> {
+    let n: usize = v
+        .parse()
+        .map_err(|_| format!("takes a whole number, got {v:?}"))?;
+    Ok(n.max(1))
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options {
-            input_dir: None,
-            orders: None,
-            generate: 50_000,
-            seed: 42,
-            bad: 0.01,
-            batch: Duration::from_millis(1000),
-            chunk_lines: 5000,
-            output: None,
-            checkpoint: None,
-            map_with_state: false,
-            summary_json: None,
-            stop_when_idle: None,
-            kafka: None,
-            topic: "orders".to_owned(),
-            rate: None,
-            quiet: false,
-            help: false,
-        }
+        <Options as clap::Parser>::parse_from(["order_dashboard"])
     }
 }
 
 impl Options {
-    /// Parses arguments (without the program name).
-    pub fn parse<S: AsRef<str>>(args: &[S]) -> Result<Options> {
-        let mut o = Options::default();
-        let mut it = args.iter().map(|a| a.as_ref().to_owned());
-        let bad = |m: String| Error::user(format!("{m}; see --help"));
-        while let Some(a) = it.next() {
-            let mut value = |name: &str| {
-                it.next()
-                    .ok_or_else(|| bad(format!("{name} needs a value")))
-            };
-            let number = |name: &str, v: String| {
-                v.parse::<u64>()
-                    .map_err(|_| bad(format!("{name} takes a whole number, got {v:?}")))
-            };
-            match a.as_str() {
-                "--input-dir" => o.input_dir = Some(value(&a)?.into()),
-                "--orders" => o.orders = Some(value(&a)?.into()),
-                "--generate" => o.generate = number(&a, value(&a)?)?,
-                "--seed" => o.seed = number(&a, value(&a)?)?,
-                "--bad" => {
-                    let v = value(&a)?;
-                    o.bad = v
-                        .parse()
-                        .map_err(|_| bad(format!("--bad takes a fraction, got {v:?}")))?;
+    /// Parses arguments (without the program name). `Ok(None)` when they asked for `--help`
+    /// (printed).
+    pub fn parse<S: AsRef<str>>(args: &[S]) -> Result<Option<Options>> {
+        let argv = std::iter::once("order_dashboard").chain(args.iter().map(AsRef::as_ref));
+        match <Options as clap::Parser>::try_parse_from(argv) {
+            Ok(o) => Ok(Some(o)),
+            Err(e) if e.kind() == clap::error::ErrorKind::DisplayHelp => {
+                #[allow(clippy::print_stdout)] // the help text is the feature
+                {
+                    println!("{}", e.render());
                 }
-                "--batch-ms" => o.batch = Duration::from_millis(number(&a, value(&a)?)?.max(1)),
-                "--chunk-lines" => o.chunk_lines = number(&a, value(&a)?)?.max(1) as usize,
-                "--output" => o.output = Some(value(&a)?),
-                "--checkpoint" => o.checkpoint = Some(value(&a)?.into()),
-                "--map-with-state" => o.map_with_state = true,
-                "--summary-json" => o.summary_json = Some(value(&a)?.into()),
-                "--stop-when-idle" => o.stop_when_idle = Some(number(&a, value(&a)?)?),
-                "--kafka" => o.kafka = Some(value(&a)?),
-                "--topic" => o.topic = value(&a)?,
-                "--rate" => o.rate = Some(number(&a, value(&a)?)?),
-                "--quiet" => o.quiet = true,
-                "--help" | "-h" => o.help = true,
-                other => return Err(bad(format!("unknown argument {other:?}"))),
+                Ok(None)
             }
+            Err(e) => Err(Error::user(e.render().to_string().trim_end().to_owned())),
         }
-        Ok(o)
     }
 }
 
@@ -195,12 +161,7 @@ pub fn run<S: AsRef<str>>(args: &[S]) -> Result<Summary> {
 /// [`run`], also returning timings.
 pub fn run_with_stats<S: AsRef<str>>(args: &[S]) -> Result<(Summary, RunStats)> {
     let started = Instant::now();
-    let opts = Options::parse(args)?;
-    if opts.help {
-        #[allow(clippy::print_stdout)] // the help text is the feature
-        {
-            println!("{USAGE}");
-        }
+    let Some(opts) = Options::parse(args)? else {
         let empty = Summary {
             orders: 0,
             buys: 0,
@@ -212,7 +173,7 @@ pub fn run_with_stats<S: AsRef<str>>(args: &[S]) -> Result<(Summary, RunStats)> 
             orders_per_sec: 0.0,
         };
         return Ok((empty, RunStats::default()));
-    }
+    };
     let work = std::env::temp_dir().join(format!(
         "emberflow-dashboard-{}-{:x}",
         std::process::id(),
