@@ -4,11 +4,13 @@
 //! symbol popularity, timestamps over one hour, optional malformed lines of many kinds) and a
 //! strict parser. Prices are kept in cents, so totals are exact.
 
+use chrono::{Datelike, NaiveDate, NaiveDateTime};
+
 /// One parsed order.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Order {
-    /// `yyyy-MM-dd HH:mm:ss`.
-    pub time: String,
+    /// When the order was placed (`yyyy-MM-dd HH:mm:ss` in the line; Spark's `Timestamp`).
+    pub time: NaiveDateTime,
     /// The order's id.
     pub order_id: u64,
     /// The client's id.
@@ -30,12 +32,10 @@ impl Order {
     }
 }
 
-fn is_leap(y: u32) -> bool {
-    (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
-}
-
-/// Whether `s` is a real `yyyy-MM-dd HH:mm:ss`.
-pub fn valid_timestamp(s: &str) -> bool {
+/// The date-time of a `yyyy-MM-dd HH:mm:ss` field, if it is a real one (no 30 February, no
+/// hour 24). The fixed layout is checked by hand, then chrono builds and validates the value:
+/// as fast as the parser's other fields, where a format-string parse would dominate.
+pub fn parse_timestamp(s: &str) -> Option<NaiveDateTime> {
     let b = s.as_bytes();
     if b.len() != 19
         || b[4] != b'-'
@@ -44,34 +44,22 @@ pub fn valid_timestamp(s: &str) -> bool {
         || b[13] != b':'
         || b[16] != b':'
     {
-        return false;
+        return None;
     }
     let num = |r: std::ops::Range<usize>| -> Option<u32> {
-        let part = &s[r];
-        if part.bytes().all(|c| c.is_ascii_digit()) {
-            part.parse().ok()
-        } else {
-            None
-        }
+        let part = &b[r];
+        part.iter()
+            .all(u8::is_ascii_digit)
+            .then(|| part.iter().fold(0u32, |n, c| n * 10 + u32::from(c - b'0')))
     };
-    let (Some(y), Some(mo), Some(d), Some(h), Some(mi), Some(se)) = (
-        num(0..4),
-        num(5..7),
-        num(8..10),
-        num(11..13),
-        num(14..16),
-        num(17..19),
-    ) else {
-        return false;
-    };
-    let days = match mo {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        2 if is_leap(y) => 29,
-        2 => 28,
-        _ => return false,
-    };
-    y >= 1 && d >= 1 && d <= days && h < 24 && mi < 60 && se < 60
+    NaiveDate::from_ymd_opt(num(0..4)? as i32, num(5..7)?, num(8..10)?)
+        .filter(|d| d.year() >= 1)?
+        .and_hms_opt(num(11..13)?, num(14..16)?, num(17..19)?)
+}
+
+/// Whether `s` is a real `yyyy-MM-dd HH:mm:ss`.
+pub fn valid_timestamp(s: &str) -> bool {
+    parse_timestamp(s).is_some()
 }
 
 /// Parses one line strictly: exactly 7 fields, a real date-time, integer ids and amount, a
@@ -85,10 +73,8 @@ pub fn parse_order(line: &str) -> Option<Order> {
     let amount = f.next()?;
     let price = f.next()?;
     let side = f.next()?;
-    if f.next().is_some()
-        || !valid_timestamp(time)
-        || symbol.is_empty()
-        || !symbol.bytes().all(|c| c.is_ascii_alphanumeric())
+    let time = parse_timestamp(time)?;
+    if f.next().is_some() || symbol.is_empty() || !symbol.bytes().all(|c| c.is_ascii_alphanumeric())
     {
         return None;
     }
@@ -118,7 +104,7 @@ pub fn parse_order(line: &str) -> Option<Order> {
     // An order whose value does not fit is malformed, not a wrapped (or panicking) total.
     amount.checked_mul(cents)?;
     Some(Order {
-        time: time.to_owned(),
+        time,
         order_id: order_id.parse().ok()?,
         client_id: client_id.parse().ok()?,
         symbol: symbol.to_owned(),

@@ -68,3 +68,31 @@ fn an_order_whose_value_overflows_is_malformed() {
     let max_amount = format!("2016-03-22 20:25:28,1,80,EPE,{},0.01,B", u64::MAX);
     assert!(parse_order(&max_amount).is_some(), "fits: 1 cent each");
 }
+
+/// Order times are date-time values with a real calendar behind them.
+#[test]
+fn order_times_are_calendar_date_times() {
+    use chrono::{NaiveDate, Timelike};
+    let o = parse_order("2016-02-29 23:59:59,1,80,EPE,710,51.00,S").expect("a leap day");
+    assert_eq!(
+        o.time,
+        NaiveDate::from_ymd_opt(2016, 2, 29)
+            .unwrap()
+            .and_hms_opt(23, 59, 59)
+            .unwrap()
+    );
+    assert_eq!(o.time.hour(), 23);
+    for bad in [
+        "2015-02-29 10:00:00",
+        "2016-13-01 10:00:00",
+        "2016-04-31 10:00:00",
+        "2016-03-22 24:00:00",
+        "2016-03-22 23:60:00",
+        "0000-03-22 10:00:00",
+        "2016-03-22T10:00:00",
+        "2016-3-22 10:00:00 ",
+    ] {
+        let line = format!("{bad},1,80,EPE,710,51.00,S");
+        assert!(parse_order(&line).is_none(), "{bad}");
+    }
+}
