@@ -1,6 +1,9 @@
 //! Extension points for implementers of new DStream kinds: [`DStreamNode`] (what a DStream
-//! defines: slide duration, dependencies, `compute(time)`) and the untyped [`DStreamBase`]
-//! that graph walks use. Memoising, remembering and forgetting RDDs is done by the base.
+//! defines: slide duration, dependencies, `compute(time)`), [`Parent`] (how an operator reads
+//! the streams it depends on) and the untyped [`DStreamBase`] that graph walks use.
+//! Memoising, remembering, forgetting RDDs and the fingerprint are done by the base; a new
+//! kind is added to a graph with [`DStream::from_custom_node`](crate::DStream::from_custom_node).
+//! `examples/sample_by_key.rs` writes an operator with a parent outside the library.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -89,6 +92,48 @@ pub trait DStreamBase: Send + Sync + 'static {
     fn data_paths(&self) -> Vec<std::path::PathBuf>;
     /// See [`DStreamNode::restore`].
     fn restore(&self, data: &[u8]) -> Result<()>;
+}
+
+/// A stream an operator reads: its RDD of a batch (computed once and memoised by the
+/// parent's base), its slide, and its untyped face for [`DStreamNode::dependencies`].
+pub struct Parent<T: 'static> {
+    inner: Arc<crate::dstream::DStreamInner<T>>,
+}
+
+impl<T: 'static> Clone for Parent<T> {
+    fn clone(&self) -> Self {
+        Parent {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl<T: emberflow_core::Data> Parent<T> {
+    /// The parent `stream` of a node being written.
+    pub fn of(stream: &crate::DStream<T>) -> Self {
+        Parent {
+            inner: stream.inner.clone(),
+        }
+    }
+
+    /// The parent's RDD of the batch at `time`, if it has one then (an operator usually passes
+    /// a gap on as its own `None`).
+    ///
+    /// # Errors
+    /// Computing the parent's RDD failed.
+    pub fn rdd_at(&self, time: Time) -> Result<Option<Rdd<T>>> {
+        self.inner.get_or_compute(time)
+    }
+
+    /// How often the parent produces an RDD.
+    pub fn slide(&self) -> Duration {
+        self.inner.slide()
+    }
+
+    /// The parent as a graph walk sees it, for [`DStreamNode::dependencies`].
+    pub fn base(&self) -> Arc<dyn DStreamBase> {
+        self.inner.clone()
+    }
 }
 
 /// An input stream as the scheduler sees it.

@@ -200,6 +200,13 @@ impl<T: Data> DStream<T> {
         DStream::from_node(ssc.graph(), node)
     }
 
+    /// A stream of a new kind that reads this one (for implementers of operators, see
+    /// [`plumbing`](crate::plumbing)): adds `node` to this stream's graph. `node` reads this
+    /// stream through a [`Parent`](crate::plumbing::Parent).
+    pub fn add_node<U: Data>(&self, node: impl DStreamNode<U>) -> DStream<U> {
+        DStream::from_node(&self.graph, node)
+    }
+
     /// The stream's id (its position in creation order).
     pub fn id(&self) -> usize {
         self.inner.id
