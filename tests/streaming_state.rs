@@ -399,3 +399,72 @@ fn with_a_checkpoint_directory_state_is_written_every_interval() {
         .to_string()
         .contains("checkpoint interval of 1500 ms"));
 }
+
+/// The state update runs as a job of its batch on the job executor: the mapping function's
+/// time (here it moves the manual clock 5 ms per record) is the batch's processing delay,
+/// and the next batch's generation does not wait for it.
+#[test]
+fn map_with_state_work_is_processing_time_not_scheduling_delay() {
+    let runner = BatchRunner::new(Duration::from_secs(1));
+    let clock = runner.clock().clone();
+    let input: DStream<(u32, u64)> =
+        runner.queue_input(vec![(0..20).map(|i| (i % 4, 1)).collect::<Vec<_>>()]);
+    let mapped = input.map_with_state(StateSpec::function(
+        move |_t, k: &u32, v: Option<u64>, s: &mut State<u64>| {
+            clock.advance(Duration::from_millis(5));
+            let total = s.get().copied().unwrap_or(0) + v.unwrap_or(0);
+            s.update(total);
+            Some((*k, total))
+        },
+    ));
+    let out = runner.collect(&mapped.state_snapshots());
+    let infos = runner.run(1).unwrap();
+    let info = infos.last().unwrap();
+    assert_eq!(info.scheduling_delay(), Some(Duration::ZERO), "{info:?}");
+    assert!(
+        info.processing_delay().unwrap() >= Duration::from_millis(100),
+        "20 records × 5 ms: {info:?}"
+    );
+    assert_eq!(
+        sorted(out.batches().concat()),
+        vec![(0, 5), (1, 5), (2, 5), (3, 5)]
+    );
+}
+
+/// A mapping function that panics part way fails its batch and leaves the state as it was
+/// before that batch: when the batch is applied again (the next batch replays it), nothing
+/// of the failed attempt counts twice.
+#[test]
+fn a_mapping_function_that_panics_part_way_leaves_the_state_as_it_was() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let runner = BatchRunner::new(Duration::from_secs(1));
+    let input: DStream<(u32, i64)> = runner.queue_input(vec![
+        vec![(1, 1), (2, 1)],
+        vec![(1, 10), (2, 5), (1, 100)],
+        vec![(1, 1000)],
+    ]);
+    // Panics once, at the third record of batch 2, after two changes to the partition.
+    let armed = std::sync::Arc::new(AtomicBool::new(true));
+    let mapped = input.map_with_state(
+        StateSpec::function(move |_t, _k: &u32, v: Option<i64>, s: &mut State<i64>| {
+            let v = v.unwrap_or(0);
+            if v == 100 && armed.swap(false, Ordering::SeqCst) {
+                panic!("a bad record");
+            }
+            let total = s.get().copied().unwrap_or(0) + v;
+            s.update(total);
+            None::<()>
+        })
+        .num_partitions(1),
+    );
+    let out = runner.collect(&mapped.state_snapshots());
+    let infos = runner.run(3).unwrap();
+    assert!(infos[0].succeeded(), "{infos:?}");
+    assert!(!infos[1].succeeded(), "the panic fails batch 2: {infos:?}");
+    assert!(infos[2].succeeded(), "{infos:?}");
+    // Batch 3 applied batch 2 again, then itself, to the state of batch 1.
+    assert_eq!(
+        sorted(out.by_time()[&Time::from_millis(3000)].clone()),
+        vec![(1, 1111), (2, 6)]
+    );
+}

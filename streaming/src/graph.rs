@@ -3,7 +3,7 @@
 //! weak reference to it; handles hold a strong one, so the graph lives as long as any handle
 //! and no reference cycle runs through it.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,6 +34,9 @@ pub(crate) struct Graph {
     pub(crate) checkpoint_dir: Mutex<Option<std::path::PathBuf>>,
     /// Set by a restart from a checkpoint, taken by `start`.
     pub(crate) recovery: Mutex<Option<Recovery>>,
+    /// Work a batch's stateful nodes left when their RDDs were generated (applying the batch
+    /// to the state, writing it): run as the batch's first job, on the job executor.
+    batch_work: Mutex<BTreeMap<Time, Vec<crate::dstream::output::JobFn>>>,
 }
 
 /// What a restart from a checkpoint hands to `start`.
@@ -69,6 +72,7 @@ impl Graph {
             remember: Mutex::new(config_remember),
             checkpoint_dir: Mutex::new(None),
             recovery: Mutex::new(None),
+            batch_work: Mutex::new(BTreeMap::new()),
         }
     }
 
@@ -176,6 +180,18 @@ impl Graph {
                 }
             }
         }
+    }
+
+    /// Leaves `work` for the batch at `time`: it runs on the job executor before the batch's
+    /// output operations, and its cost is the batch's processing time, not its scheduling
+    /// delay.
+    pub(crate) fn add_batch_work(&self, time: Time, work: crate::dstream::output::JobFn) {
+        self.batch_work.lock().entry(time).or_default().push(work);
+    }
+
+    /// The work left for the batch at `time`.
+    pub(crate) fn take_batch_work(&self, time: Time) -> Vec<crate::dstream::output::JobFn> {
+        self.batch_work.lock().remove(&time).unwrap_or_default()
     }
 
     /// Every node in creation order, as the checkpoint fingerprint records it.

@@ -349,6 +349,24 @@ impl<T: Data> Rdd<T> {
         ))
     }
 
+    /// [`materialize`](Self::materialize) done lazily, by the jobs that compute this RDD: each
+    /// partition is computed once and kept in memory, and once all are held the lineage is
+    /// forgotten. What a stateful stream's state becomes, without running a job when the
+    /// batch is generated.
+    ///
+    /// ```
+    /// use emberflow_core::Context;
+    /// let ctx = Context::local(2);
+    /// let squares = ctx.parallelize(vec![1, 2, 3], 2).map(|x| x * x).materialize_lazily();
+    /// assert_eq!(squares.to_debug_string().lines().count(), 3, "lineage still there");
+    /// assert_eq!(squares.collect()?, vec![1, 4, 9]);
+    /// assert_eq!(squares.to_debug_string().lines().count(), 1, "held: lineage forgotten");
+    /// # Ok::<(), emberflow_core::Error>(())
+    /// ```
+    pub fn materialize_lazily(&self) -> Rdd<T> {
+        Rdd::from_node(crate::rdd::parallel_collection::LazyMaterialized::new(self))
+    }
+
     /// Whether the lineage was truncated by a checkpoint.
     pub fn is_checkpointed(&self) -> bool {
         self.node().meta().is_checkpointed()

@@ -134,6 +134,84 @@ impl<T: Data> RddNode<T> for PartitionsRdd<T> {
     }
 }
 
+/// An RDD that computes each partition of its parent once, keeps it in memory, and forgets
+/// the parent (its whole lineage) once every partition is held: `materialize` without the
+/// job, done by whichever jobs compute it.
+pub(crate) struct LazyMaterialized<T: 'static> {
+    meta: RddMeta,
+    parent: parking_lot::Mutex<Option<crate::Rdd<T>>>,
+    parts: Vec<std::sync::OnceLock<Arc<Vec<T>>>>,
+    held: std::sync::atomic::AtomicUsize,
+}
+
+impl<T: Data> LazyMaterialized<T> {
+    pub(crate) fn new(parent: &crate::Rdd<T>) -> Self {
+        LazyMaterialized {
+            meta: RddMeta::new(parent.context(), "materialized"),
+            parts: (0..parent.num_partitions())
+                .map(|_| std::sync::OnceLock::new())
+                .collect(),
+            parent: parking_lot::Mutex::new(Some(parent.clone())),
+            held: std::sync::atomic::AtomicUsize::new(0),
+        }
+    }
+}
+
+impl<T: Data> RddBase for LazyMaterialized<T> {
+    fn meta(&self) -> &RddMeta {
+        &self.meta
+    }
+    fn dependencies(&self) -> Vec<Dependency> {
+        self.parent
+            .lock()
+            .as_ref()
+            .map(|p| vec![Dependency::Narrow(p.as_base())])
+            .unwrap_or_default()
+    }
+    fn num_partitions(&self) -> usize {
+        self.parts.len()
+    }
+}
+
+impl<T: Data> RddNode<T> for LazyMaterialized<T> {
+    fn compute<'a>(&'a self, split: usize, tc: &'a TaskContext) -> Result<BoxIter<'a, T>> {
+        if let Some(part) = self.parts[split].get() {
+            return Ok(Box::new(part.iter().cloned()));
+        }
+        let parent = self.parent.lock().clone().ok_or_else(|| {
+            crate::Error::Internal(format!(
+                "{}: partition {split} is neither held nor computable",
+                self.meta.label()
+            ))
+        })?;
+        let data: Vec<T> = parent.iterator(split, tc)?.collect();
+        if tc.has_failed() {
+            // A partial partition is never kept: the next job computes it again.
+            return Ok(Box::new(std::iter::empty()));
+        }
+        let part = self.parts[split].get_or_init(|| Arc::new(data)).clone();
+        if self.held.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1 == self.parts.len() {
+            *self.parent.lock() = None;
+        }
+        Ok(Box::new(ArcIter { part, at: 0 }))
+    }
+}
+
+/// The records of a held partition, cloned one at a time.
+struct ArcIter<T> {
+    part: Arc<Vec<T>>,
+    at: usize,
+}
+
+impl<T: Clone> Iterator for ArcIter<T> {
+    type Item = T;
+    fn next(&mut self) -> Option<T> {
+        let r = self.part.get(self.at).cloned();
+        self.at += 1;
+        r
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use crate::Context;

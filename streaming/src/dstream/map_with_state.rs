@@ -20,7 +20,7 @@ use parking_lot::Mutex;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::dstream::stateful::StateSupport;
+use crate::dstream::stateful::{LateRdd, Slot, StateSupport};
 use crate::dstream::{DStream, DStreamInner};
 use crate::plumbing::{DStreamBase, DStreamNode};
 use crate::{Error, Result, Time};
@@ -134,6 +134,7 @@ impl<K: Data + Hash, V, S: Data, U> StateSpec<K, V, S, U> {
     }
 }
 
+#[derive(Clone)]
 struct Entry<S> {
     /// Always `Some` between calls; taken while the mapping function holds it.
     value: Option<S>,
@@ -146,6 +147,43 @@ struct StatePartition<K, S> {
     /// Keys by the batch that last touched them; an entry is stale when the key was touched
     /// again later (checked against `map` when popped).
     by_time: BTreeMap<Time, Vec<K>>,
+}
+
+/// What a batch changed in a state partition, to put back if the mapping function panics.
+struct Undo<K, S> {
+    /// Each key's entry before the change (`None`: the key was new), in change order.
+    entries: Vec<(K, Option<Entry<S>>)>,
+    /// Timeout buckets taken out.
+    buckets: Vec<(Time, Vec<K>)>,
+}
+
+impl<K, S> Default for Undo<K, S> {
+    fn default() -> Self {
+        Undo {
+            entries: Vec::new(),
+            buckets: Vec::new(),
+        }
+    }
+}
+
+impl<K: Hash + Eq, S> Undo<K, S> {
+    /// Puts the partition back as it was before the batch at `time`.
+    fn roll_back(self, p: &mut StatePartition<K, S>, time: Time) {
+        for (k, before) in self.entries.into_iter().rev() {
+            match before {
+                Some(e) => {
+                    p.map.insert(k, e);
+                }
+                None => {
+                    p.map.remove(&k);
+                }
+            }
+        }
+        p.by_time.remove(&time);
+        for (t, keys) in self.buckets {
+            p.by_time.insert(t, keys);
+        }
+    }
 }
 
 impl<K, S> Default for StatePartition<K, S> {
@@ -164,7 +202,9 @@ struct Shared<K: 'static, V, S: 'static, U> {
     parts: Vec<Mutex<StatePartition<K, S>>>,
     initial: Mutex<Option<Rdd<(K, S)>>>,
     snapshots_wanted: std::sync::atomic::AtomicBool,
-    snapshots: Mutex<BTreeMap<Time, Rdd<(K, S)>>>,
+    /// The state after each recent batch, filled by the batch's state update when
+    /// `state_snapshots` or the checkpoint needs it.
+    snapshots: Mutex<BTreeMap<Time, Slot<(K, S)>>>,
     support: StateSupport,
     /// The newest batch applied to the state; after a restart, the batches between the
     /// restored state and the next one asked for are replayed.
@@ -185,16 +225,38 @@ where
     U: Data,
 {
     /// Applies one partition of the batch at `time` to its state; returns what the function
-    /// emitted.
+    /// emitted. All or nothing: if the mapping function panics, every change this batch made
+    /// to the partition is undone before the panic goes on (failing the batch).
     fn apply(&self, part: usize, records: &mut dyn Iterator<Item = (K, V)>, time: Time) -> Vec<U> {
         let mut p = self.parts[part].lock();
-        let StatePartition { map, by_time } = &mut *p;
+        let mut undo = Undo::default();
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.apply_logged(&mut p, records, time, &mut undo)
+        }));
+        match result {
+            Ok(out) => out,
+            Err(panic) => {
+                undo.roll_back(&mut p, time);
+                std::panic::resume_unwind(panic)
+            }
+        }
+    }
+
+    fn apply_logged(
+        &self,
+        p: &mut StatePartition<K, S>,
+        records: &mut dyn Iterator<Item = (K, V)>,
+        time: Time,
+        undo: &mut Undo<K, S>,
+    ) -> Vec<U> {
+        let StatePartition { map, by_time } = p;
         let mut out = Vec::new();
         let track = self.timeout.is_some();
         for (k, v) in records {
             // One lookup for a key that has state (the common case): the value is taken out
             // for the function and put back, or the entry removed.
             if let Some(entry) = map.get_mut(&k) {
+                undo.entries.push((k.clone(), Some(entry.clone())));
                 let mut state = State::new(entry.value.take(), false);
                 if let Some(u) = (self.func)(time, &k, Some(v), &mut state) {
                     out.push(u);
@@ -221,6 +283,7 @@ where
                 if track {
                     by_time.entry(time).or_default().push(k.clone());
                 }
+                undo.entries.push((k.clone(), None));
                 map.insert(
                     k,
                     Entry {
@@ -238,12 +301,14 @@ where
                     break;
                 }
                 let (touched, keys) = entry.remove_entry();
+                undo.buckets.push((touched, keys.clone()));
                 for k in keys {
                     let expired = map.get(&k).is_some_and(|e| e.touched == touched);
                     if !expired {
                         continue;
                     }
                     let e = map.remove(&k).expect("checked above");
+                    undo.entries.push((k.clone(), Some(e.clone())));
                     let mut state = State::new(e.value, true);
                     if let Some(u) = (self.func)(time, &k, None, &mut state) {
                         out.push(u);
@@ -324,25 +389,79 @@ struct MapWithStateNode<K: 'static, V: 'static, S: 'static, U> {
     shared: Arc<Shared<K, V, S, U>>,
 }
 
-impl<K, V, S, U> MapWithStateNode<K, V, S, U>
+/// Applies the parent's batch at `time` to the state; what the function emitted, per
+/// partition.
+fn apply_batch<K, V, S, U>(
+    parent: &DStreamInner<(K, V)>,
+    shared: &Arc<Shared<K, V, S, U>>,
+    time: Time,
+    ctx: &emberflow_core::Context,
+) -> Result<Vec<Arc<Vec<U>>>>
 where
     K: Data + Hash + Eq + Serialize + DeserializeOwned,
     V: Data,
     S: Data + Serialize + DeserializeOwned,
     U: Data,
 {
-    /// Applies the parent's batch at `time` to the state; what the function emitted, per
-    /// partition.
-    fn apply_batch(&self, time: Time, ctx: &emberflow_core::Context) -> Result<Vec<Arc<Vec<U>>>> {
-        let batch = self
-            .parent
-            .get_or_compute(time)?
-            .unwrap_or_else(|| ctx.empty())
-            .partition_by(self.shared.partitioner.clone());
-        let shared = self.shared.clone();
-        Ok(batch
-            .run_job(move |tc, mut it| Ok(Arc::new(shared.apply(tc.partition(), &mut it, time))))?)
+    let batch = parent
+        .get_or_compute(time)?
+        .unwrap_or_else(|| ctx.empty())
+        .partition_by(shared.partitioner.clone());
+    let shared = shared.clone();
+    Ok(batch
+        .run_job(move |tc, mut it| Ok(Arc::new(shared.apply(tc.partition(), &mut it, time))))?)
+}
+
+/// The state update of the batch at `time`, run by the batch's first job: replays batches
+/// the state has not seen (after a restart), applies this one, and takes the snapshot the
+/// checkpoint or `state_snapshots` needs. Returns what the function emitted.
+fn update<K, V, S, U>(
+    parent: &Arc<DStreamInner<(K, V)>>,
+    shared: &Arc<Shared<K, V, S, U>>,
+    time: Time,
+    snapshot: &Slot<(K, S)>,
+) -> Result<Rdd<U>>
+where
+    K: Data + Hash + Eq + Serialize + DeserializeOwned,
+    V: Data,
+    S: Data + Serialize + DeserializeOwned,
+    U: Data,
+{
+    let graph = shared.support.graph()?;
+    let ctx = graph.ctx.clone();
+    shared.load_initial(graph.zero_time().unwrap_or(Time::ZERO))?;
+    // Replay batches the state has not seen (only after a restart from a checkpoint).
+    let slide = parent.slide();
+    let restored = std::mem::take(&mut *shared.restored.lock());
+    if !restored.is_empty() {
+        shared.reset_to(restored.into_iter().rev().find(|(t, _)| *t < time))?;
     }
+    // A fresh start has applied nothing before its first batch (zero + slide); so has a
+    // restart that found no state written yet: both replay from the zero time.
+    let applied = shared.applied_through.lock().or(graph.zero_time());
+    if let Some(mut t) = applied {
+        t = t + slide;
+        while t < time {
+            apply_batch(parent, shared, t, &ctx)?;
+            t = t + slide;
+        }
+    }
+    let emitted = apply_batch(parent, shared, time, &ctx)?;
+    *shared.applied_through.lock() = Some(time);
+    // The state is written to the checkpoint directory at checkpoint intervals; the
+    // snapshot is taken only when that, or `state_snapshots`, needs it.
+    let wanted = shared
+        .snapshots_wanted
+        .load(std::sync::atomic::Ordering::SeqCst);
+    let zero = graph.zero_time().unwrap_or(Time::ZERO);
+    let due = graph.ctx.checkpoint_dir().is_some()
+        && Time::from_millis((time - zero).as_millis() as u64)
+            .is_multiple_of(shared.support.interval());
+    if wanted || due {
+        let snap = shared.support.truncate_now(shared.snapshot(&ctx), time)?;
+        let _ = snapshot.set(snap);
+    }
+    Ok(ctx.parallelize_partitions(emitted))
 }
 
 impl<K, V, S, U> DStreamNode<U> for MapWithStateNode<K, V, S, U>
@@ -382,53 +501,36 @@ where
         *self.shared.restored.lock() = self.shared.support.decode::<(K, S)>(data)?;
         Ok(())
     }
+    /// Generates the batch's RDD without touching the state: the update runs as the batch's
+    /// first job, on the job executor (its cost is processing time, not scheduling delay).
     fn compute(&self, time: Time) -> Result<Option<Rdd<U>>> {
         let graph = self.shared.support.graph()?;
-        let ctx = graph.ctx.clone();
-        self.shared
-            .load_initial(graph.zero_time().unwrap_or(Time::ZERO))?;
-        // Replay batches the state has not seen (only after a restart from a checkpoint).
-        let slide = self.parent.slide();
-        let restored = std::mem::take(&mut *self.shared.restored.lock());
-        if !restored.is_empty() {
-            self.shared
-                .reset_to(restored.into_iter().rev().find(|(t, _)| *t < time))?;
-        }
-        // A fresh start has applied nothing before its first batch (zero + slide); so has a
-        // restart that found no state written yet: both replay from the zero time.
-        let applied = self.shared.applied_through.lock().or(graph.zero_time());
-        if let Some(mut t) = applied {
-            t = t + slide;
-            while t < time {
-                self.apply_batch(t, &ctx)?;
-                t = t + slide;
-            }
-        }
-        let emitted = self.apply_batch(time, &ctx)?;
-        *self.shared.applied_through.lock() = Some(time);
-        // The state is written to the checkpoint directory at checkpoint intervals; the
-        // snapshot is taken only when that, or `state_snapshots`, needs it.
-        let wanted = self
-            .shared
-            .snapshots_wanted
-            .load(std::sync::atomic::Ordering::SeqCst);
-        let zero = graph.zero_time().unwrap_or(Time::ZERO);
-        let due = graph.ctx.checkpoint_dir().is_some()
-            && Time::from_millis((time - zero).as_millis() as u64)
-                .is_multiple_of(self.shared.support.interval());
-        if wanted || due {
-            let snap = self
-                .shared
-                .support
-                .truncate(self.shared.snapshot(&ctx), time)?;
+        let emitted: Slot<U> = Arc::default();
+        let snapshot: Slot<(K, S)> = Arc::default();
+        {
             let mut snaps = self.shared.snapshots.lock();
-            snaps.insert(time, snap);
+            snaps.insert(time, snapshot.clone());
             // The snapshot stream memoises what it reads; keep only the newest few here.
             while snaps.len() > 2 {
                 snaps.pop_first();
             }
         }
-        Ok(Some(ctx.parallelize_partitions(emitted)))
+        let (parent, shared, out) = (self.parent.clone(), self.shared.clone(), emitted.clone());
+        graph.add_batch_work(
+            time,
+            Box::new(move || {
+                let rdd = update(&parent, &shared, time, &snapshot)?;
+                let _ = out.set(rdd);
+                Ok(())
+            }),
+        );
+        Ok(Some(LateRdd::rdd(
+            &graph.ctx,
+            "map_with_state",
+            time,
+            self.shared.parts.len(),
+            emitted,
+        )))
     }
 }
 
@@ -457,17 +559,25 @@ where
         if self.mapped.get_or_compute(time)?.is_none() {
             return Ok(None);
         }
-        self.shared
+        let slot = self
+            .shared
             .snapshots
             .lock()
             .get(&time)
             .cloned()
-            .map(Some)
             .ok_or_else(|| {
                 Error::IllegalState(format!(
-                    "no state snapshot was taken for batch {time}; this is a bug"
+                    "no state snapshot was kept for batch {time}; this is a bug"
                 ))
-            })
+            })?;
+        let graph = self.shared.support.graph()?;
+        Ok(Some(LateRdd::rdd(
+            &graph.ctx,
+            "state_snapshots",
+            time,
+            self.shared.parts.len(),
+            slot,
+        )))
     }
 }
 

@@ -26,7 +26,7 @@ pub(crate) struct StateSupport {
     interval: Mutex<Option<Duration>>,
     kind: &'static str,
     /// State written to the checkpoint directory, by batch time (the newest two).
-    written: Mutex<std::collections::BTreeMap<Time, std::path::PathBuf>>,
+    written: std::sync::Arc<Mutex<std::collections::BTreeMap<Time, std::path::PathBuf>>>,
 }
 
 impl StateSupport {
@@ -36,7 +36,7 @@ impl StateSupport {
             slide,
             interval: Mutex::new(None),
             kind,
-            written: Mutex::new(std::collections::BTreeMap::new()),
+            written: std::sync::Arc::default(),
         }
     }
 
@@ -77,26 +77,53 @@ impl StateSupport {
         Ok(())
     }
 
-    /// The state RDD of batch `time`, cut loose from its lineage: written to the checkpoint
-    /// directory at checkpoint intervals (when one is set), materialised in memory otherwise.
+    /// The state RDD of batch `time`, cut loose from its lineage by the batch's first job (on
+    /// the job executor, not here): written to the checkpoint directory at checkpoint
+    /// intervals (when one is set), held in memory otherwise.
     pub(crate) fn truncate<T>(&self, rdd: Rdd<T>, time: Time) -> Result<Rdd<T>>
     where
         T: Data + Serialize + DeserializeOwned,
     {
         let graph = self.graph()?;
-        let zero = graph.zero_time().unwrap_or(Time::ZERO);
-        let due =
-            Time::from_millis((time - zero).as_millis() as u64).is_multiple_of(self.interval());
-        if due && graph.ctx.checkpoint_dir().is_some() {
-            rdd.checkpoint()?;
-            let path = rdd.checkpoint_path().ok_or_else(|| {
-                Error::IllegalState("checkpoint wrote no path; this is a bug".into())
-            })?;
-            log::debug!(
-                "{}: state of batch {time} checkpointed to {}",
-                self.kind,
-                path.display()
+        let held = rdd.materialize_lazily();
+        let state = held.clone();
+        if self.due(&graph, time) {
+            let (written, kind) = (self.written.clone(), self.kind);
+            graph.add_batch_work(
+                time,
+                Box::new(move || {
+                    let path = write_state(&state, time, kind)?;
+                    let mut written = written.lock();
+                    written.insert(time, path);
+                    while written.len() > 2 {
+                        written.pop_first();
+                    }
+                    Ok(())
+                }),
             );
+        } else {
+            graph.add_batch_work(
+                time,
+                Box::new(move || {
+                    state.run_job(|_, it| {
+                        it.for_each(drop);
+                        Ok(())
+                    })?;
+                    Ok(())
+                }),
+            );
+        }
+        Ok(held)
+    }
+
+    /// [`truncate`](Self::truncate) now, from work already running on the job executor.
+    pub(crate) fn truncate_now<T>(&self, rdd: Rdd<T>, time: Time) -> Result<Rdd<T>>
+    where
+        T: Data + Serialize + DeserializeOwned,
+    {
+        let graph = self.graph()?;
+        if self.due(&graph, time) {
+            let path = write_state(&rdd, time, self.kind)?;
             let reader = graph.ctx.checkpoint_file(&path)?;
             let mut written = self.written.lock();
             written.insert(time, path);
@@ -107,6 +134,29 @@ impl StateSupport {
         }
         Ok(rdd.materialize()?)
     }
+
+    /// Whether the state of batch `time` is written to the checkpoint directory.
+    fn due(&self, graph: &Graph, time: Time) -> bool {
+        let zero = graph.zero_time().unwrap_or(Time::ZERO);
+        graph.ctx.checkpoint_dir().is_some()
+            && Time::from_millis((time - zero).as_millis() as u64).is_multiple_of(self.interval())
+    }
+}
+
+/// Writes `rdd` (a state) to the checkpoint directory; where it went.
+fn write_state<T>(rdd: &Rdd<T>, time: Time, kind: &str) -> Result<std::path::PathBuf>
+where
+    T: Data + Serialize + DeserializeOwned,
+{
+    rdd.checkpoint()?;
+    let path = rdd
+        .checkpoint_path()
+        .ok_or_else(|| Error::IllegalState("checkpoint wrote no path; this is a bug".into()))?;
+    log::debug!(
+        "{kind}: state of batch {time} checkpointed to {}",
+        path.display()
+    );
+    Ok(path)
 }
 
 impl StateSupport {
@@ -164,5 +214,68 @@ impl StateSupport {
             me.restore_rdd(t, rdd);
         }
         Ok(())
+    }
+}
+
+/// The shared slot a batch's work fills with an RDD.
+pub(crate) type Slot<T> = std::sync::Arc<std::sync::OnceLock<Rdd<T>>>;
+
+/// An RDD generated with its batch whose data the batch's first job provides (a stateful
+/// node's output: the state update runs on the job executor, not when the batch is
+/// generated).
+pub(crate) struct LateRdd<T: 'static> {
+    meta: emberflow_core::plumbing::RddMeta,
+    what: &'static str,
+    time: Time,
+    partitions: usize,
+    data: Slot<T>,
+}
+
+impl<T: Data> LateRdd<T> {
+    pub(crate) fn rdd(
+        ctx: &emberflow_core::Context,
+        what: &'static str,
+        time: Time,
+        partitions: usize,
+        data: Slot<T>,
+    ) -> Rdd<T> {
+        Rdd::from_node(LateRdd {
+            meta: emberflow_core::plumbing::RddMeta::new(ctx, what),
+            what,
+            time,
+            partitions,
+            data,
+        })
+    }
+}
+
+impl<T: Data> emberflow_core::plumbing::RddBase for LateRdd<T> {
+    fn meta(&self) -> &emberflow_core::plumbing::RddMeta {
+        &self.meta
+    }
+    fn dependencies(&self) -> Vec<emberflow_core::plumbing::Dependency> {
+        self.data
+            .get()
+            .map(|r| vec![emberflow_core::plumbing::Dependency::Narrow(r.as_base())])
+            .unwrap_or_default()
+    }
+    fn num_partitions(&self) -> usize {
+        self.partitions
+    }
+}
+
+impl<T: Data> emberflow_core::plumbing::RddNode<T> for LateRdd<T> {
+    fn compute<'a>(
+        &'a self,
+        split: usize,
+        tc: &'a emberflow_core::plumbing::TaskContext,
+    ) -> emberflow_core::Result<emberflow_core::plumbing::BoxIter<'a, T>> {
+        let rdd = self.data.get().ok_or_else(|| {
+            emberflow_core::Error::Internal(format!(
+                "{} of batch {}: read before the batch's state update ran",
+                self.what, self.time
+            ))
+        })?;
+        rdd.iterator(split, tc)
     }
 }

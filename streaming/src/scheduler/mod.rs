@@ -259,6 +259,19 @@ impl SchedulerShared {
                 }
             }
         }
+        // The stateful nodes' work runs first, inside the batch's first job.
+        let work = graph.take_batch_work(time);
+        if let Some(first) = batch_jobs.first_mut() {
+            if !work.is_empty() {
+                let output = std::mem::replace(&mut first.run, Box::new(|| Ok(())));
+                first.run = Box::new(move || {
+                    for w in work {
+                        w()?;
+                    }
+                    output()
+                });
+            }
+        }
         for (id, input) in graph.inputs() {
             if let Some(n) = input.records(time) {
                 records.insert(id, n);
