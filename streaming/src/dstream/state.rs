@@ -187,12 +187,9 @@ where
         S: Data + Serialize + DeserializeOwned,
         F: Fn(&[V], Option<S>) -> Option<S> + Send + Sync + 'static,
     {
-        self.update_state_by_key_iter(
-            move |_time, rows| {
-                rows.filter_map(|(k, vs, s)| f(&vs, s).map(|s| (k, s)))
-                    .collect()
-            },
-            partitions,
+        self.update_state_by_key_with_partitioner(
+            f,
+            HashPartitioner::new(partitions.max(1)),
             initial,
         )
     }
