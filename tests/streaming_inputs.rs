@@ -374,3 +374,38 @@ fn a_receivers_max_rate_holds_end_to_end() {
     let total: u64 = counts.batches().iter().map(|b| b[0]).sum();
     assert_eq!(total, 450, "{:?}", counts.batches());
 }
+
+/// Inputs that learn their record counts by reading (files, queues) report them in the
+/// completed batch's `BatchInfo`, as receivers do.
+#[test]
+fn file_and_queue_inputs_report_their_record_counts() {
+    let dir = common::temp_dir();
+    let runner = BatchRunner::new(Duration::from_secs(1));
+    runner.clock().set(Time::from_millis(10_000));
+    let files = runner.ssc().text_file_stream(dir.path());
+    let queue = RddQueue::from(vec![runner.context().parallelize(vec![1, 2, 3, 4, 5], 2)]);
+    let queued = runner.ssc().queue_stream(&queue, true);
+    let file_counts = runner.collect(&files.count());
+    let queue_counts = runner.collect(&queued.count());
+    runner.run(0).unwrap();
+    drop_file(dir.path(), "a.txt", &["x", "y", "z"], 10_500);
+    drop_file(dir.path(), "b.txt", &["w"], 10_600);
+    let infos = runner.run(2).unwrap();
+    let first = &infos[0];
+    assert_eq!(
+        first.records_per_input.get(&files.id()),
+        Some(&4),
+        "{first:?}"
+    );
+    assert_eq!(
+        first.records_per_input.get(&queued.id()),
+        Some(&5),
+        "{first:?}"
+    );
+    assert_eq!(first.num_records(), 9);
+    assert_eq!(file_counts.batches()[0], vec![4]);
+    assert_eq!(queue_counts.batches()[0], vec![5]);
+    // Nothing new: both count zero.
+    assert_eq!(infos[1].records_per_input.get(&files.id()), Some(&0));
+    assert_eq!(infos[1].records_per_input.get(&queued.id()), Some(&0));
+}

@@ -153,6 +153,11 @@ pub(crate) trait InputBase: Send + Sync + 'static {
     fn records(&self, _time: Time) -> Option<u64> {
         None
     }
+    /// Records of the batch at `time` counted while its jobs read them (asked when the
+    /// batch completes, for inputs whose `records` did not know).
+    fn records_read(&self, _time: Time) -> Option<u64> {
+        None
+    }
     /// Drops the bookkeeping of batches up to `time`, except those in `keep`.
     fn forget(&self, _time: Time, _keep: &std::collections::BTreeSet<Time>) {}
     /// For receiver inputs: the receiver side.

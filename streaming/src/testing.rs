@@ -151,6 +151,7 @@ impl BatchRunner {
                     .parallelize(b.into_iter().map(Into::into).collect::<Vec<T>>(), 2)
             })
             .collect();
+        let counts = Arc::new(crate::dstream::counted::RecordCounts::default());
         let s = DStream::from_node(
             graph,
             crate::dstream::queue_input::BatchTableInput {
@@ -158,11 +159,15 @@ impl BatchRunner {
                 batches,
                 interval: self.ssc.batch_interval(),
                 graph: Arc::downgrade(graph),
+                counts: counts.clone(),
             },
         );
         graph.add_input(
             s.id(),
-            Arc::new(crate::context::NamedInput("queue stream".into())),
+            Arc::new(crate::dstream::counted::CountedInput {
+                name: "queue stream".into(),
+                counts,
+            }),
         );
         s
     }

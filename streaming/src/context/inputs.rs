@@ -11,7 +11,6 @@ use crate::dstream::file_input::{FileInput, FileInputState, PathFilter};
 use crate::dstream::queue_input::{QueueInput, RddQueue};
 use crate::dstream::receiver_input::{ReceiverInputDStream, ReceiverInputHandle};
 use crate::dstream::DStream;
-use crate::plumbing::InputBase;
 use crate::receiver::socket::SocketTextReceiver;
 use crate::receiver::{Receiver, ReceiverRunner};
 use crate::{Error, Result, Time};
@@ -32,6 +31,7 @@ impl StreamingContext {
     ) -> DStream<T> {
         self.ensure_initialized("queue_stream");
         let graph = &self.inner.graph;
+        let counts = Arc::new(crate::dstream::counted::RecordCounts::default());
         let s = DStream::from_node(
             graph,
             QueueInput {
@@ -40,9 +40,16 @@ impl StreamingContext {
                 one_at_a_time,
                 default,
                 interval: graph.batch_interval,
+                counts: counts.clone(),
             },
         );
-        graph.add_input(s.id(), Arc::new(NamedInput("queue stream".into())));
+        graph.add_input(
+            s.id(),
+            Arc::new(crate::dstream::counted::CountedInput {
+                name: "queue stream".into(),
+                counts,
+            }),
+        );
         s
     }
 
@@ -168,14 +175,5 @@ impl StreamingContext {
                 f,
             ),
         ))
-    }
-}
-
-/// An input without bookkeeping of its own (queue streams).
-pub(crate) struct NamedInput(pub(crate) String);
-
-impl InputBase for NamedInput {
-    fn name(&self) -> String {
-        self.0.clone()
     }
 }

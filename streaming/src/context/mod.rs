@@ -9,7 +9,6 @@ mod lifecycle;
 mod recovery;
 
 pub use config::{StreamingConfig, StreamingContextBuilder};
-pub(crate) use inputs::NamedInput;
 pub use lifecycle::StopOptions;
 
 use std::sync::atomic::Ordering;

@@ -45,6 +45,8 @@ pub(crate) struct FileInputState {
     batch_files: Mutex<BTreeMap<Time, Vec<PathBuf>>>,
     /// Set by a restart: the start threshold comes from the checkpoint, not the clock.
     restored: std::sync::atomic::AtomicBool,
+    /// Lines per batch, counted as they are read.
+    counts: crate::dstream::counted::RecordCounts,
 }
 
 impl FileInputState {
@@ -66,6 +68,7 @@ impl FileInputState {
             initial_threshold: Mutex::new(Time::ZERO),
             batch_files: Mutex::new(BTreeMap::new()),
             restored: std::sync::atomic::AtomicBool::new(false),
+            counts: Default::default(),
         }
     }
 
@@ -162,10 +165,11 @@ impl InputBase for FileInputState {
         };
         Ok(())
     }
-    fn records(&self, _time: Time) -> Option<u64> {
-        None
+    fn records_read(&self, time: Time) -> Option<u64> {
+        self.counts.read(time)
     }
     fn forget(&self, time: Time, keep: &std::collections::BTreeSet<Time>) {
+        self.counts.forget(time, keep);
         let keep_after = time.saturating_sub(self.remember_window());
         let mut files = self.batch_files.lock();
         let mut newer = files.split_off(&keep_after);
@@ -242,10 +246,12 @@ impl DStreamNode<String> for FileInput {
                 f
             }
         };
-        if files.is_empty() {
-            return Ok(Some(self.state.ctx.empty()));
-        }
-        Ok(Some(self.state.ctx.text_files(&files, files.len())?))
+        let rdd = if files.is_empty() {
+            self.state.ctx.empty()
+        } else {
+            self.state.ctx.text_files(&files, files.len())?
+        };
+        Ok(Some(self.state.counts.wrap(time, rdd)))
     }
 }
 

@@ -2,6 +2,7 @@
 //! time, forgets it after the remember duration, and persists it when asked; node kinds only
 //! compute.
 
+pub(crate) mod counted;
 pub(crate) mod file_input;
 pub(crate) mod map_with_state;
 pub(crate) mod ops;

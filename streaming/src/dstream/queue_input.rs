@@ -74,6 +74,7 @@ pub(crate) struct QueueInput<T: 'static> {
     pub(crate) one_at_a_time: bool,
     pub(crate) default: Option<Rdd<T>>,
     pub(crate) interval: Duration,
+    pub(crate) counts: Arc<crate::dstream::counted::RecordCounts>,
 }
 
 impl<T: Data> DStreamNode<T> for QueueInput<T> {
@@ -86,7 +87,7 @@ impl<T: Data> DStreamNode<T> for QueueInput<T> {
     fn dependencies(&self) -> Vec<Arc<dyn DStreamBase>> {
         Vec::new()
     }
-    fn compute(&self, _time: Time) -> Result<Option<Rdd<T>>> {
+    fn compute(&self, time: Time) -> Result<Option<Rdd<T>>> {
         let mut q = self.queue.inner.lock();
         let taken: Vec<Rdd<T>> = if self.one_at_a_time {
             q.pop_front().into_iter().collect()
@@ -95,11 +96,12 @@ impl<T: Data> DStreamNode<T> for QueueInput<T> {
         };
         drop(q);
         // As Spark: nothing queued gives the default RDD, or an empty one.
-        Ok(Some(match taken.len() {
+        let rdd = match taken.len() {
             0 => self.default.clone().unwrap_or_else(|| self.ctx.empty()),
             1 => taken.into_iter().next().expect("one element"),
             _ => self.ctx.union(&taken),
-        }))
+        };
+        Ok(Some(self.counts.wrap(time, rdd)))
     }
 }
 
@@ -111,6 +113,7 @@ pub(crate) struct BatchTableInput<T: 'static> {
     pub(crate) batches: Vec<Rdd<T>>,
     pub(crate) interval: Duration,
     pub(crate) graph: std::sync::Weak<crate::graph::Graph>,
+    pub(crate) counts: Arc<crate::dstream::counted::RecordCounts>,
 }
 
 impl<T: Data> DStreamNode<T> for BatchTableInput<T> {
@@ -131,10 +134,9 @@ impl<T: Data> DStreamNode<T> for BatchTableInput<T> {
             .ok_or_else(|| crate::Error::IllegalState("the StreamingContext is gone".into()))?;
         let step = self.interval.as_millis().max(1) as u64;
         let index = ((time.millis().saturating_sub(zero.millis())) / step).checked_sub(1);
-        Ok(Some(
-            index
-                .and_then(|i| self.batches.get(i as usize).cloned())
-                .unwrap_or_else(|| self.ctx.empty()),
-        ))
+        let rdd = index
+            .and_then(|i| self.batches.get(i as usize).cloned())
+            .unwrap_or_else(|| self.ctx.empty());
+        Ok(Some(self.counts.wrap(time, rdd)))
     }
 }

@@ -327,6 +327,17 @@ impl SchedulerShared {
         let snapshot = {
             let mut info = set.info.lock();
             info.processing_end_time = Some(self.graph.clock.now());
+            // Inputs that count records as they are read (files, queues) know them now.
+            let time = info.batch_time;
+            for (id, input) in self.graph.inputs() {
+                if let std::collections::btree_map::Entry::Vacant(e) =
+                    info.records_per_input.entry(id)
+                {
+                    if let Some(n) = input.records_read(time) {
+                        e.insert(n);
+                    }
+                }
+            }
             info.clone()
         };
         if !snapshot.succeeded() {
