@@ -10,7 +10,7 @@ use crate::util::recurring_timer::RecurringTimer;
 use crate::{Error, Result, Time};
 
 /// How to stop: gracefully (received data is processed first) or at once, and whether to
-/// stop the RDD [`Context`] too.
+/// stop the RDD [`Context`](emberflow_core::Context) too.
 ///
 /// ```
 /// use emberflow_streaming::StopOptions;
@@ -38,7 +38,7 @@ impl StopOptions {
             stop_context: true,
         }
     }
-    /// Keep the RDD [`Context`] usable after the stop (default: it is stopped too, as Spark).
+    /// Keep the RDD [`Context`](emberflow_core::Context) usable after the stop (default: it is stopped too, as Spark).
     pub fn keep_context(mut self, keep: bool) -> Self {
         self.stop_context = !keep;
         self
