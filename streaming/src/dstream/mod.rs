@@ -11,6 +11,7 @@ pub(crate) mod pair;
 pub(crate) mod queue_input;
 pub(crate) mod receiver_input;
 pub(crate) mod state;
+pub(crate) mod state_spec;
 pub(crate) mod stateful;
 pub(crate) mod transformed;
 pub(crate) mod windowed;
