@@ -11,18 +11,15 @@ use std::time::Duration;
 use emberflow_core::Context;
 use parking_lot::Mutex;
 
-use crate::context::StreamingConfig;
 use crate::dstream::output::OutputBase;
-use crate::listener::ListenerBus;
 use crate::plumbing::{DStreamBase, InputBase};
+use crate::services::{Services, StreamingConfig};
 use crate::{Clock, Error, Result, Time};
 
 pub(crate) struct Graph {
-    pub(crate) ctx: Context,
-    pub(crate) batch_interval: Duration,
-    pub(crate) clock: Arc<dyn Clock>,
-    pub(crate) config: StreamingConfig,
-    pub(crate) listeners: ListenerBus,
+    /// What the nodes, the scheduler and receivers share (the graph reads them through
+    /// `Deref`).
+    pub(crate) services: Arc<Services>,
     zero_time: Mutex<Option<Time>>,
     next_id: AtomicUsize,
     nodes: Mutex<Vec<Arc<dyn DStreamBase>>>,
@@ -30,8 +27,6 @@ pub(crate) struct Graph {
     outputs: Mutex<Vec<Arc<dyn OutputBase>>>,
     pub(crate) started: AtomicBool,
     remember: Mutex<Option<Duration>>,
-    /// Where metadata checkpoints go (`StreamingContext::checkpoint`).
-    pub(crate) checkpoint_dir: Mutex<Option<std::path::PathBuf>>,
     /// Set by a restart from a checkpoint, taken by `start`.
     pub(crate) recovery: Mutex<Option<Recovery>>,
     /// Work a batch's stateful nodes left when their RDDs were generated (applying the batch
@@ -49,6 +44,13 @@ pub(crate) struct Recovery {
     pub(crate) last_generated: Option<Time>,
 }
 
+impl std::ops::Deref for Graph {
+    type Target = Services;
+    fn deref(&self) -> &Services {
+        &self.services
+    }
+}
+
 impl Graph {
     pub(crate) fn new(
         ctx: &Context,
@@ -58,11 +60,7 @@ impl Graph {
     ) -> Self {
         let config_remember = config.remember;
         Graph {
-            ctx: ctx.clone(),
-            batch_interval,
-            clock,
-            config,
-            listeners: ListenerBus::default(),
+            services: Arc::new(Services::new(ctx, batch_interval, clock, config)),
             zero_time: Mutex::new(None),
             next_id: AtomicUsize::new(0),
             nodes: Mutex::new(Vec::new()),
@@ -70,7 +68,6 @@ impl Graph {
             outputs: Mutex::new(Vec::new()),
             started: AtomicBool::new(false),
             remember: Mutex::new(config_remember),
-            checkpoint_dir: Mutex::new(None),
             recovery: Mutex::new(None),
             batch_work: Mutex::new(BTreeMap::new()),
         }
@@ -148,7 +145,7 @@ impl Graph {
         for node in self.nodes() {
             let slide = node.slide_duration();
             if !Time::from_millis(crate::time::millis(slide)).is_multiple_of(self.batch_interval) {
-                return Err(crate::context::not_a_multiple(
+                return Err(crate::services::not_a_multiple(
                     "slide duration",
                     slide,
                     "batch interval",

@@ -35,6 +35,7 @@ mod listener;
 pub mod plumbing;
 pub(crate) mod receiver;
 pub(crate) mod scheduler;
+pub(crate) mod services;
 pub mod testing;
 mod time;
 pub(crate) mod util;

@@ -9,59 +9,8 @@ use parking_lot::Mutex;
 
 use crate::graph::Graph;
 use crate::scheduler::Waiter;
+use crate::services::StreamingConfig;
 use crate::{Clock, SystemClock};
-
-/// Settings of a [`StreamingContext`].
-#[derive(Clone, Debug)]
-pub struct StreamingConfig {
-    /// Keep every stream's RDDs at least this long (e.g. for `slice`). Default: none.
-    pub remember: Option<Duration>,
-    /// Output jobs run at once, across batches. Default 1: jobs run in order.
-    pub concurrent_jobs: usize,
-    /// How often receivers cut what they stored into a block (one RDD partition). Default
-    /// 200 ms.
-    pub block_interval: Duration,
-    /// The longest a graceful stop waits for received data to be processed. Default 30 s.
-    pub graceful_stop_timeout: Duration,
-    /// Stop generating batches after the first failed batch. Default false: log, count
-    /// the failed batch, report it to `await_termination`, and go on.
-    pub stop_on_error: bool,
-    /// Records per second each receiver may store; `None` for no limit.
-    pub receiver_max_rate: Option<u64>,
-    /// Delay before a receiver that asked to restart is started again; doubles while
-    /// restarts store nothing, up to 16×. Default 2 s.
-    pub receiver_restart_delay: Duration,
-    /// Stop gracefully on SIGTERM or SIGINT (Ctrl-C), bounded by the graceful-stop timeout.
-    /// Default false.
-    pub stop_gracefully_on_signal: bool,
-    /// Log every block receivers store before `store` returns, and replay unprocessed blocks
-    /// after a restart (needs a checkpoint directory). Default false.
-    pub receiver_write_ahead_log: bool,
-    /// How many times a failed metadata checkpoint write is tried again (after 50 ms, then
-    /// doubling) before the batch fails and the context stops generating batches. Default 2.
-    pub checkpoint_write_retries: u32,
-    /// A receiver's write-ahead log starts a new segment past this many bytes; segments are
-    /// deleted once all their blocks are processed. Default 8 MiB.
-    pub wal_roll_bytes: u64,
-}
-
-impl Default for StreamingConfig {
-    fn default() -> Self {
-        StreamingConfig {
-            remember: None,
-            concurrent_jobs: 1,
-            block_interval: Duration::from_millis(200),
-            graceful_stop_timeout: Duration::from_secs(30),
-            stop_on_error: false,
-            receiver_max_rate: None,
-            receiver_restart_delay: Duration::from_secs(2),
-            stop_gracefully_on_signal: false,
-            receiver_write_ahead_log: false,
-            checkpoint_write_retries: 2,
-            wal_roll_bytes: crate::wal::ROLL_BYTES,
-        }
-    }
-}
 
 /// Builds a [`StreamingContext`] with a clock and settings.
 ///

@@ -121,7 +121,7 @@ impl StreamingContext {
         let interval = graph.batch_interval;
         let mut runner = None;
         let s = DStream::from_node_with(graph, |id, _| {
-            let r = Arc::new(ReceiverRunner::new(receiver, id, graph));
+            let r = Arc::new(ReceiverRunner::new(receiver, id, &graph.services));
             runner = Some(r.clone());
             ReceiverInputDStream {
                 ctx,

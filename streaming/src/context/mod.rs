@@ -8,7 +8,8 @@ mod inputs;
 mod lifecycle;
 mod recovery;
 
-pub use config::{StreamingConfig, StreamingContextBuilder};
+pub use crate::services::StreamingConfig;
+pub use config::StreamingContextBuilder;
 pub use lifecycle::StopOptions;
 
 use std::sync::atomic::Ordering;
@@ -20,7 +21,7 @@ use parking_lot::Mutex;
 
 use crate::graph::Graph;
 use crate::scheduler::{JobScheduler, Waiter};
-use crate::{Clock, Error, StreamingListener, Time};
+use crate::{Clock, StreamingListener, Time};
 
 /// Where a [`StreamingContext`] is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -65,22 +66,6 @@ struct Inner {
 #[derive(Clone)]
 pub struct StreamingContext {
     inner: Arc<Inner>,
-}
-
-pub(crate) fn not_a_multiple(
-    what: &'static str,
-    value: Duration,
-    base: &'static str,
-    base_d: Duration,
-) -> Error {
-    let b = base_d.as_millis() as u64;
-    Error::InvalidDuration {
-        what,
-        value_ms: value.as_millis() as u64,
-        base,
-        base_ms: b,
-        hint: format!("{}, {}, {}, …", b, 2 * b, 3 * b),
-    }
 }
 
 impl StreamingContext {

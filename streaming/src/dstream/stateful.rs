@@ -61,7 +61,7 @@ impl StateSupport {
     pub(crate) fn validate(&self) -> Result<()> {
         let interval = self.interval();
         if !Time::from_millis(interval.as_millis() as u64).is_multiple_of(self.slide) {
-            return Err(crate::context::not_a_multiple(
+            return Err(crate::services::not_a_multiple(
                 "checkpoint interval",
                 interval,
                 "slide duration",

@@ -33,7 +33,7 @@ fn check_window(window: Duration, slide: Duration, parent_slide: Duration) -> Re
         }
     }
     if !ms(window).is_multiple_of(parent_slide) {
-        return Err(crate::context::not_a_multiple(
+        return Err(crate::services::not_a_multiple(
             "window duration",
             window,
             "parent slide (batch interval)",
@@ -41,7 +41,7 @@ fn check_window(window: Duration, slide: Duration, parent_slide: Duration) -> Re
         ));
     }
     if !ms(slide).is_multiple_of(parent_slide) {
-        return Err(crate::context::not_a_multiple(
+        return Err(crate::services::not_a_multiple(
             "slide duration",
             slide,
             "parent slide (batch interval)",

@@ -9,7 +9,7 @@ pub(crate) mod socket;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -21,8 +21,8 @@ use serde::Serialize;
 use crate::wal::{Record, WriteAheadLog};
 use rate::RateLimiter;
 
-use crate::graph::Graph;
 use crate::listener::ReceiverInfo;
+use crate::services::Services;
 use crate::util::recurring_timer::RecurringTimer;
 use crate::{Error, Result, Time};
 
@@ -82,7 +82,7 @@ pub(crate) struct ReceiverCheckpoint {
 pub(crate) struct ReceiverShared<T> {
     stream_id: usize,
     pub(crate) name: String,
-    graph: Weak<Graph>,
+    services: Arc<Services>,
     buffer: Mutex<Vec<T>>,
     /// Blocks cut and not yet given to a batch, with their ids.
     ready: Mutex<Vec<Block<T>>>,
@@ -113,9 +113,7 @@ impl<T: Data> ReceiverShared<T> {
     }
 
     fn post(&self, f: impl Fn(&dyn crate::StreamingListener)) {
-        if let Some(g) = self.graph.upgrade() {
-            g.listeners.post(f);
-        }
+        self.services.listeners.post(f);
     }
 
     /// Moves the buffered records into a block (without the log: with it, `store` makes
@@ -155,11 +153,11 @@ impl<T: Data> ReceiverShared<T> {
 
     /// Waits until `n` more records fit under the receiver's rate limit, if it has one.
     fn limit_rate(&self, n: u64) {
-        let (Some(rate), Some(graph)) = (&self.rate, self.graph.upgrade()) else {
+        let Some(rate) = &self.rate else {
             return;
         };
         rate.lock()
-            .acquire(n, graph.clock.as_ref(), &self.stop_requested);
+            .acquire(n, self.services.clock.as_ref(), &self.stop_requested);
     }
 }
 
@@ -174,9 +172,7 @@ impl<T: Data + Serialize + DeserializeOwned> ReceiverShared<T> {
             return Ok(());
         };
         let stored = wal.append_block(records, |id, records| {
-            if let Some(g) = self.graph.upgrade() {
-                emberflow_core::fault::kill_point(&g.ctx, "wal-appended");
-            }
+            emberflow_core::fault::kill_point(&self.services.ctx, "wal-appended");
             self.ready.lock().push((id, Arc::new(records)));
         });
         match stored {
@@ -351,8 +347,8 @@ pub(crate) struct ReceiverRunner<R: Receiver> {
 }
 
 impl<R: Receiver> ReceiverRunner<R> {
-    pub(crate) fn new(receiver: R, stream_id: usize, graph: &Arc<Graph>) -> Self {
-        let rate = graph.config.receiver_max_rate.map(|per_second| {
+    pub(crate) fn new(receiver: R, stream_id: usize, services: &Arc<Services>) -> Self {
+        let rate = services.config.receiver_max_rate.map(|per_second| {
             Mutex::new(RateLimiter {
                 per_second: per_second.max(1),
                 start: None,
@@ -363,7 +359,7 @@ impl<R: Receiver> ReceiverRunner<R> {
             shared: Arc::new(ReceiverShared {
                 stream_id,
                 name: receiver.name(),
-                graph: Arc::downgrade(graph),
+                services: services.clone(),
                 buffer: Mutex::new(Vec::new()),
                 ready: Mutex::new(Vec::new()),
                 allocated: Mutex::new(BTreeMap::new()),
@@ -445,11 +441,7 @@ fn supervise<R: Receiver>(
 
 impl<R: Receiver> ReceiverInput for ReceiverRunner<R> {
     fn start(&self) -> Result<()> {
-        let graph = self
-            .shared
-            .graph
-            .upgrade()
-            .ok_or_else(|| Error::IllegalState("the StreamingContext is gone".into()))?;
+        let graph = self.shared.services.clone();
         let Some(receiver) = self.receiver.lock().take() else {
             return Err(Error::IllegalState(
                 "a receiver can be started only once".into(),
@@ -581,11 +573,9 @@ impl<R: Receiver> ReceiverRunner<R> {
                     .flatten()
                     .map(|(id, _)| *id),
             );
-            let graph = self.shared.graph.upgrade();
+            let services = &self.shared.services;
             wal.prune(&live, || {
-                if let Some(g) = &graph {
-                    emberflow_core::fault::kill_point(&g.ctx, "wal-prune");
-                }
+                emberflow_core::fault::kill_point(&services.ctx, "wal-prune");
             });
         }
     }

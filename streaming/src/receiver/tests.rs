@@ -52,13 +52,13 @@ fn blocks_of_a_completed_batch_are_not_replayed_without_their_done_mark() {
             .expect("append");
     }
     drop(wal);
-    let graph = Arc::new(Graph::new(
+    let services = Arc::new(Services::new(
         &emberflow_core::Context::local(1),
         Duration::from_secs(1),
         Arc::new(crate::ManualClock::new()),
         crate::StreamingConfig::default(),
     ));
-    let runner = ReceiverRunner::new(Idle, 0, &graph);
+    let runner = ReceiverRunner::new(Idle, 0, &services);
     // The checkpoint: batch 1 completed (forgotten), batch 2 still pending.
     runner.shared.set_restored(ReceiverCheckpoint {
         allocations: [(t2, vec![b])].into_iter().collect(),

@@ -1,0 +1,111 @@
+//! What every part of a streaming context shares — the RDD engine's context, the batch
+//! interval, the clock, the settings, the listener bus and the checkpoint directory — as one
+//! value that the graph, the scheduler, nodes and receivers receive. It sits below all of
+//! them: it imports none of them.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use emberflow_core::Context;
+use parking_lot::Mutex;
+
+use crate::listener::ListenerBus;
+use crate::{Clock, Error};
+
+/// The services of one streaming context.
+pub(crate) struct Services {
+    pub(crate) ctx: Context,
+    pub(crate) batch_interval: Duration,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) config: StreamingConfig,
+    pub(crate) listeners: ListenerBus,
+    /// Where metadata checkpoints go (`StreamingContext::checkpoint`).
+    pub(crate) checkpoint_dir: Mutex<Option<PathBuf>>,
+}
+
+impl Services {
+    pub(crate) fn new(
+        ctx: &Context,
+        batch_interval: Duration,
+        clock: Arc<dyn Clock>,
+        config: StreamingConfig,
+    ) -> Self {
+        Services {
+            ctx: ctx.clone(),
+            batch_interval,
+            clock,
+            config,
+            listeners: ListenerBus::default(),
+            checkpoint_dir: Mutex::new(None),
+        }
+    }
+}
+
+/// Settings of a [`StreamingContext`](crate::StreamingContext).
+#[derive(Clone, Debug)]
+pub struct StreamingConfig {
+    /// Keep every stream's RDDs at least this long (e.g. for `slice`). Default: none.
+    pub remember: Option<Duration>,
+    /// Output jobs run at once, across batches. Default 1: jobs run in order.
+    pub concurrent_jobs: usize,
+    /// How often receivers cut what they stored into a block (one RDD partition). Default
+    /// 200 ms.
+    pub block_interval: Duration,
+    /// The longest a graceful stop waits for received data to be processed. Default 30 s.
+    pub graceful_stop_timeout: Duration,
+    /// Stop generating batches after the first failed batch. Default false: log, count
+    /// the failed batch, report it to `await_termination`, and go on.
+    pub stop_on_error: bool,
+    /// Records per second each receiver may store; `None` for no limit.
+    pub receiver_max_rate: Option<u64>,
+    /// Delay before a receiver that asked to restart is started again; doubles while
+    /// restarts store nothing, up to 16×. Default 2 s.
+    pub receiver_restart_delay: Duration,
+    /// Stop gracefully on SIGTERM or SIGINT (Ctrl-C), bounded by the graceful-stop timeout.
+    /// Default false.
+    pub stop_gracefully_on_signal: bool,
+    /// Log every block receivers store before `store` returns, and replay unprocessed blocks
+    /// after a restart (needs a checkpoint directory). Default false.
+    pub receiver_write_ahead_log: bool,
+    /// How many times a failed metadata checkpoint write is tried again (after 50 ms, then
+    /// doubling) before the batch fails and the context stops generating batches. Default 2.
+    pub checkpoint_write_retries: u32,
+    /// A receiver's write-ahead log starts a new segment past this many bytes; segments are
+    /// deleted once all their blocks are processed. Default 8 MiB.
+    pub wal_roll_bytes: u64,
+}
+
+impl Default for StreamingConfig {
+    fn default() -> Self {
+        StreamingConfig {
+            remember: None,
+            concurrent_jobs: 1,
+            block_interval: Duration::from_millis(200),
+            graceful_stop_timeout: Duration::from_secs(30),
+            stop_on_error: false,
+            receiver_max_rate: None,
+            receiver_restart_delay: Duration::from_secs(2),
+            stop_gracefully_on_signal: false,
+            receiver_write_ahead_log: false,
+            checkpoint_write_retries: 2,
+            wal_roll_bytes: crate::wal::ROLL_BYTES,
+        }
+    }
+}
+
+pub(crate) fn not_a_multiple(
+    what: &'static str,
+    value: Duration,
+    base: &'static str,
+    base_d: Duration,
+) -> Error {
+    let b = base_d.as_millis() as u64;
+    Error::InvalidDuration {
+        what,
+        value_ms: value.as_millis() as u64,
+        base,
+        base_ms: b,
+        hint: format!("{}, {}, {}, …", b, 2 * b, 3 * b),
+    }
+}
