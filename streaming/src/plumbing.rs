@@ -94,10 +94,18 @@ pub trait DStreamBase: Send + Sync + 'static {
     fn restore(&self, data: &[u8]) -> Result<()>;
 }
 
+/// What a [`Parent`] reads: a typed stream of the graph (implemented by the DStream base).
+pub(crate) trait ParentStream<T>: DStreamBase {
+    /// The RDD of the batch at `time`, memoised.
+    fn rdd_at(&self, time: Time) -> Result<Option<Rdd<T>>>;
+    /// Itself as a graph walk sees it.
+    fn as_base(self: Arc<Self>) -> Arc<dyn DStreamBase>;
+}
+
 /// A stream an operator reads: its RDD of a batch (computed once and memoised by the
 /// parent's base), its slide, and its untyped face for [`DStreamNode::dependencies`].
 pub struct Parent<T: 'static> {
-    inner: Arc<crate::dstream::DStreamInner<T>>,
+    inner: Arc<dyn ParentStream<T>>,
 }
 
 impl<T: 'static> Clone for Parent<T> {
@@ -108,12 +116,20 @@ impl<T: 'static> Clone for Parent<T> {
     }
 }
 
-impl<T: emberflow_core::Data> Parent<T> {
+/// What can be a [`Parent`]: a [`DStream`](crate::DStream).
+pub trait AsParent<T> {
+    /// This stream, as the parent of a node being written.
+    fn as_parent(&self) -> Parent<T>;
+}
+
+impl<T: 'static> Parent<T> {
+    pub(crate) fn new(inner: Arc<dyn ParentStream<T>>) -> Self {
+        Parent { inner }
+    }
+
     /// The parent `stream` of a node being written.
-    pub fn of(stream: &crate::DStream<T>) -> Self {
-        Parent {
-            inner: stream.inner.clone(),
-        }
+    pub fn of(stream: &impl AsParent<T>) -> Self {
+        stream.as_parent()
     }
 
     /// The parent's RDD of the batch at `time`, if it has one then (an operator usually passes
@@ -122,17 +138,17 @@ impl<T: emberflow_core::Data> Parent<T> {
     /// # Errors
     /// Computing the parent's RDD failed.
     pub fn rdd_at(&self, time: Time) -> Result<Option<Rdd<T>>> {
-        self.inner.get_or_compute(time)
+        self.inner.rdd_at(time)
     }
 
     /// How often the parent produces an RDD.
     pub fn slide(&self) -> Duration {
-        self.inner.slide()
+        self.inner.slide_duration()
     }
 
     /// The parent as a graph walk sees it, for [`DStreamNode::dependencies`].
     pub fn base(&self) -> Arc<dyn DStreamBase> {
-        self.inner.clone()
+        self.inner.clone().as_base()
     }
 }
 

@@ -73,6 +73,21 @@ impl<T: Data> DStreamInner<T> {
     }
 }
 
+impl<T: Data> crate::plumbing::ParentStream<T> for DStreamInner<T> {
+    fn rdd_at(&self, time: Time) -> Result<Option<Rdd<T>>> {
+        self.get_or_compute(time)
+    }
+    fn as_base(self: Arc<Self>) -> Arc<dyn DStreamBase> {
+        self
+    }
+}
+
+impl<T: Data> crate::plumbing::AsParent<T> for DStream<T> {
+    fn as_parent(&self) -> crate::plumbing::Parent<T> {
+        crate::plumbing::Parent::new(self.inner.clone())
+    }
+}
+
 impl<T: Data> DStreamBase for DStreamInner<T> {
     fn id(&self) -> usize {
         self.id
