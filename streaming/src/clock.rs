@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use parking_lot::{Condvar, Mutex};
 
-use crate::Time;
+use crate::time::Time;
 
 /// How long a waiting thread sleeps at most before it looks at its cancel flag again.
 const CANCEL_CHECK: Duration = Duration::from_millis(10);

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use crate::Time;
+use crate::time::Time;
 
 /// Errors of the streaming engine.
 #[derive(Debug, thiserror::Error)]

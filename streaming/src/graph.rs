@@ -11,10 +11,11 @@ use std::time::Duration;
 use emberflow_core::Context;
 use parking_lot::Mutex;
 
-use crate::dstream::output::OutputBase;
-use crate::plumbing::{DStreamBase, InputBase};
+use crate::clock::Clock;
+use crate::error::{Error, Result};
+use crate::plumbing::{DStreamBase, InputBase, OutputBase};
 use crate::services::{Services, StreamingConfig};
-use crate::{Clock, Error, Result, Time};
+use crate::time::Time;
 
 pub(crate) struct Graph {
     /// What the nodes, the scheduler and receivers share (the graph reads them through
@@ -31,7 +32,7 @@ pub(crate) struct Graph {
     pub(crate) recovery: Mutex<Option<Recovery>>,
     /// Work a batch's stateful nodes left when their RDDs were generated (applying the batch
     /// to the state, writing it): run as the batch's first job, on the job executor.
-    batch_work: Mutex<BTreeMap<Time, Vec<crate::dstream::output::JobFn>>>,
+    batch_work: Mutex<BTreeMap<Time, Vec<crate::plumbing::JobFn>>>,
 }
 
 /// What a restart from a checkpoint hands to `start`.
@@ -182,12 +183,12 @@ impl Graph {
     /// Leaves `work` for the batch at `time`: it runs on the job executor before the batch's
     /// output operations, and its cost is the batch's processing time, not its scheduling
     /// delay.
-    pub(crate) fn add_batch_work(&self, time: Time, work: crate::dstream::output::JobFn) {
+    pub(crate) fn add_batch_work(&self, time: Time, work: crate::plumbing::JobFn) {
         self.batch_work.lock().entry(time).or_default().push(work);
     }
 
     /// The work left for the batch at `time`.
-    pub(crate) fn take_batch_work(&self, time: Time) -> Vec<crate::dstream::output::JobFn> {
+    pub(crate) fn take_batch_work(&self, time: Time) -> Vec<crate::plumbing::JobFn> {
         self.batch_work.lock().remove(&time).unwrap_or_default()
     }
 

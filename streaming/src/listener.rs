@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::Time;
+use crate::time::Time;
 
 /// What is known of one batch.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use emberflow_core::Rdd;
 
-use crate::{Result, Time};
+use crate::error::Result;
+use crate::time::Time;
 
 /// A DStream kind: how to compute the RDD of one batch.
 pub trait DStreamNode<T>: Send + Sync + 'static {
@@ -150,6 +151,17 @@ impl<T: 'static> Parent<T> {
     pub fn base(&self) -> Arc<dyn DStreamBase> {
         self.inner.clone().as_base()
     }
+}
+
+/// The work of one output operation for one batch.
+pub(crate) type JobFn = Box<dyn FnOnce() -> Result<()> + Send>;
+
+/// An output operation as the scheduler sees it.
+pub(crate) trait OutputBase: Send + Sync + 'static {
+    fn name(&self) -> &str;
+    fn stream(&self) -> Arc<dyn DStreamBase>;
+    /// The job for the batch at `time`, if the stream has an RDD then.
+    fn generate_job(&self, time: Time) -> Result<Option<JobFn>>;
 }
 
 /// An input stream as the scheduler sees it.

@@ -10,8 +10,9 @@ use std::time::Duration;
 use emberflow_core::Context;
 use parking_lot::Mutex;
 
+use crate::clock::Clock;
+use crate::error::Error;
 use crate::listener::ListenerBus;
-use crate::{Clock, Error};
 
 /// The services of one streaming context.
 pub(crate) struct Services {

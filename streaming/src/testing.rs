@@ -22,9 +22,12 @@ use crossbeam_channel::{unbounded, Receiver as ChannelReceiver, Sender};
 use emberflow_core::{Context, Data};
 use parking_lot::Mutex;
 
+use crate::clock::{Clock, ManualClock};
+use crate::error::{Error, Result};
+use crate::listener::{BatchInfo, StreamingListener};
+use crate::time::Time;
 use crate::{
-    BatchInfo, Clock, DStream, Error, ManualClock, Result, StopOptions, StreamingContext,
-    StreamingContextBuilder, StreamingContextState, StreamingListener, Time,
+    DStream, StopOptions, StreamingContext, StreamingContextBuilder, StreamingContextState,
 };
 
 /// Reports completed batches to the runner.

@@ -10,7 +10,8 @@ use std::path::{Path, PathBuf};
 use emberflow_core::framing::FileFrame;
 use serde::{Deserialize, Serialize};
 
-use crate::{Error, Result, Time};
+use crate::error::{Error, Result};
+use crate::time::Time;
 
 /// Bumped when the layout of [`Checkpoint`] changes.
 pub(crate) const FORMAT_VERSION: u32 = 1;

@@ -7,10 +7,10 @@ use std::time::Duration;
 use emberflow_core::Context;
 use parking_lot::Mutex;
 
+use crate::clock::{Clock, SystemClock};
 use crate::graph::Graph;
 use crate::scheduler::Waiter;
 use crate::services::StreamingConfig;
-use crate::{Clock, SystemClock};
 
 /// Builds a [`StreamingContext`] with a clock and settings.
 ///

@@ -11,9 +11,10 @@ use crate::dstream::file_input::{FileInput, FileInputState, PathFilter};
 use crate::dstream::queue_input::{QueueInput, RddQueue};
 use crate::dstream::receiver_input::{ReceiverInputDStream, ReceiverInputHandle};
 use crate::dstream::DStream;
+use crate::error::{Error, Result};
 use crate::receiver::socket::SocketTextReceiver;
 use crate::receiver::{Receiver, ReceiverRunner};
-use crate::{Error, Result, Time};
+use crate::time::Time;
 
 impl StreamingContext {
     /// A stream fed from a queue of RDDs: each batch takes the next one (`one_at_a_time`) or

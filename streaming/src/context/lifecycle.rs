@@ -5,9 +5,10 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::error::{Error, Result};
 use crate::scheduler::JobScheduler;
+use crate::time::Time;
 use crate::util::recurring_timer::RecurringTimer;
-use crate::{Error, Result, Time};
 
 /// How to stop: gracefully (received data is processed first) or at once, and whether to
 /// stop the RDD [`Context`](emberflow_core::Context) too.

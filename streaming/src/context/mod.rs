@@ -19,9 +19,11 @@ use std::time::Duration;
 use emberflow_core::Context;
 use parking_lot::Mutex;
 
+use crate::clock::Clock;
 use crate::graph::Graph;
+use crate::listener::StreamingListener;
 use crate::scheduler::{JobScheduler, Waiter};
-use crate::{Clock, StreamingListener, Time};
+use crate::time::Time;
 
 /// Where a [`StreamingContext`] is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

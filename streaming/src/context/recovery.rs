@@ -4,7 +4,7 @@ use super::{StreamingContext, StreamingContextBuilder};
 use std::path::Path;
 use std::time::Duration;
 
-use crate::{Error, Result};
+use crate::error::{Error, Result};
 
 impl StreamingContext {
     /// Sets the checkpoint directory (created if missing): stateful streams write their state

@@ -11,7 +11,7 @@ use emberflow_core::{Data, Rdd};
 use parking_lot::Mutex;
 
 use crate::plumbing::InputBase;
-use crate::Time;
+use crate::time::Time;
 
 type Slots = Arc<Vec<OnceLock<u64>>>;
 

@@ -16,8 +16,9 @@ use std::time::{Duration, UNIX_EPOCH};
 use emberflow_core::{Context, Rdd};
 use parking_lot::Mutex;
 
+use crate::error::{Error, Result};
 use crate::plumbing::{DStreamBase, DStreamNode, InputBase};
-use crate::{Error, Result, Time};
+use crate::time::Time;
 
 /// How far back a file stream looks for files it has not seen (Spark's minimum remember).
 const MIN_REMEMBER: Duration = Duration::from_secs(60);
@@ -40,7 +41,7 @@ pub(crate) struct FileInputState {
     pub(crate) filter: Option<PathFilter>,
     pub(crate) new_files_only: bool,
     pub(crate) interval: Duration,
-    pub(crate) clock: Arc<dyn crate::Clock>,
+    pub(crate) clock: Arc<dyn crate::clock::Clock>,
     initial_threshold: Mutex<Time>,
     batch_files: Mutex<BTreeMap<Time, Vec<PathBuf>>>,
     /// Set by a restart: the start threshold comes from the checkpoint, not the clock.
@@ -56,7 +57,7 @@ impl FileInputState {
         filter: Option<PathFilter>,
         new_files_only: bool,
         interval: Duration,
-        clock: Arc<dyn crate::Clock>,
+        clock: Arc<dyn crate::clock::Clock>,
     ) -> Self {
         FileInputState {
             ctx: ctx.clone(),

@@ -24,8 +24,9 @@ use crate::dstream::state_spec::MappingFn;
 pub use crate::dstream::state_spec::{State, StateSpec};
 use crate::dstream::stateful::{LateRdd, Slot, StateSupport};
 use crate::dstream::{DStream, DStreamInner};
+use crate::error::{Error, Result};
 use crate::plumbing::{DStreamBase, DStreamNode};
-use crate::{Error, Result, Time};
+use crate::time::Time;
 
 #[derive(Clone)]
 struct Entry<S> {

@@ -23,9 +23,10 @@ use std::time::Duration;
 use emberflow_core::{Context, Data, Rdd};
 use parking_lot::Mutex;
 
+use crate::error::{Error, Result};
 use crate::graph::Graph;
 use crate::plumbing::{DStreamBase, DStreamNode};
-use crate::{Error, Result, Time};
+use crate::time::Time;
 
 type Persist<T> = Arc<dyn Fn(&Rdd<T>) + Send + Sync>;
 

@@ -9,7 +9,7 @@ use emberflow_core::{Data, Rdd};
 
 use crate::dstream::transformed::{TransformedDStream, TransformedDStream2, UnionDStream};
 use crate::dstream::DStream;
-use crate::Time;
+use crate::time::Time;
 
 impl<T: Data> DStream<T> {
     /// Applies an RDD-to-RDD function to every batch, with the batch time (Spark's

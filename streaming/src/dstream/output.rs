@@ -8,18 +8,9 @@ use std::sync::Arc;
 use emberflow_core::{Data, Rdd, TextRecord};
 
 use crate::dstream::{DStream, DStreamInner};
-use crate::plumbing::DStreamBase;
-use crate::{Result, Time};
-
-/// The work of one output operation for one batch.
-pub(crate) type JobFn = Box<dyn FnOnce() -> Result<()> + Send>;
-
-pub(crate) trait OutputBase: Send + Sync + 'static {
-    fn name(&self) -> &str;
-    fn stream(&self) -> Arc<dyn DStreamBase>;
-    /// The job for the batch at `time`, if the stream has an RDD then.
-    fn generate_job(&self, time: Time) -> Result<Option<JobFn>>;
-}
+use crate::error::Result;
+use crate::plumbing::{DStreamBase, JobFn, OutputBase};
+use crate::time::Time;
 
 struct ForEachOutput<T: 'static, F> {
     name: String,

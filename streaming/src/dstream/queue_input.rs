@@ -8,8 +8,9 @@ use std::time::Duration;
 use emberflow_core::{Context, Data, Rdd};
 use parking_lot::Mutex;
 
+use crate::error::Result;
 use crate::plumbing::{DStreamBase, DStreamNode};
-use crate::{Result, Time};
+use crate::time::Time;
 
 /// A queue of RDDs feeding a `queue_stream`; push more while the stream runs.
 ///
@@ -131,7 +132,9 @@ impl<T: Data> DStreamNode<T> for BatchTableInput<T> {
             .graph
             .upgrade()
             .and_then(|g| g.zero_time())
-            .ok_or_else(|| crate::Error::IllegalState("the StreamingContext is gone".into()))?;
+            .ok_or_else(|| {
+                crate::error::Error::IllegalState("the StreamingContext is gone".into())
+            })?;
         let step = self.interval.as_millis().max(1) as u64;
         let index = ((time.millis().saturating_sub(zero.millis())) / step).checked_sub(1);
         let rdd = index

@@ -6,9 +6,10 @@ use std::time::Duration;
 
 use emberflow_core::{Context, Data, Rdd};
 
+use crate::error::Result;
 use crate::plumbing::{DStreamBase, DStreamNode, InputBase};
 use crate::receiver::{Receiver, ReceiverInput, ReceiverRunner};
-use crate::{Result, Time};
+use crate::time::Time;
 
 pub(crate) struct ReceiverInputDStream<R: Receiver> {
     pub(crate) ctx: Context,
@@ -37,7 +38,7 @@ where
     }
     fn restore(&self, data: &[u8]) -> Result<()> {
         let restored = bincode::deserialize(data).map_err(|e| {
-            crate::Error::user(format!(
+            crate::error::Error::user(format!(
                 "receiver stream: cannot decode its checkpoint data: {e}"
             ))
         })?;

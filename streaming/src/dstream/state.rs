@@ -15,8 +15,9 @@ use serde::Serialize;
 
 use crate::dstream::stateful::StateSupport;
 use crate::dstream::{DStream, DStreamInner};
+use crate::error::Result;
 use crate::plumbing::{DStreamBase, DStreamNode};
-use crate::{Result, Time};
+use crate::time::Time;
 
 /// A whole-partition update: every `(key, new values, previous state)` of one partition in,
 /// the new state out.
@@ -88,7 +89,7 @@ where
             let me = self
                 .me
                 .upgrade()
-                .ok_or_else(|| crate::Error::IllegalState("state stream is gone".into()))?;
+                .ok_or_else(|| crate::error::Error::IllegalState("state stream is gone".into()))?;
             match me.get_or_compute(time - slide)? {
                 Some(r) => r,
                 None => ctx.parallelize(Vec::new(), partitions),

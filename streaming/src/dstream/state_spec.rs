@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use emberflow_core::{Data, HashPartitioner, Partitioner, Rdd};
 
-use crate::Time;
+use crate::time::Time;
 
 /// The state of one key, as the mapping function sees it.
 #[derive(Debug)]

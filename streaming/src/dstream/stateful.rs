@@ -11,8 +11,9 @@ use parking_lot::Mutex;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use crate::error::{Error, Result};
 use crate::graph::Graph;
-use crate::{Error, Result, Time};
+use crate::time::Time;
 
 /// Spark's default: the smallest multiple of the slide that is at least 10 s.
 pub(crate) fn default_checkpoint_interval(slide: Duration) -> Duration {

@@ -9,8 +9,9 @@ use std::time::Duration;
 use emberflow_core::{Data, Rdd};
 
 use crate::dstream::DStreamInner;
+use crate::error::Result;
 use crate::plumbing::{DStreamBase, DStreamNode};
-use crate::{Result, Time};
+use crate::time::Time;
 
 pub(crate) struct TransformedDStream<T: 'static, U, F> {
     kind: &'static str,
@@ -178,8 +179,8 @@ where
 }
 
 /// The error of a batch whose `parent` gave `child` no RDD.
-fn missing(child: &'static str, parent: &dyn DStreamBase, time: Time) -> crate::Error {
-    crate::Error::MissingParentRdd {
+fn missing(child: &'static str, parent: &dyn DStreamBase, time: Time) -> crate::error::Error {
+    crate::error::Error::MissingParentRdd {
         child,
         parent: format!("{} ({})", parent.id(), parent.kind()),
         time,
@@ -188,7 +189,7 @@ fn missing(child: &'static str, parent: &dyn DStreamBase, time: Time) -> crate::
 
 pub(crate) fn same_slide(slides: &[Duration], kind: &str) -> Result<()> {
     if slides.windows(2).any(|w| w[0] != w[1]) {
-        return Err(crate::Error::InvalidGraph(format!(
+        return Err(crate::error::Error::InvalidGraph(format!(
             "{kind} needs streams with the same slide duration, got {:?}; window them to a common slide first",
             slides
         )));

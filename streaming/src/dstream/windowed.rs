@@ -17,8 +17,9 @@ use serde::Serialize;
 
 use crate::dstream::stateful::StateSupport;
 use crate::dstream::{DStream, DStreamInner};
+use crate::error::{Error, Result};
 use crate::plumbing::{DStreamBase, DStreamNode};
-use crate::{Error, Result, Time};
+use crate::time::Time;
 
 fn check_window(window: Duration, slide: Duration, parent_slide: Duration) -> Result<()> {
     let ms = |d: Duration| Time::from_millis(d.as_millis() as u64);

@@ -21,10 +21,11 @@ use serde::Serialize;
 use crate::wal::{Record, WriteAheadLog};
 use rate::RateLimiter;
 
+use crate::error::{Error, Result};
 use crate::listener::ReceiverInfo;
 use crate::services::Services;
+use crate::time::Time;
 use crate::util::recurring_timer::RecurringTimer;
-use crate::{Error, Result, Time};
 
 /// User code that receives data and stores it into a stream.
 ///
@@ -112,7 +113,7 @@ impl<T: Data> ReceiverShared<T> {
         }
     }
 
-    fn post(&self, f: impl Fn(&dyn crate::StreamingListener)) {
+    fn post(&self, f: impl Fn(&dyn crate::listener::StreamingListener)) {
         self.services.listeners.post(f);
     }
 

@@ -3,7 +3,7 @@ use super::*;
 
 #[test]
 fn the_rate_limiter_holds_storing_to_the_rate_of_the_clock() {
-    let clock = Arc::new(crate::ManualClock::new());
+    let clock = Arc::new(crate::clock::ManualClock::new());
     let (c, stop) = (clock.clone(), Arc::new(AtomicBool::new(false)));
     let (tx, rx) = crossbeam_channel::unbounded();
     let worker = std::thread::spawn(move || {
@@ -55,8 +55,8 @@ fn blocks_of_a_completed_batch_are_not_replayed_without_their_done_mark() {
     let services = Arc::new(Services::new(
         &emberflow_core::Context::local(1),
         Duration::from_secs(1),
-        Arc::new(crate::ManualClock::new()),
-        crate::StreamingConfig::default(),
+        Arc::new(crate::clock::ManualClock::new()),
+        crate::services::StreamingConfig::default(),
     ));
     let runner = ReceiverRunner::new(Idle, 0, &services);
     // The checkpoint: batch 1 completed (forgotten), batch 2 still pending.

@@ -13,12 +13,13 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{unbounded, Receiver as ChannelReceiver, Sender};
 use parking_lot::{Condvar, Mutex};
 
-use crate::dstream::output::JobFn;
+use crate::error::{Error, Result};
 use crate::graph::Graph;
 use crate::listener::{BatchInfo, OutputOperationInfo};
+use crate::plumbing::JobFn;
 use crate::receiver::ReceiverInput;
+use crate::time::Time;
 use crate::util::recurring_timer::RecurringTimer;
-use crate::{Error, Result, Time};
 
 enum Event {
     Generate(Time),

@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crate::{Clock, Time};
+use crate::clock::Clock;
+use crate::time::Time;
 
 pub(crate) struct RecurringTimer {
     cancel: Arc<AtomicBool>,

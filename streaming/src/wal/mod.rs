@@ -14,7 +14,8 @@ use parking_lot::Mutex;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::{Error, Result, Time};
+use crate::error::{Error, Result};
+use crate::time::Time;
 
 /// Segments are rolled past this size unless configured otherwise.
 pub(crate) const ROLL_BYTES: u64 = 8 << 20;
