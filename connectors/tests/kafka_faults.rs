@@ -227,3 +227,76 @@ fn every_property_reaches_the_producer() {
         .to_string();
     assert!(err.contains("batch.num.messages"), "{err}");
 }
+
+/// A window longer than 64 batches over the direct stream, restarted from its checkpoint into
+/// a fresh Context: the window's first batch after the restart recomputes every batch it
+/// covers from their recorded ranges, so the direct stream keeps the ranges of completed
+/// batches as long as the stream is remembered (the window's length), not a fixed number.
+#[test]
+fn completed_ranges_are_kept_as_long_as_the_stream_is_remembered() {
+    const WINDOW: u32 = 100;
+    const BEFORE: u64 = 110;
+    let mock = MockCluster::new(1).unwrap();
+    let servers = mock.bootstrap_servers();
+    mock.create_topic("long", 1, 1).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let interval = Duration::from_secs(1);
+    let params = KafkaParams::new(servers.clone()).set("auto.offset.reset", "earliest");
+    let sums: Arc<Mutex<BTreeMap<Time, u64>>> = Arc::default();
+    let create = |ssc: &StreamingContext| {
+        let sink = sums.clone();
+        KafkaUtils::create_direct_stream(
+            ssc,
+            params.clone(),
+            ConsumerStrategy::subscribe(["long"]),
+        )?
+        .map(|r| r.value_str().parse::<u64>().unwrap())
+        .window(interval * WINDOW, interval)
+        .foreach_rdd(move |rdd, time| {
+            let values = rdd.collect()?;
+            sink.lock().insert(time, values.iter().sum());
+            Ok(())
+        });
+        Ok(())
+    };
+    // One record per batch: batch i (at i s) reads the value i.
+    let first = BatchRunner::get_or_create(
+        &Context::local(2),
+        interval,
+        dir.path(),
+        Time::ZERO,
+        |b| b,
+        create,
+    )
+    .unwrap();
+    for i in 1..=BEFORE {
+        produce_to(&servers, "long", 0, i, 1);
+        first.run(1).unwrap();
+    }
+    first
+        .ssc()
+        .stop(StopOptions::immediate().keep_context(true))
+        .unwrap();
+    drop(first);
+    let window_sum = |t: u64| (t.saturating_sub(u64::from(WINDOW)) + 1..=t).sum::<u64>();
+    assert_eq!(
+        sums.lock()[&Time::from_millis(BEFORE * 1000)],
+        window_sum(BEFORE)
+    );
+    let again = BatchRunner::get_or_create(
+        &Context::local(2),
+        interval,
+        dir.path(),
+        Time::from_millis(BEFORE * 1000),
+        |b| b,
+        create,
+    )
+    .unwrap();
+    produce_to(&servers, "long", 0, BEFORE + 1, 1);
+    again.run(1).unwrap();
+    assert_eq!(
+        sums.lock()[&Time::from_millis((BEFORE + 1) * 1000)],
+        window_sum(BEFORE + 1),
+        "the window after the restart covers {WINDOW} batches"
+    );
+}

@@ -35,6 +35,10 @@ pub trait DStreamNode<T>: Send + Sync + 'static {
     }
     /// Sets how often a stateful node writes its state to the checkpoint directory.
     fn set_checkpoint_interval(&self, _interval: Duration) {}
+    /// Told at start how long the base keeps this node's RDDs after their batch (what the
+    /// streams below it look back over): a source keeps its own record of a batch (a Kafka
+    /// batch's offset ranges) as long, so a restart can compute those batches again.
+    fn set_remember_duration(&self, _remember: Duration) {}
     /// How the graph fingerprint describes this node: kind and durations. A restart with a
     /// different description at the same position needs a new checkpoint directory.
     fn fingerprint(&self) -> String {

@@ -52,11 +52,10 @@ impl ConsumerStrategy {
 
 type TopicPartition = (String, i32);
 
-/// Completed batches whose ranges are kept for recomputation after a restart (stateful
-/// streams replay the batches since their last written state), besides every pending one.
-const KEEP_COMPLETED: usize = 64;
-
 struct DirectState {
+    /// How long the stream's batches are remembered (windows and state below it look back
+    /// that far): the ranges of completed batches are kept as long.
+    remember: Mutex<Duration>,
     ctx: Context,
     params: KafkaParams,
     strategy: ConsumerStrategy,
@@ -202,14 +201,10 @@ impl emberflow_streaming::StreamingListener for Completions {
         }
         let cut = running.first().copied().unwrap_or(t).min(t);
         drop(running);
-        // Completed batches stay a while too: a stateful stream downstream recomputes the
-        // batches since its last written state after a restart, from these same ranges.
-        let cut = batches
-            .keys()
-            .rev()
-            .nth(KEEP_COMPLETED)
-            .map_or(Time::ZERO, |k| *k)
-            .min(cut);
+        // Completed batches stay as long as the stream is remembered: a window or a stateful
+        // stream downstream recomputes them after a restart, from these same ranges.
+        let remembered = t.saturating_sub(*self.state.remember.lock());
+        let cut = remembered.min(cut);
         let keep = batches.split_off(&cut);
         *batches = keep;
         drop(batches);
@@ -254,6 +249,9 @@ impl DStreamNode<ConsumerRecord> for DirectNode {
             ranges,
             Some(self.state.pool.clone()),
         )))
+    }
+    fn set_remember_duration(&self, remember: Duration) {
+        *self.state.remember.lock() = remember;
     }
     fn checkpoint_data(&self) -> emberflow_streaming::Result<Option<Vec<u8>>> {
         let data = (
@@ -384,6 +382,7 @@ impl KafkaUtils {
             },
         };
         let state = Arc::new(DirectState {
+            remember: Mutex::new(ssc.batch_interval()),
             ctx: ssc.context().clone(),
             params,
             strategy,

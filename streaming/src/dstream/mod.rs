@@ -116,10 +116,12 @@ impl<T: Data> DStreamBase for DStreamInner<T> {
         match *r {
             None => {
                 *r = Some(d.max(slide));
+                self.node.set_remember_duration(d.max(slide));
                 true
             }
             Some(cur) if d > cur => {
                 *r = Some(d);
+                self.node.set_remember_duration(d);
                 true
             }
             Some(_) => false,
