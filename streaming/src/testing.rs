@@ -165,13 +165,7 @@ impl BatchRunner {
                 counts: counts.clone(),
             },
         );
-        graph.add_input(
-            s.id(),
-            Arc::new(crate::dstream::counted::CountedInput {
-                name: "queue stream".into(),
-                counts,
-            }),
-        );
+        crate::dstream::counted::CountedInput::add(graph, s.id(), "queue stream", counts);
         s
     }
 

@@ -44,13 +44,7 @@ impl StreamingContext {
                 counts: counts.clone(),
             },
         );
-        graph.add_input(
-            s.id(),
-            Arc::new(crate::dstream::counted::CountedInput {
-                name: "queue stream".into(),
-                counts,
-            }),
-        );
+        crate::dstream::counted::CountedInput::add(graph, s.id(), "queue stream", counts);
         s
     }
 

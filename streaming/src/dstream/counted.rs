@@ -110,6 +110,24 @@ pub(crate) struct CountedInput {
     pub(crate) counts: Arc<RecordCounts>,
 }
 
+impl CountedInput {
+    /// Registers the stream `id` of `graph` as an input counted by `counts`.
+    pub(crate) fn add(
+        graph: &crate::graph::Graph,
+        id: usize,
+        name: &str,
+        counts: Arc<RecordCounts>,
+    ) {
+        graph.add_input(
+            id,
+            Arc::new(CountedInput {
+                name: name.to_owned(),
+                counts,
+            }),
+        );
+    }
+}
+
 impl InputBase for CountedInput {
     fn name(&self) -> String {
         self.name.clone()
