@@ -3,7 +3,7 @@
 //! weak reference to it; handles hold a strong one, so the graph lives as long as any handle
 //! and no reference cycle runs through it.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,7 +21,6 @@ pub(crate) struct Graph {
     /// What the nodes, the scheduler and receivers share (the graph reads them through
     /// `Deref`).
     pub(crate) services: Arc<Services>,
-    zero_time: Mutex<Option<Time>>,
     next_id: AtomicUsize,
     nodes: Mutex<Vec<Arc<dyn DStreamBase>>>,
     inputs: Mutex<Vec<(usize, Arc<dyn InputBase>)>>,
@@ -30,9 +29,6 @@ pub(crate) struct Graph {
     remember: Mutex<Option<Duration>>,
     /// Set by a restart from a checkpoint, taken by `start`.
     pub(crate) recovery: Mutex<Option<Recovery>>,
-    /// Work a batch's stateful nodes left when their RDDs were generated (applying the batch
-    /// to the state, writing it): run as the batch's first job, on the job executor.
-    batch_work: Mutex<BTreeMap<Time, Vec<crate::plumbing::JobFn>>>,
 }
 
 /// What a restart from a checkpoint hands to `start`.
@@ -62,7 +58,6 @@ impl Graph {
         let config_remember = config.remember;
         Graph {
             services: Arc::new(Services::new(ctx, batch_interval, clock, config)),
-            zero_time: Mutex::new(None),
             next_id: AtomicUsize::new(0),
             nodes: Mutex::new(Vec::new()),
             inputs: Mutex::new(Vec::new()),
@@ -70,7 +65,6 @@ impl Graph {
             started: AtomicBool::new(false),
             remember: Mutex::new(config_remember),
             recovery: Mutex::new(None),
-            batch_work: Mutex::new(BTreeMap::new()),
         }
     }
 
@@ -127,14 +121,6 @@ impl Graph {
         *self.remember.lock()
     }
 
-    pub(crate) fn zero_time(&self) -> Option<Time> {
-        *self.zero_time.lock()
-    }
-
-    pub(crate) fn set_zero_time(&self, t: Time) {
-        *self.zero_time.lock() = Some(t);
-    }
-
     /// Checks the graph can run: outputs exist, every node's durations fit the batch
     /// interval, inputs are ready.
     pub(crate) fn validate(&self) -> Result<()> {
@@ -178,18 +164,6 @@ impl Graph {
                 }
             }
         }
-    }
-
-    /// Leaves `work` for the batch at `time`: it runs on the job executor before the batch's
-    /// output operations, and its cost is the batch's processing time, not its scheduling
-    /// delay.
-    pub(crate) fn add_batch_work(&self, time: Time, work: crate::plumbing::JobFn) {
-        self.batch_work.lock().entry(time).or_default().push(work);
-    }
-
-    /// The work left for the batch at `time`.
-    pub(crate) fn take_batch_work(&self, time: Time) -> Vec<crate::plumbing::JobFn> {
-        self.batch_work.lock().remove(&time).unwrap_or_default()
     }
 
     /// Every node in creation order, as the checkpoint fingerprint records it.

@@ -157,8 +157,7 @@ impl<T: 'static> Parent<T> {
     }
 }
 
-/// The work of one output operation for one batch.
-pub(crate) type JobFn = Box<dyn FnOnce() -> Result<()> + Send>;
+pub(crate) use crate::services::JobFn;
 
 /// An output operation as the scheduler sees it.
 pub(crate) trait OutputBase: Send + Sync + 'static {

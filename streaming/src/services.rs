@@ -3,6 +3,7 @@
 //! value that the graph, the scheduler, nodes and receivers receive. It sits below all of
 //! them: it imports none of them.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,8 +12,12 @@ use emberflow_core::Context;
 use parking_lot::Mutex;
 
 use crate::clock::Clock;
-use crate::error::Error;
+use crate::error::{Error, Result};
 use crate::listener::ListenerBus;
+use crate::time::Time;
+
+/// The work of one output operation (or of a batch's stateful nodes) for one batch.
+pub(crate) type JobFn = Box<dyn FnOnce() -> Result<()> + Send>;
 
 /// The services of one streaming context.
 pub(crate) struct Services {
@@ -23,6 +28,11 @@ pub(crate) struct Services {
     pub(crate) listeners: ListenerBus,
     /// Where metadata checkpoints go (`StreamingContext::checkpoint`).
     pub(crate) checkpoint_dir: Mutex<Option<PathBuf>>,
+    /// The time before the first batch, once started.
+    zero_time: Mutex<Option<Time>>,
+    /// Work a batch's stateful nodes left when their RDDs were generated (applying the batch
+    /// to the state, writing it): run as the batch's first job, on the job executor.
+    batch_work: Mutex<BTreeMap<Time, Vec<JobFn>>>,
 }
 
 impl Services {
@@ -39,7 +49,29 @@ impl Services {
             config,
             listeners: ListenerBus::default(),
             checkpoint_dir: Mutex::new(None),
+            zero_time: Mutex::new(None),
+            batch_work: Mutex::new(BTreeMap::new()),
         }
+    }
+
+    pub(crate) fn zero_time(&self) -> Option<Time> {
+        *self.zero_time.lock()
+    }
+
+    pub(crate) fn set_zero_time(&self, t: Time) {
+        *self.zero_time.lock() = Some(t);
+    }
+
+    /// Leaves `work` for the batch at `time`: it runs on the job executor before the batch's
+    /// output operations, and its cost is the batch's processing time, not its scheduling
+    /// delay.
+    pub(crate) fn add_batch_work(&self, time: Time, work: JobFn) {
+        self.batch_work.lock().entry(time).or_default().push(work);
+    }
+
+    /// The work left for the batch at `time`.
+    pub(crate) fn take_batch_work(&self, time: Time) -> Vec<JobFn> {
+        self.batch_work.lock().remove(&time).unwrap_or_default()
     }
 }
 

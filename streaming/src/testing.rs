@@ -161,7 +161,7 @@ impl BatchRunner {
                 ctx: self.context().clone(),
                 batches,
                 interval: self.ssc.batch_interval(),
-                graph: Arc::downgrade(graph),
+                services: graph.services.clone(),
                 counts: counts.clone(),
             },
         );

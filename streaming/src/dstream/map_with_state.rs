@@ -321,7 +321,7 @@ where
     S: Data + Serialize + DeserializeOwned,
     U: Data,
 {
-    let graph = shared.support.graph()?;
+    let graph = shared.support.services()?;
     let ctx = graph.ctx.clone();
     shared.load_initial(graph.zero_time().unwrap_or(Time::ZERO))?;
     // Replay batches the state has not seen (only after a restart from a checkpoint).
@@ -398,7 +398,7 @@ where
     /// Generates the batch's RDD without touching the state: the update runs as the batch's
     /// first job, on the job executor (its cost is processing time, not scheduling delay).
     fn compute(&self, time: Time) -> Result<Option<Rdd<U>>> {
-        let graph = self.shared.support.graph()?;
+        let graph = self.shared.support.services()?;
         let emitted: Slot<U> = Arc::default();
         let snapshot: Slot<(K, S)> = Arc::default();
         {
@@ -464,7 +464,7 @@ where
                     "no state snapshot was kept for batch {time}; this is a bug"
                 ))
             })?;
-        let graph = self.shared.support.graph()?;
+        let graph = self.shared.support.services()?;
         Ok(Some(LateRdd::rdd(
             &graph.ctx,
             "state_snapshots",

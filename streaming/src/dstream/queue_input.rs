@@ -113,7 +113,7 @@ pub(crate) struct BatchTableInput<T: 'static> {
     pub(crate) ctx: Context,
     pub(crate) batches: Vec<Rdd<T>>,
     pub(crate) interval: Duration,
-    pub(crate) graph: std::sync::Weak<crate::graph::Graph>,
+    pub(crate) services: Arc<crate::services::Services>,
     pub(crate) counts: Arc<crate::dstream::counted::RecordCounts>,
 }
 
@@ -128,13 +128,9 @@ impl<T: Data> DStreamNode<T> for BatchTableInput<T> {
         Vec::new()
     }
     fn compute(&self, time: Time) -> Result<Option<Rdd<T>>> {
-        let zero = self
-            .graph
-            .upgrade()
-            .and_then(|g| g.zero_time())
-            .ok_or_else(|| {
-                crate::error::Error::IllegalState("the StreamingContext is gone".into())
-            })?;
+        let zero = self.services.zero_time().ok_or_else(|| {
+            crate::error::Error::IllegalState("the StreamingContext has not started".into())
+        })?;
         let step = self.interval.as_millis().max(1) as u64;
         let index = ((time.millis().saturating_sub(zero.millis())) / step).checked_sub(1);
         let rdd = index

@@ -13,6 +13,7 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::graph::Graph;
+use crate::services::Services;
 use crate::time::Time;
 
 /// Spark's default: the smallest multiple of the slide that is at least 10 s.
@@ -22,7 +23,7 @@ pub(crate) fn default_checkpoint_interval(slide: Duration) -> Duration {
 }
 
 pub(crate) struct StateSupport {
-    graph: Weak<Graph>,
+    services: std::sync::Arc<Services>,
     slide: Duration,
     interval: Mutex<Option<Duration>>,
     kind: &'static str,
@@ -31,9 +32,9 @@ pub(crate) struct StateSupport {
 }
 
 impl StateSupport {
-    pub(crate) fn new(graph: &std::sync::Arc<Graph>, slide: Duration, kind: &'static str) -> Self {
+    pub(crate) fn new(graph: &Graph, slide: Duration, kind: &'static str) -> Self {
         StateSupport {
-            graph: std::sync::Arc::downgrade(graph),
+            services: graph.services.clone(),
             slide,
             interval: Mutex::new(None),
             kind,
@@ -51,10 +52,9 @@ impl StateSupport {
             .unwrap_or_else(|| default_checkpoint_interval(self.slide))
     }
 
-    pub(crate) fn graph(&self) -> Result<std::sync::Arc<Graph>> {
-        self.graph.upgrade().ok_or_else(|| {
-            Error::IllegalState("the StreamingContext of this DStream is gone".into())
-        })
+    /// The services of the context the node belongs to.
+    pub(crate) fn services(&self) -> Result<std::sync::Arc<Services>> {
+        Ok(self.services.clone())
     }
 
     /// The checkpoint interval must be a multiple of the slide; says so at start, and warns
@@ -69,7 +69,7 @@ impl StateSupport {
                 self.slide,
             ));
         }
-        if self.graph()?.ctx.checkpoint_dir().is_none() {
+        if self.services()?.ctx.checkpoint_dir().is_none() {
             log::warn!(
                 "{}: no checkpoint directory is set, so its state lives in memory only and will not survive a restart; call StreamingContext::checkpoint(dir)",
                 self.kind
@@ -85,7 +85,7 @@ impl StateSupport {
     where
         T: Data + Serialize + DeserializeOwned,
     {
-        let graph = self.graph()?;
+        let graph = self.services()?;
         let held = rdd.materialize_lazily();
         let state = held.clone();
         if self.due(&graph, time) {
@@ -122,7 +122,7 @@ impl StateSupport {
     where
         T: Data + Serialize + DeserializeOwned,
     {
-        let graph = self.graph()?;
+        let graph = self.services()?;
         if self.due(&graph, time) {
             let path = write_state(&rdd, time, self.kind)?;
             let reader = graph.ctx.checkpoint_file(&path)?;
@@ -137,7 +137,7 @@ impl StateSupport {
     }
 
     /// Whether the state of batch `time` is written to the checkpoint directory.
-    fn due(&self, graph: &Graph, time: Time) -> bool {
+    fn due(&self, graph: &Services, time: Time) -> bool {
         let zero = graph.zero_time().unwrap_or(Time::ZERO);
         graph.ctx.checkpoint_dir().is_some()
             && Time::from_millis((time - zero).as_millis() as u64).is_multiple_of(self.interval())
@@ -187,7 +187,7 @@ impl StateSupport {
                     self.kind
                 ))
             })?;
-        let ctx = self.graph()?.ctx.clone();
+        let ctx = self.services()?.ctx.clone();
         let mut out = Vec::new();
         for (t, path) in &written {
             out.push((*t, ctx.checkpoint_file(path)?));
