@@ -509,3 +509,32 @@ fn backpressure_shrinks_batches_to_what_the_job_processes() {
     // 1000 records in 4 s: 250 per second, so at most 250 per 1 s batch from then on.
     assert!(sizes[1..].iter().all(|s| *s <= 250), "{sizes:?}");
 }
+
+/// The direct stream is a `Source`: each batch's record count (the sum of its ranges) is in
+/// its `BatchInfo`, as receivers' counts are.
+#[test]
+fn the_direct_stream_reports_each_batchs_record_count() {
+    let mock = MockCluster::new(1).unwrap();
+    let servers = mock.bootstrap_servers();
+    mock.create_topic("counted", 2, 1).unwrap();
+    produce(&servers, "counted", 0, 30);
+    let runner = BatchRunner::new(Duration::from_secs(1));
+    let params = KafkaParams::new(servers.clone())
+        .set("auto.offset.reset", "earliest")
+        .max_rate_per_partition(10);
+    let stream = KafkaUtils::create_direct_stream(
+        runner.ssc(),
+        params,
+        ConsumerStrategy::subscribe(["counted"]),
+    )
+    .unwrap();
+    let out = runner.collect(&stream.map(|r| r.offset));
+    let infos = runner.run(3).unwrap();
+    let read: Vec<u64> = out.batches().iter().map(|b| b.len() as u64).collect();
+    let reported: Vec<u64> = infos
+        .iter()
+        .map(|i| i.records_per_input.get(&stream.id()).copied().unwrap_or(0))
+        .collect();
+    assert_eq!(reported, read, "{infos:?}");
+    assert_eq!(read.iter().sum::<u64>(), 30);
+}

@@ -196,3 +196,121 @@ pub(crate) trait InputBase: Send + Sync + 'static {
         None
     }
 }
+
+/// An input (Spark's InputDStream), for implementers of sources outside the library: what
+/// the RDD of a batch is, and, optionally, its record count, the source's life (start, stop),
+/// its bookkeeping (batches completed, forgotten, remembered) and its recovery data, all in
+/// one place. [`DStream::from_source`](crate::DStream::from_source) makes a stream of it.
+pub trait Source<T>: Send + Sync + 'static {
+    /// A short name of the kind, part of the graph fingerprint.
+    fn kind(&self) -> &'static str;
+    /// A name for logs and errors.
+    fn name(&self) -> String {
+        self.kind().to_owned()
+    }
+    /// Called once when the context starts, with the time before its first batch.
+    ///
+    /// # Errors
+    /// The source cannot start: the context does not start.
+    fn start(&self, _zero_time: Time) -> Result<()> {
+        Ok(())
+    }
+    /// Called once when the context stops.
+    fn stop(&self) {}
+    /// The RDD of the batch at `time`. Called once per batch (the base memoises it), on the
+    /// job generator thread: decide what the batch holds here, read it in the RDD's tasks.
+    ///
+    /// # Errors
+    /// The batch cannot be decided (a broker unreachable): the batch fails.
+    fn batch(&self, time: Time) -> Result<Option<Rdd<T>>>;
+    /// The number of records of the batch at `time`, if known when it is generated; it
+    /// goes into the batch's `BatchInfo`.
+    fn records(&self, _time: Time) -> Option<u64> {
+        None
+    }
+    /// A batch completed (succeeded or failed).
+    fn batch_completed(&self, _info: &crate::listener::BatchInfo) {}
+    /// How long the base keeps this stream's batches (see
+    /// [`DStreamNode::set_remember_duration`]).
+    fn set_remember_duration(&self, _remember: Duration) {}
+    /// What a restart needs to give every pending batch exactly the same records.
+    ///
+    /// # Errors
+    /// The data cannot be encoded (the checkpoint write fails, loudly).
+    fn checkpoint_data(&self) -> Result<Option<Vec<u8>>> {
+        Ok(None)
+    }
+    /// Restores what `checkpoint_data` saved, before the context starts again.
+    ///
+    /// # Errors
+    /// The data cannot be decoded.
+    fn restore(&self, _data: &[u8]) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// A [`Source`] as a node of the graph.
+pub(crate) struct SourceNode<T: 'static, S> {
+    pub(crate) source: Arc<S>,
+    pub(crate) interval: Duration,
+    pub(crate) _records: std::marker::PhantomData<fn() -> T>,
+}
+
+impl<T: emberflow_core::Data, S: Source<T>> DStreamNode<T> for SourceNode<T, S> {
+    fn kind(&self) -> &'static str {
+        self.source.kind()
+    }
+    fn slide_duration(&self) -> Duration {
+        self.interval
+    }
+    fn dependencies(&self) -> Vec<Arc<dyn DStreamBase>> {
+        Vec::new()
+    }
+    fn compute(&self, time: Time) -> Result<Option<Rdd<T>>> {
+        self.source.batch(time)
+    }
+    fn set_remember_duration(&self, remember: Duration) {
+        self.source.set_remember_duration(remember);
+    }
+    fn checkpoint_data(&self) -> Result<Option<Vec<u8>>> {
+        self.source.checkpoint_data()
+    }
+    fn restore(&self, data: &[u8]) -> Result<()> {
+        self.source.restore(data)
+    }
+}
+
+/// A [`Source`] as the scheduler sees it.
+pub(crate) struct SourceInput<T: 'static, S> {
+    pub(crate) source: Arc<S>,
+    pub(crate) _records: std::marker::PhantomData<fn() -> T>,
+}
+
+impl<T: emberflow_core::Data, S: Source<T>> InputBase for SourceInput<T, S> {
+    fn name(&self) -> String {
+        self.source.name()
+    }
+    fn start(&self, zero_time: Time) -> Result<()> {
+        self.source.start(zero_time)
+    }
+    fn stop(&self) {
+        self.source.stop();
+    }
+    fn records(&self, time: Time) -> Option<u64> {
+        self.source.records(time)
+    }
+}
+
+/// A [`Source`] hearing of completed batches.
+pub(crate) struct SourceListener<T: 'static, S> {
+    pub(crate) source: Arc<S>,
+    pub(crate) _records: std::marker::PhantomData<fn() -> T>,
+}
+
+impl<T: emberflow_core::Data, S: Source<T>> crate::listener::StreamingListener
+    for SourceListener<T, S>
+{
+    fn on_batch_completed(&self, info: &crate::listener::BatchInfo) {
+        self.source.batch_completed(info);
+    }
+}

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use emberflow_core::{Context, Rdd};
-use emberflow_streaming::plumbing::{DStreamBase, DStreamNode};
+use emberflow_streaming::plumbing::Source;
 use emberflow_streaming::{DStream, StreamingContext, Time};
 use parking_lot::Mutex;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
@@ -173,18 +173,16 @@ impl DirectState {
     }
 }
 
-struct DirectNode {
+/// The direct stream as a source: each batch's offset ranges decided on the driver, read by
+/// the RDD's tasks.
+struct DirectSource {
     state: Arc<DirectState>,
 }
 
-/// Hears of completed batches: drops their ranges (only pending batches need theirs) and,
-/// with backpressure, takes the records of each over its processing time as the rate.
-struct Completions {
-    state: Arc<DirectState>,
-}
-
-impl emberflow_streaming::StreamingListener for Completions {
-    fn on_batch_completed(&self, info: &emberflow_streaming::BatchInfo) {
+impl DirectSource {
+    /// A batch completed: drops ranges no batch needs any more and, with backpressure,
+    /// takes the batch's records over its processing time as the rate.
+    fn completed(&self, info: &emberflow_streaming::BatchInfo) {
         let t = info.batch_time;
         let mut batches = self.state.batches.lock();
         let records: Option<u64> = batches
@@ -221,17 +219,24 @@ impl emberflow_streaming::StreamingListener for Completions {
     }
 }
 
-impl DStreamNode<ConsumerRecord> for DirectNode {
+impl Source<ConsumerRecord> for DirectSource {
     fn kind(&self) -> &'static str {
         "kafka_direct_input"
     }
-    fn slide_duration(&self) -> Duration {
-        self.state.interval
+    fn name(&self) -> String {
+        "kafka direct stream".into()
     }
-    fn dependencies(&self) -> Vec<Arc<dyn DStreamBase>> {
-        Vec::new()
+    fn records(&self, time: Time) -> Option<u64> {
+        self.state
+            .batches
+            .lock()
+            .get(&time)
+            .map(|ranges| ranges.iter().map(OffsetRange::count).sum())
     }
-    fn compute(&self, time: Time) -> emberflow_streaming::Result<Option<Rdd<ConsumerRecord>>> {
+    fn batch_completed(&self, info: &emberflow_streaming::BatchInfo) {
+        self.completed(info);
+    }
+    fn batch(&self, time: Time) -> emberflow_streaming::Result<Option<Rdd<ConsumerRecord>>> {
         self.state.running.lock().insert(time);
         let known = self.state.batches.lock().get(&time).cloned();
         let ranges = match known {
@@ -395,10 +400,7 @@ impl KafkaUtils {
             processed_rate: Mutex::new(None),
             pool: Arc::new(ConsumerPool::default()),
         });
-        ssc.add_streaming_listener(Completions {
-            state: state.clone(),
-        });
-        let stream = DStream::from_custom_node(ssc, DirectNode { state });
+        let stream = DStream::from_source(ssc, DirectSource { state });
         Ok(DirectKafkaStream {
             stream,
             committer: Arc::new(committer),

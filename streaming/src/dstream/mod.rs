@@ -220,6 +220,40 @@ impl<T: Data> DStream<T> {
         DStream::from_node(ssc.graph(), node)
     }
 
+    /// An input stream of `source` (for implementers of sources, see
+    /// [`plumbing::Source`](crate::plumbing::Source)): a node of the graph of `ssc` whose
+    /// batches the source gives, started and stopped with the context, with its record
+    /// counts in every `BatchInfo` and its recovery data in the metadata checkpoint.
+    pub fn from_source<S: crate::plumbing::Source<T>>(
+        ssc: &crate::StreamingContext,
+        source: S,
+    ) -> DStream<T> {
+        let source = Arc::new(source);
+        let graph = ssc.graph();
+        let s = DStream::from_node(
+            graph,
+            crate::plumbing::SourceNode {
+                source: source.clone(),
+                interval: graph.batch_interval,
+                _records: std::marker::PhantomData,
+            },
+        );
+        graph.add_input(
+            s.id(),
+            Arc::new(crate::plumbing::SourceInput {
+                source: source.clone(),
+                _records: std::marker::PhantomData,
+            }),
+        );
+        graph
+            .listeners
+            .add(Arc::new(crate::plumbing::SourceListener {
+                source,
+                _records: std::marker::PhantomData,
+            }));
+        s
+    }
+
     /// A stream of a new kind that reads this one (for implementers of operators, see
     /// [`plumbing`](crate::plumbing)): adds `node` to this stream's graph. `node` reads this
     /// stream through a [`Parent`](crate::plumbing::Parent).
