@@ -228,8 +228,16 @@ pub trait Source<T>: Send + Sync + 'static {
     fn records(&self, _time: Time) -> Option<u64> {
         None
     }
+    /// The number of records of the batch at `time` counted while its jobs read them (asked
+    /// when the batch completes, if `records` did not know).
+    fn records_read(&self, _time: Time) -> Option<u64> {
+        None
+    }
     /// A batch completed (succeeded or failed).
     fn batch_completed(&self, _info: &crate::listener::BatchInfo) {}
+    /// Drops the bookkeeping of batches up to `time`, except those in `keep` (failed batches,
+    /// which a restart runs again).
+    fn forget(&self, _time: Time, _keep: &std::collections::BTreeSet<Time>) {}
     /// How long the base keeps this stream's batches (see
     /// [`DStreamNode::set_remember_duration`]).
     fn set_remember_duration(&self, _remember: Duration) {}
@@ -298,6 +306,12 @@ impl<T: emberflow_core::Data, S: Source<T>> InputBase for SourceInput<T, S> {
     }
     fn records(&self, time: Time) -> Option<u64> {
         self.source.records(time)
+    }
+    fn records_read(&self, time: Time) -> Option<u64> {
+        self.source.records_read(time)
+    }
+    fn forget(&self, time: Time, keep: &std::collections::BTreeSet<Time>) {
+        self.source.forget(time, keep);
     }
 }
 

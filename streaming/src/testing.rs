@@ -154,19 +154,16 @@ impl BatchRunner {
                     .parallelize(b.into_iter().map(Into::into).collect::<Vec<T>>(), 2)
             })
             .collect();
-        let counts = Arc::new(crate::dstream::counted::RecordCounts::default());
-        let s = DStream::from_node(
-            graph,
+        DStream::from_source(
+            &self.ssc,
             crate::dstream::queue_input::BatchTableInput {
                 ctx: self.context().clone(),
                 batches,
                 interval: self.ssc.batch_interval(),
                 services: graph.services.clone(),
-                counts: counts.clone(),
+                counts: Default::default(),
             },
-        );
-        crate::dstream::counted::CountedInput::add(graph, s.id(), "queue stream", counts);
-        s
+        )
     }
 
     /// Collects every batch of `stream`.

@@ -31,21 +31,16 @@ impl StreamingContext {
         default: Option<Rdd<T>>,
     ) -> DStream<T> {
         self.ensure_initialized("queue_stream");
-        let graph = &self.inner.graph;
-        let counts = Arc::new(crate::dstream::counted::RecordCounts::default());
-        let s = DStream::from_node(
-            graph,
+        DStream::from_source(
+            self,
             QueueInput {
-                ctx: graph.ctx.clone(),
+                ctx: self.inner.graph.ctx.clone(),
                 queue: queue.clone(),
                 one_at_a_time,
                 default,
-                interval: graph.batch_interval,
-                counts: counts.clone(),
+                counts: Default::default(),
             },
-        );
-        crate::dstream::counted::CountedInput::add(graph, s.id(), "queue stream", counts);
-        s
+        )
     }
 
     /// Lines of the text files that appear in `dir` after the start (Spark's

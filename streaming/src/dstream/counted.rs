@@ -10,7 +10,6 @@ use emberflow_core::plumbing::{BoxIter, Dependency, RddBase, RddMeta, RddNode, T
 use emberflow_core::{Data, Rdd};
 use parking_lot::Mutex;
 
-use crate::plumbing::InputBase;
 use crate::time::Time;
 
 type Slots = Arc<Vec<OnceLock<u64>>>;
@@ -101,42 +100,6 @@ impl<T> Iterator for Counting<'_, T> {
             None => {}
         }
         r
-    }
-}
-
-/// The scheduler's view of a queue stream: its name and the counts of what it gave.
-pub(crate) struct CountedInput {
-    pub(crate) name: String,
-    pub(crate) counts: Arc<RecordCounts>,
-}
-
-impl CountedInput {
-    /// Registers the stream `id` of `graph` as an input counted by `counts`.
-    pub(crate) fn add(
-        graph: &crate::graph::Graph,
-        id: usize,
-        name: &str,
-        counts: Arc<RecordCounts>,
-    ) {
-        graph.add_input(
-            id,
-            Arc::new(CountedInput {
-                name: name.to_owned(),
-                counts,
-            }),
-        );
-    }
-}
-
-impl InputBase for CountedInput {
-    fn name(&self) -> String {
-        self.name.clone()
-    }
-    fn records_read(&self, time: Time) -> Option<u64> {
-        self.counts.read(time)
-    }
-    fn forget(&self, time: Time, keep: &BTreeSet<Time>) {
-        self.counts.forget(time, keep);
     }
 }
 

@@ -1,15 +1,16 @@
 //! `queue_stream`: each batch takes the next RDD of a queue the program fills (or all of
 //! them), for tests and for feeding data from the driver.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
 use emberflow_core::{Context, Data, Rdd};
 use parking_lot::Mutex;
 
+use crate::dstream::counted::RecordCounts;
 use crate::error::Result;
-use crate::plumbing::{DStreamBase, DStreamNode};
+use crate::plumbing::Source;
 use crate::time::Time;
 
 /// A queue of RDDs feeding a `queue_stream`; push more while the stream runs.
@@ -69,26 +70,29 @@ impl<T: Data> From<Vec<Rdd<T>>> for RddQueue<T> {
     }
 }
 
+/// `queue_stream` as a source.
 pub(crate) struct QueueInput<T: 'static> {
     pub(crate) ctx: Context,
     pub(crate) queue: RddQueue<T>,
     pub(crate) one_at_a_time: bool,
     pub(crate) default: Option<Rdd<T>>,
-    pub(crate) interval: Duration,
-    pub(crate) counts: Arc<crate::dstream::counted::RecordCounts>,
+    pub(crate) counts: RecordCounts,
 }
 
-impl<T: Data> DStreamNode<T> for QueueInput<T> {
+impl<T: Data> Source<T> for QueueInput<T> {
     fn kind(&self) -> &'static str {
         "queue_input"
     }
-    fn slide_duration(&self) -> Duration {
-        self.interval
+    fn name(&self) -> String {
+        "queue stream".into()
     }
-    fn dependencies(&self) -> Vec<Arc<dyn DStreamBase>> {
-        Vec::new()
+    fn records_read(&self, time: Time) -> Option<u64> {
+        self.counts.read(time)
     }
-    fn compute(&self, time: Time) -> Result<Option<Rdd<T>>> {
+    fn forget(&self, time: Time, keep: &BTreeSet<Time>) {
+        self.counts.forget(time, keep);
+    }
+    fn batch(&self, time: Time) -> Result<Option<Rdd<T>>> {
         let mut q = self.queue.inner.lock();
         let taken: Vec<Rdd<T>> = if self.one_at_a_time {
             q.pop_front().into_iter().collect()
@@ -114,20 +118,23 @@ pub(crate) struct BatchTableInput<T: 'static> {
     pub(crate) batches: Vec<Rdd<T>>,
     pub(crate) interval: Duration,
     pub(crate) services: Arc<crate::services::Services>,
-    pub(crate) counts: Arc<crate::dstream::counted::RecordCounts>,
+    pub(crate) counts: RecordCounts,
 }
 
-impl<T: Data> DStreamNode<T> for BatchTableInput<T> {
+impl<T: Data> Source<T> for BatchTableInput<T> {
     fn kind(&self) -> &'static str {
         "queue_input"
     }
-    fn slide_duration(&self) -> Duration {
-        self.interval
+    fn name(&self) -> String {
+        "queue stream".into()
     }
-    fn dependencies(&self) -> Vec<Arc<dyn DStreamBase>> {
-        Vec::new()
+    fn records_read(&self, time: Time) -> Option<u64> {
+        self.counts.read(time)
     }
-    fn compute(&self, time: Time) -> Result<Option<Rdd<T>>> {
+    fn forget(&self, time: Time, keep: &BTreeSet<Time>) {
+        self.counts.forget(time, keep);
+    }
+    fn batch(&self, time: Time) -> Result<Option<Rdd<T>>> {
         let zero = self.services.zero_time().ok_or_else(|| {
             crate::error::Error::IllegalState("the StreamingContext has not started".into())
         })?;
