@@ -208,6 +208,13 @@ pub trait Source<T>: Send + Sync + 'static {
     fn name(&self) -> String {
         self.kind().to_owned()
     }
+    /// Checks, before the context starts, that the source can (its directory exists).
+    ///
+    /// # Errors
+    /// It cannot: the context does not start, and says why.
+    fn validate(&self) -> Result<()> {
+        Ok(())
+    }
     /// Called once when the context starts, with the time before its first batch.
     ///
     /// # Errors
@@ -297,6 +304,9 @@ pub(crate) struct SourceInput<T: 'static, S> {
 impl<T: emberflow_core::Data, S: Source<T>> InputBase for SourceInput<T, S> {
     fn name(&self) -> String {
         self.source.name()
+    }
+    fn validate(&self) -> Result<()> {
+        self.source.validate()
     }
     fn start(&self, zero_time: Time) -> Result<()> {
         self.source.start(zero_time)

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use emberflow_core::{Data, Rdd};
 
-use crate::dstream::file_input::{FileInput, FileInputState, PathFilter};
+use crate::dstream::file_input::{FileInputState, PathFilter};
 use crate::dstream::queue_input::{QueueInput, RddQueue};
 use crate::dstream::receiver_input::{ReceiverInputDStream, ReceiverInputHandle};
 use crate::dstream::DStream;
@@ -76,22 +76,15 @@ impl StreamingContext {
     ) -> DStream<String> {
         self.ensure_initialized("file_stream");
         let graph = &self.inner.graph;
-        let state = Arc::new(FileInputState::new(
+        let source = FileInputState::new(
             &graph.ctx,
             dir,
             filter,
             new_files_only,
             graph.batch_interval,
             graph.clock.clone(),
-        ));
-        let s = DStream::from_node(
-            graph,
-            FileInput {
-                state: state.clone(),
-            },
         );
-        graph.add_input(s.id(), state);
-        s
+        DStream::from_source(self, source)
     }
 
     /// Lines read from a TCP server at `host:port`; reconnects when the connection drops or

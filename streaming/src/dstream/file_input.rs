@@ -17,7 +17,7 @@ use emberflow_core::{Context, Rdd};
 use parking_lot::Mutex;
 
 use crate::error::{Error, Result};
-use crate::plumbing::{DStreamBase, DStreamNode, InputBase};
+use crate::plumbing::Source;
 use crate::time::Time;
 
 /// How far back a file stream looks for files it has not seen (Spark's minimum remember).
@@ -143,7 +143,40 @@ impl FileInputState {
     }
 }
 
-impl InputBase for FileInputState {
+impl FileInputState {
+    fn encode(&self) -> Result<Option<Vec<u8>>> {
+        let data = (
+            *self.initial_threshold.lock(),
+            self.batch_files.lock().clone(),
+        );
+        crate::checkpoint::encode_stream_data(&data, || {
+            format!("the file stream of {}", self.dir.display())
+        })
+        .map(Some)
+    }
+
+    fn decode(&self, data: &[u8]) -> Result<()> {
+        let (threshold, files): (Time, BTreeMap<Time, Vec<PathBuf>>) = bincode::deserialize(data)
+            .map_err(|e| {
+            Error::user(format!(
+                "file stream {}: cannot decode its checkpoint data: {e}",
+                self.dir.display()
+            ))
+        })?;
+        *self.initial_threshold.lock() = threshold;
+        *self.batch_files.lock() = files;
+        self.restored
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+/// The file stream as a source: each batch's new files, decided on the generator thread,
+/// read (and their lines counted) by the batch's jobs.
+impl Source<String> for FileInputState {
+    fn kind(&self) -> &'static str {
+        "file_input"
+    }
     fn name(&self) -> String {
         format!("file stream {}", self.dir.display())
     }
@@ -181,78 +214,34 @@ impl InputBase for FileInputState {
         }
         *files = newer;
     }
-}
-
-pub(crate) struct FileInput {
-    pub(crate) state: Arc<FileInputState>,
-}
-
-impl FileInputState {
-    fn encode(&self) -> Result<Option<Vec<u8>>> {
-        let data = (
-            *self.initial_threshold.lock(),
-            self.batch_files.lock().clone(),
-        );
-        crate::checkpoint::encode_stream_data(&data, || {
-            format!("the file stream of {}", self.dir.display())
-        })
-        .map(Some)
-    }
-
-    fn decode(&self, data: &[u8]) -> Result<()> {
-        let (threshold, files): (Time, BTreeMap<Time, Vec<PathBuf>>) = bincode::deserialize(data)
-            .map_err(|e| {
-            Error::user(format!(
-                "file stream {}: cannot decode its checkpoint data: {e}",
-                self.dir.display()
-            ))
-        })?;
-        *self.initial_threshold.lock() = threshold;
-        *self.batch_files.lock() = files;
-        self.restored
-            .store(true, std::sync::atomic::Ordering::SeqCst);
-        Ok(())
-    }
-}
-
-impl DStreamNode<String> for FileInput {
-    fn kind(&self) -> &'static str {
-        "file_input"
-    }
-    fn slide_duration(&self) -> Duration {
-        self.state.interval
-    }
-    fn dependencies(&self) -> Vec<Arc<dyn DStreamBase>> {
-        Vec::new()
-    }
     fn checkpoint_data(&self) -> Result<Option<Vec<u8>>> {
-        self.state.encode()
+        self.encode()
     }
     fn restore(&self, data: &[u8]) -> Result<()> {
-        self.state.decode(data)
+        self.decode(data)
     }
-    fn compute(&self, time: Time) -> Result<Option<Rdd<String>>> {
-        let files = match self.state.files_of(time) {
+    fn batch(&self, time: Time) -> Result<Option<Rdd<String>>> {
+        let files = match self.files_of(time) {
             Some(f) => f,
             None => {
-                let f = self.state.find_new_files(time)?;
+                let f = self.find_new_files(time)?;
                 if !f.is_empty() {
                     log::info!(
                         "file stream {}: batch {time} reads {} new files",
-                        self.state.dir.display(),
+                        self.dir.display(),
                         f.len()
                     );
                 }
-                self.state.batch_files.lock().insert(time, f.clone());
+                self.batch_files.lock().insert(time, f.clone());
                 f
             }
         };
         let rdd = if files.is_empty() {
-            self.state.ctx.empty()
+            self.ctx.empty()
         } else {
-            self.state.ctx.text_files(&files, files.len())?
+            self.ctx.text_files(&files, files.len())?
         };
-        Ok(Some(self.state.counts.wrap(time, rdd)))
+        Ok(Some(self.counts.wrap(time, rdd)))
     }
 }
 
