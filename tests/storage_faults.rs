@@ -165,7 +165,6 @@ fn file_job_on_failing_disk(rule: &str, stops: bool) -> Vec<String> {
     for f in 2..6 {
         all.extend(lines(f));
         drop_file(&job.input, &job.staging, &format!("f{f}.txt"), &lines(f));
-        std::thread::sleep(Duration::from_millis(150));
     }
     let status = common::exit_within(child, Duration::from_secs(60)).expect("the job hung");
     let failed = failed_calls(&job);
