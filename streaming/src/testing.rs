@@ -156,11 +156,13 @@ impl BatchRunner {
             .collect();
         DStream::from_source(
             &self.ssc,
-            crate::dstream::queue_input::BatchTableInput {
+            crate::dstream::queue_input::QueueInput {
                 ctx: self.context().clone(),
-                batches,
-                interval: self.ssc.batch_interval(),
-                services: graph.services.clone(),
+                feed: crate::dstream::queue_input::Feed::Table {
+                    batches,
+                    interval: self.ssc.batch_interval(),
+                    services: graph.services.clone(),
+                },
                 counts: Default::default(),
             },
         )

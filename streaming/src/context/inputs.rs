@@ -8,7 +8,7 @@ use std::sync::Arc;
 use emberflow_core::{Data, Rdd};
 
 use crate::dstream::file_input::{FileInputState, PathFilter};
-use crate::dstream::queue_input::{QueueInput, RddQueue};
+use crate::dstream::queue_input::{Feed, QueueInput, RddQueue};
 use crate::dstream::receiver_input::{ReceiverInputDStream, ReceiverInputHandle};
 use crate::dstream::DStream;
 use crate::error::{Error, Result};
@@ -35,9 +35,11 @@ impl StreamingContext {
             self,
             QueueInput {
                 ctx: self.inner.graph.ctx.clone(),
-                queue: queue.clone(),
-                one_at_a_time,
-                default,
+                feed: Feed::Queue {
+                    queue: queue.clone(),
+                    one_at_a_time,
+                    default,
+                },
                 counts: Default::default(),
             },
         )

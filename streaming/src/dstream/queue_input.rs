@@ -70,13 +70,70 @@ impl<T: Data> From<Vec<Rdd<T>>> for RddQueue<T> {
     }
 }
 
-/// `queue_stream` as a source.
+/// Where a queue input's batches come from.
+pub(crate) enum Feed<T: 'static> {
+    /// `queue_stream`: each batch takes the next queued RDD (`one_at_a_time`) or all of them.
+    Queue {
+        queue: RddQueue<T>,
+        one_at_a_time: bool,
+        default: Option<Rdd<T>>,
+    },
+    /// The test input of `emberflow::testing`: batch `i` (at `zero + (i + 1) * interval`)
+    /// holds `batches[i]`, chosen by batch time, whether or not earlier batches were read (as
+    /// Spark's TestInputStream); later batches are empty.
+    Table {
+        batches: Vec<Rdd<T>>,
+        interval: Duration,
+        services: Arc<crate::services::Services>,
+    },
+}
+
+/// A queue input as a source, counting the records its batches' jobs read.
 pub(crate) struct QueueInput<T: 'static> {
     pub(crate) ctx: Context,
-    pub(crate) queue: RddQueue<T>,
-    pub(crate) one_at_a_time: bool,
-    pub(crate) default: Option<Rdd<T>>,
+    pub(crate) feed: Feed<T>,
     pub(crate) counts: RecordCounts,
+}
+
+impl<T: Data> QueueInput<T> {
+    /// The RDD the feed gives for the batch at `time`.
+    fn take(&self, time: Time) -> Result<Rdd<T>> {
+        Ok(match &self.feed {
+            Feed::Queue {
+                queue,
+                one_at_a_time,
+                default,
+            } => {
+                let mut q = queue.inner.lock();
+                let taken: Vec<Rdd<T>> = if *one_at_a_time {
+                    q.pop_front().into_iter().collect()
+                } else {
+                    q.drain(..).collect()
+                };
+                drop(q);
+                // As Spark: nothing queued gives the default RDD, or an empty one.
+                match taken.len() {
+                    0 => default.clone().unwrap_or_else(|| self.ctx.empty()),
+                    1 => taken.into_iter().next().expect("one element"),
+                    _ => self.ctx.union(&taken),
+                }
+            }
+            Feed::Table {
+                batches,
+                interval,
+                services,
+            } => {
+                let zero = services.zero_time().ok_or_else(|| {
+                    crate::error::Error::IllegalState("the StreamingContext has not started".into())
+                })?;
+                let step = interval.as_millis().max(1) as u64;
+                let index = ((time.millis().saturating_sub(zero.millis())) / step).checked_sub(1);
+                index
+                    .and_then(|i| batches.get(i as usize).cloned())
+                    .unwrap_or_else(|| self.ctx.empty())
+            }
+        })
+    }
 }
 
 impl<T: Data> Source<T> for QueueInput<T> {
@@ -93,56 +150,7 @@ impl<T: Data> Source<T> for QueueInput<T> {
         self.counts.forget(time, keep);
     }
     fn batch(&self, time: Time) -> Result<Option<Rdd<T>>> {
-        let mut q = self.queue.inner.lock();
-        let taken: Vec<Rdd<T>> = if self.one_at_a_time {
-            q.pop_front().into_iter().collect()
-        } else {
-            q.drain(..).collect()
-        };
-        drop(q);
-        // As Spark: nothing queued gives the default RDD, or an empty one.
-        let rdd = match taken.len() {
-            0 => self.default.clone().unwrap_or_else(|| self.ctx.empty()),
-            1 => taken.into_iter().next().expect("one element"),
-            _ => self.ctx.union(&taken),
-        };
-        Ok(Some(self.counts.wrap(time, rdd)))
-    }
-}
-
-/// The test input of `emberflow::testing`: batch `i` (at `zero + (i + 1) * interval`) holds
-/// `batches[i]`, chosen by batch time, whether or not earlier batches were read (as Spark's
-/// TestInputStream); later batches are empty.
-pub(crate) struct BatchTableInput<T: 'static> {
-    pub(crate) ctx: Context,
-    pub(crate) batches: Vec<Rdd<T>>,
-    pub(crate) interval: Duration,
-    pub(crate) services: Arc<crate::services::Services>,
-    pub(crate) counts: RecordCounts,
-}
-
-impl<T: Data> Source<T> for BatchTableInput<T> {
-    fn kind(&self) -> &'static str {
-        "queue_input"
-    }
-    fn name(&self) -> String {
-        "queue stream".into()
-    }
-    fn records_read(&self, time: Time) -> Option<u64> {
-        self.counts.read(time)
-    }
-    fn forget(&self, time: Time, keep: &BTreeSet<Time>) {
-        self.counts.forget(time, keep);
-    }
-    fn batch(&self, time: Time) -> Result<Option<Rdd<T>>> {
-        let zero = self.services.zero_time().ok_or_else(|| {
-            crate::error::Error::IllegalState("the StreamingContext has not started".into())
-        })?;
-        let step = self.interval.as_millis().max(1) as u64;
-        let index = ((time.millis().saturating_sub(zero.millis())) / step).checked_sub(1);
-        let rdd = index
-            .and_then(|i| self.batches.get(i as usize).cloned())
-            .unwrap_or_else(|| self.ctx.empty());
+        let rdd = self.take(time)?;
         Ok(Some(self.counts.wrap(time, rdd)))
     }
 }
