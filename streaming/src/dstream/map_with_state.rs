@@ -44,11 +44,15 @@ struct StatePartition<K, S> {
 }
 
 /// What a batch changed in a state partition, to put back if the mapping function panics.
+/// Keys the batch added are not listed: they are the ones touched at the batch's time once
+/// the listed entries are back.
 struct Undo<K, S> {
-    /// Each key's entry before the change (`None`: the key was new), in change order.
-    entries: Vec<(K, Option<Entry<S>>)>,
+    /// Each existing key's entry before the batch changed it, in change order.
+    entries: Vec<(K, Entry<S>)>,
     /// Timeout buckets taken out.
     buckets: Vec<(Time, Vec<K>)>,
+    /// Whether the batch added keys.
+    added: bool,
 }
 
 impl<K, S> Default for Undo<K, S> {
@@ -56,6 +60,7 @@ impl<K, S> Default for Undo<K, S> {
         Undo {
             entries: Vec::new(),
             buckets: Vec::new(),
+            added: false,
         }
     }
 }
@@ -64,14 +69,10 @@ impl<K: Hash + Eq, S> Undo<K, S> {
     /// Puts the partition back as it was before the batch at `time`.
     fn roll_back(self, p: &mut StatePartition<K, S>, time: Time) {
         for (k, before) in self.entries.into_iter().rev() {
-            match before {
-                Some(e) => {
-                    p.map.insert(k, e);
-                }
-                None => {
-                    p.map.remove(&k);
-                }
-            }
+            p.map.insert(k, before);
+        }
+        if self.added {
+            p.map.retain(|_, e| e.touched != time);
         }
         p.by_time.remove(&time);
         for (t, keys) in self.buckets {
@@ -150,7 +151,7 @@ where
             // One lookup for a key that has state (the common case): the value is taken out
             // for the function and put back, or the entry removed.
             if let Some(entry) = map.get_mut(&k) {
-                undo.entries.push((k.clone(), Some(entry.clone())));
+                undo.entries.push((k.clone(), entry.clone()));
                 let mut state = State::new(entry.value.take(), false);
                 if let Some(u) = (self.func)(time, &k, Some(v), &mut state) {
                     out.push(u);
@@ -177,7 +178,7 @@ where
                 if track {
                     by_time.entry(time).or_default().push(k.clone());
                 }
-                undo.entries.push((k.clone(), None));
+                undo.added = true;
                 map.insert(
                     k,
                     Entry {
@@ -202,7 +203,7 @@ where
                         continue;
                     }
                     let e = map.remove(&k).expect("checked above");
-                    undo.entries.push((k.clone(), Some(e.clone())));
+                    undo.entries.push((k.clone(), e.clone()));
                     let mut state = State::new(e.value, true);
                     if let Some(u) = (self.func)(time, &k, None, &mut state) {
                         out.push(u);
@@ -321,7 +322,7 @@ where
     S: Data + Serialize + DeserializeOwned,
     U: Data,
 {
-    let graph = shared.support.services()?;
+    let graph = shared.support.services();
     let ctx = graph.ctx.clone();
     shared.load_initial(graph.zero_time().unwrap_or(Time::ZERO))?;
     // Replay batches the state has not seen (only after a restart from a checkpoint).
@@ -398,7 +399,7 @@ where
     /// Generates the batch's RDD without touching the state: the update runs as the batch's
     /// first job, on the job executor (its cost is processing time, not scheduling delay).
     fn compute(&self, time: Time) -> Result<Option<Rdd<U>>> {
-        let graph = self.shared.support.services()?;
+        let graph = self.shared.support.services();
         let emitted: Slot<U> = Arc::default();
         let snapshot: Slot<(K, S)> = Arc::default();
         {
@@ -464,7 +465,7 @@ where
                     "no state snapshot was kept for batch {time}; this is a bug"
                 ))
             })?;
-        let graph = self.shared.support.services()?;
+        let graph = self.shared.support.services();
         Ok(Some(LateRdd::rdd(
             &graph.ctx,
             "state_snapshots",
