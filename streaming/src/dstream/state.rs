@@ -79,7 +79,7 @@ where
         self.support.restore_memo(&self.me, data)
     }
     fn compute(&self, time: Time) -> Result<Option<Rdd<(K, S)>>> {
-        let graph = self.support.services()?;
+        let graph = self.support.services();
         let ctx = graph.ctx.clone();
         let zero = graph.zero_time().unwrap_or(Time::ZERO);
         let slide = self.parent.slide();

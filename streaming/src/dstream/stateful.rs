@@ -53,8 +53,8 @@ impl StateSupport {
     }
 
     /// The services of the context the node belongs to.
-    pub(crate) fn services(&self) -> Result<std::sync::Arc<Services>> {
-        Ok(self.services.clone())
+    pub(crate) fn services(&self) -> &std::sync::Arc<Services> {
+        &self.services
     }
 
     /// The checkpoint interval must be a multiple of the slide; says so at start, and warns
@@ -69,7 +69,7 @@ impl StateSupport {
                 self.slide,
             ));
         }
-        if self.services()?.ctx.checkpoint_dir().is_none() {
+        if self.services().ctx.checkpoint_dir().is_none() {
             log::warn!(
                 "{}: no checkpoint directory is set, so its state lives in memory only and will not survive a restart; call StreamingContext::checkpoint(dir)",
                 self.kind
@@ -85,10 +85,10 @@ impl StateSupport {
     where
         T: Data + Serialize + DeserializeOwned,
     {
-        let graph = self.services()?;
+        let graph = self.services();
         let held = rdd.materialize_lazily();
         let state = held.clone();
-        if self.due(&graph, time) {
+        if self.due(graph, time) {
             let (written, kind) = (self.written.clone(), self.kind);
             graph.add_batch_work(
                 time,
@@ -122,8 +122,8 @@ impl StateSupport {
     where
         T: Data + Serialize + DeserializeOwned,
     {
-        let graph = self.services()?;
-        if self.due(&graph, time) {
+        let graph = self.services();
+        if self.due(graph, time) {
             let path = write_state(&rdd, time, self.kind)?;
             let reader = graph.ctx.checkpoint_file(&path)?;
             let mut written = self.written.lock();
@@ -187,7 +187,7 @@ impl StateSupport {
                     self.kind
                 ))
             })?;
-        let ctx = self.services()?.ctx.clone();
+        let ctx = self.services().ctx.clone();
         let mut out = Vec::new();
         for (t, path) in &written {
             out.push((*t, ctx.checkpoint_file(path)?));

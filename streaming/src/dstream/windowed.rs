@@ -186,7 +186,7 @@ where
         self.support.validate()
     }
     fn compute(&self, time: Time) -> Result<Option<Rdd<(K, V)>>> {
-        let graph = self.support.services()?;
+        let graph = self.support.services();
         let ctx = graph.ctx.clone();
         let zero = graph.zero_time().unwrap_or(Time::ZERO);
         let prev_time = time.saturating_sub(self.slide);
