@@ -205,6 +205,104 @@ fn map_with_state_recovers_at_every_batch_boundary() {
     });
 }
 
+/// The state seam from outside the library: a running sum per key written with
+/// `emberflow::plumbing` only. It declares a `StateStore`; the base writes and restores it.
+mod running_sum {
+    use std::collections::BTreeMap;
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use emberflow::plumbing::{DStreamBase, DStreamNode, Parent, StateStore};
+    use emberflow::prelude::*;
+
+    /// States handed back by restarts.
+    pub(super) static RESTORED: std::sync::atomic::AtomicUsize =
+        std::sync::atomic::AtomicUsize::new(0);
+
+    type Sums = Arc<Mutex<BTreeMap<Time, Rdd<(String, i64)>>>>;
+
+    pub(super) struct RunningSum {
+        parent: Parent<(String, i64)>,
+        store: StateStore,
+        /// The state after each recent batch (restored ones included).
+        sums: Sums,
+    }
+
+    pub(super) fn running_sum(stream: &DStream<(String, i64)>) -> Result<DStream<(String, i64)>> {
+        let parent = Parent::of(stream);
+        let store = parent.state_store("running_sum")?;
+        let sums: Sums = Arc::default();
+        let restored = sums.clone();
+        store.on_restore(move |states: Vec<(Time, Rdd<(String, i64)>)>| {
+            RESTORED.fetch_add(states.len(), std::sync::atomic::Ordering::SeqCst);
+            restored.lock().unwrap().extend(states);
+            Ok(())
+        });
+        Ok(stream.add_node(RunningSum {
+            parent,
+            store,
+            sums,
+        }))
+    }
+
+    impl RunningSum {
+        /// The state after the batch at `time`: known, or computed from the one before.
+        fn sum_at(&self, time: Time) -> Result<Option<Rdd<(String, i64)>>> {
+            if let Some(s) = self.sums.lock().unwrap().get(&time) {
+                return Ok(Some(s.clone()));
+            }
+            // Before the first batch: no state.
+            let Some(batch) = self.parent.rdd_at(time)? else {
+                return Ok(None);
+            };
+            let slide = self.parent.slide();
+            let next = match self.sum_at(time.saturating_sub(slide))? {
+                Some(prev) => prev.union(&batch),
+                None => batch,
+            }
+            .reduce_by_key(|a, b| a + b);
+            let next = self.store.truncate(next, time)?;
+            let mut sums = self.sums.lock().unwrap();
+            sums.insert(time, next.clone());
+            while sums.len() > 3 {
+                sums.pop_first();
+            }
+            Ok(Some(next))
+        }
+    }
+
+    impl DStreamNode<(String, i64)> for RunningSum {
+        fn kind(&self) -> &'static str {
+            "running_sum"
+        }
+        fn slide_duration(&self) -> Duration {
+            self.parent.slide()
+        }
+        fn dependencies(&self) -> Vec<Arc<dyn DStreamBase>> {
+            vec![self.parent.base()]
+        }
+        fn state(&self) -> Option<&StateStore> {
+            Some(&self.store)
+        }
+        fn compute(&self, time: Time) -> Result<Option<Rdd<(String, i64)>>> {
+            self.sum_at(time)
+        }
+    }
+}
+
+#[test]
+fn a_stateful_operator_written_outside_the_library_recovers() {
+    check("running_sum (outside the library)", |ssc, dir| {
+        Ok(running_sum::running_sum(&pairs(ssc, dir))?.checkpoint(Duration::from_secs(2)))
+    });
+    check("running_sum, every batch written", |ssc, dir| {
+        Ok(running_sum::running_sum(&pairs(ssc, dir))?.checkpoint(S))
+    });
+    // The restarts resumed from the states the base wrote and read back (not only from
+    // recomputing the input).
+    assert!(running_sum::RESTORED.load(std::sync::atomic::Ordering::SeqCst) > 0);
+}
+
 #[test]
 fn windows_recover_at_every_batch_boundary() {
     check("reduce_by_key_and_window", |ssc, dir| {

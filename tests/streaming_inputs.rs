@@ -375,6 +375,48 @@ fn a_receivers_max_rate_holds_end_to_end() {
     assert_eq!(total, 450, "{:?}", counts.batches());
 }
 
+/// The rate hook steers a running receiver: a limit set before start, raised part way,
+/// then lifted.
+#[test]
+fn set_max_rate_steers_a_receiver_while_it_runs() {
+    let ctx = Context::local(2);
+    let runner = BatchRunner::with_builder(&ctx, Duration::from_secs(1), |b| {
+        b.block_interval(Duration::from_millis(100))
+    });
+    let (tx, done) = unbounded();
+    let s = runner.ssc().receiver_stream(Burst {
+        n: 600,
+        go: None,
+        done: tx,
+    });
+    runner.ssc().set_max_rate(s.id(), Some(50)).unwrap();
+    let counts = runner.collect(&s.count());
+    let mut cumulative = 0;
+    for k in 1..=4u64 {
+        if k == 3 {
+            runner.ssc().set_max_rate(s.id(), Some(150)).unwrap();
+        }
+        runner.run(1).unwrap();
+        cumulative += counts.batches().last().unwrap()[0];
+        let allowed = if k <= 2 { 50 * k } else { 100 + 150 * (k - 2) };
+        assert!(
+            cumulative <= allowed,
+            "{cumulative} records by batch {k}: {:?}",
+            counts.batches()
+        );
+    }
+    assert!(
+        cumulative > 100,
+        "the raised limit let more through: {cumulative}"
+    );
+    runner.ssc().set_max_rate(s.id(), None).unwrap();
+    runner.run(1).unwrap();
+    done.recv_timeout(GUARD).unwrap();
+    runner.run(1).unwrap();
+    let total: u64 = counts.batches().iter().map(|b| b[0]).sum();
+    assert_eq!(total, 600, "{:?}", counts.batches());
+}
+
 /// Inputs that learn their record counts by reading (files, queues) report them in the
 /// completed batch's `BatchInfo`, as receivers do.
 #[test]

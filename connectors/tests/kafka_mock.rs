@@ -115,6 +115,37 @@ fn the_rate_limit_caps_each_partition_per_batch() {
     assert_eq!(sizes[0], 40);
 }
 
+/// The rate hook (`set_max_rate`) caps the stream's next batches, shared out over its
+/// partitions, under the configured per-partition cap, and lifting it lets the rest through.
+#[test]
+fn set_max_rate_steers_the_direct_stream() {
+    let mock = MockCluster::new(1).unwrap();
+    let servers = mock.bootstrap_servers();
+    mock.create_topic("steered", 2, 1).unwrap();
+    produce(&servers, "steered", 0, 200);
+    let runner = BatchRunner::new(Duration::from_secs(1));
+    let params = KafkaParams::new(servers)
+        .set("auto.offset.reset", "earliest")
+        .max_rate_per_partition(60);
+    let stream = KafkaUtils::create_direct_stream(
+        runner.ssc(),
+        params,
+        ConsumerStrategy::subscribe(["steered"]),
+    )
+    .unwrap();
+    let out = runner.collect(&stream);
+    runner.ssc().set_max_rate(stream.id(), Some(20)).unwrap();
+    runner.run(2).unwrap();
+    // 20 records/s over 2 partitions for 1 s batches: 10 per partition.
+    runner.ssc().set_max_rate(stream.id(), Some(1_000)).unwrap();
+    runner.run(1).unwrap();
+    runner.ssc().set_max_rate(stream.id(), None).unwrap();
+    runner.run(2).unwrap();
+    let sizes: Vec<usize> = out.batches().iter().map(Vec::len).collect();
+    // Raised above the configuration: the configured 60 per partition holds.
+    assert_eq!(sizes, vec![20, 20, 120, 40, 0], "{sizes:?}");
+}
+
 #[test]
 fn create_rdd_reads_exactly_the_ranges_and_committed_offsets_are_a_start() {
     let mock = MockCluster::new(1).unwrap();

@@ -39,6 +39,8 @@ pub(crate) struct Recovery {
     pub(crate) sequence: u64,
     pub(crate) pending: Vec<Time>,
     pub(crate) last_generated: Option<Time>,
+    /// Each stream's checkpoint data, by stream id.
+    pub(crate) streams: std::collections::BTreeMap<usize, Vec<u8>>,
 }
 
 impl std::ops::Deref for Graph {

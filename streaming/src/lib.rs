@@ -36,6 +36,7 @@ pub mod plumbing;
 pub(crate) mod receiver;
 pub(crate) mod scheduler;
 pub(crate) mod services;
+pub(crate) mod state_store;
 pub mod testing;
 mod time;
 pub(crate) mod util;

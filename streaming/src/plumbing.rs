@@ -1,8 +1,11 @@
 //! Extension points for implementers of new DStream kinds: [`DStreamNode`] (what a DStream
 //! defines: slide duration, dependencies, `compute(time)`), [`Parent`] (how an operator reads
-//! the streams it depends on) and the untyped [`DStreamBase`] that graph walks use.
-//! Memoising, remembering, forgetting RDDs and the fingerprint are done by the base; a new
-//! kind is added to a graph with [`DStream::from_custom_node`](crate::DStream::from_custom_node).
+//! the streams it depends on), [`StateStore`] (the state a stateful node declares),
+//! [`Source`] (an input) and the untyped [`DStreamBase`] that graph walks use.
+//! Memoising, remembering, forgetting RDDs, the fingerprint, and a declared state's
+//! checkpoint interval, files and restore are done by the base; an operator joins a graph
+//! with [`DStream::add_node`](crate::DStream::add_node), a source with
+//! [`DStream::from_source`](crate::DStream::from_source).
 //! `examples/sample_by_key.rs` writes an operator with a parent outside the library.
 
 use std::sync::Arc;
@@ -10,7 +13,9 @@ use std::time::Duration;
 
 use emberflow_core::Rdd;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::services::Services;
+pub use crate::state_store::StateStore;
 use crate::time::Time;
 
 /// A DStream kind: how to compute the RDD of one batch.
@@ -33,8 +38,14 @@ pub trait DStreamNode<T>: Send + Sync + 'static {
     fn validate(&self, _batch_interval: Duration) -> Result<()> {
         Ok(())
     }
-    /// Sets how often a stateful node writes its state to the checkpoint directory.
-    fn set_checkpoint_interval(&self, _interval: Duration) {}
+    /// The state a stateful node keeps between batches, declared to the base: the base then
+    /// sets its checkpoint interval (`DStream::checkpoint`), validates it at start, keeps
+    /// its parents' input for two checkpoint intervals (what a restart recomputes from),
+    /// writes its checkpoint data, and restores it (through [`StateStore::on_restore`]). A
+    /// node that declares a state leaves `checkpoint_data` and `restore` to the base.
+    fn state(&self) -> Option<&StateStore> {
+        None
+    }
     /// Told at start how long the base keeps this node's RDDs after their batch (what the
     /// streams below it look back over): a source keeps its own record of a batch (a Kafka
     /// batch's offset ranges) as long, so a restart can compute those batches again.
@@ -105,6 +116,8 @@ pub(crate) trait ParentStream<T>: DStreamBase {
     fn rdd_at(&self, time: Time) -> Result<Option<Rdd<T>>>;
     /// Itself as a graph walk sees it.
     fn as_base(self: Arc<Self>) -> Arc<dyn DStreamBase>;
+    /// The services of its context, while the context lives.
+    fn services(&self) -> Option<Arc<Services>>;
 }
 
 /// A stream an operator reads: its RDD of a batch (computed once and memoised by the
@@ -155,6 +168,18 @@ impl<T: 'static> Parent<T> {
     pub fn base(&self) -> Arc<dyn DStreamBase> {
         self.inner.clone().as_base()
     }
+
+    /// A [`StateStore`] for a stateful node of kind `kind` that reads this parent and slides
+    /// with it; the node declares it with [`DStreamNode::state`].
+    ///
+    /// # Errors
+    /// The parent's context is gone.
+    pub fn state_store(&self, kind: &'static str) -> Result<StateStore> {
+        let services = self.inner.services().ok_or_else(|| {
+            Error::IllegalState(format!("{kind}: the parent's StreamingContext is gone"))
+        })?;
+        Ok(StateStore::new(services, self.slide(), kind))
+    }
 }
 
 pub(crate) use crate::services::JobFn;
@@ -191,10 +216,16 @@ pub(crate) trait InputBase: Send + Sync + 'static {
     }
     /// Drops the bookkeeping of batches up to `time`, except those in `keep`.
     fn forget(&self, _time: Time, _keep: &std::collections::BTreeSet<Time>) {}
-    /// For receiver inputs: the receiver side.
-    fn receiver(&self) -> Option<Arc<dyn crate::receiver::ReceiverInput>> {
-        None
+    /// See [`Source::has_unconsumed`].
+    fn has_unconsumed(&self) -> bool {
+        false
     }
+    /// See [`Source::assign_batch`].
+    fn assign_batch(&self, _time: Time) -> Result<()> {
+        Ok(())
+    }
+    /// See [`Source::set_rate_limit`].
+    fn set_rate_limit(&self, _records_per_second: Option<u64>) {}
 }
 
 /// An input (Spark's InputDStream), for implementers of sources outside the library: what
@@ -222,8 +253,29 @@ pub trait Source<T>: Send + Sync + 'static {
     fn start(&self, _zero_time: Time) -> Result<()> {
         Ok(())
     }
-    /// Called once when the context stops.
+    /// Called once when the context stops, before its last batches: stop taking in new
+    /// data (a receiver stops receiving). What was taken in still goes to batches while
+    /// [`has_unconsumed`](Self::has_unconsumed) says so (a graceful stop waits for it).
     fn stop(&self) {}
+    /// Whether data taken in is not in a batch yet: a graceful stop generates batches until
+    /// no source has any.
+    fn has_unconsumed(&self) -> bool {
+        false
+    }
+    /// Called for every source when the batch at `time` is generated, on the job generator
+    /// thread, before any output asks for an RDD (whether or not a stream reads this one): a
+    /// receiver gives the blocks it received to the batch here.
+    ///
+    /// # Errors
+    /// The batch's input cannot be decided: the batch fails.
+    fn assign_batch(&self, _time: Time) -> Result<()> {
+        Ok(())
+    }
+    /// The rate hook: at most this many records per second from now on (`None`: no limit
+    /// beyond the source's own configuration). A receiver's rate limiter and the Kafka direct
+    /// stream's per-batch cap take it; backpressure and `StreamingContext::set_max_rate`
+    /// call it.
+    fn set_rate_limit(&self, _records_per_second: Option<u64>) {}
     /// The RDD of the batch at `time`. Called once per batch (the base memoises it), on the
     /// job generator thread: decide what the batch holds here, read it in the RDD's tasks.
     ///
@@ -322,6 +374,15 @@ impl<T: emberflow_core::Data, S: Source<T>> InputBase for SourceInput<T, S> {
     }
     fn forget(&self, time: Time, keep: &std::collections::BTreeSet<Time>) {
         self.source.forget(time, keep);
+    }
+    fn has_unconsumed(&self) -> bool {
+        self.source.has_unconsumed()
+    }
+    fn assign_batch(&self, time: Time) -> Result<()> {
+        self.source.assign_batch(time)
+    }
+    fn set_rate_limit(&self, records_per_second: Option<u64>) {
+        self.source.set_rate_limit(records_per_second);
     }
 }
 

@@ -30,6 +30,8 @@ pub(crate) struct Services {
     pub(crate) checkpoint_dir: Mutex<Option<PathBuf>>,
     /// The time before the first batch, once started.
     zero_time: Mutex<Option<Time>>,
+    /// The first batch this start generates (after a restart, the oldest pending one).
+    first_batch: Mutex<Option<Time>>,
     /// Work a batch's stateful nodes left when their RDDs were generated (applying the batch
     /// to the state, writing it): run as the batch's first job, on the job executor.
     batch_work: Mutex<BTreeMap<Time, Vec<JobFn>>>,
@@ -50,6 +52,7 @@ impl Services {
             listeners: ListenerBus::default(),
             checkpoint_dir: Mutex::new(None),
             zero_time: Mutex::new(None),
+            first_batch: Mutex::new(None),
             batch_work: Mutex::new(BTreeMap::new()),
         }
     }
@@ -60,6 +63,16 @@ impl Services {
 
     pub(crate) fn set_zero_time(&self, t: Time) {
         *self.zero_time.lock() = Some(t);
+    }
+
+    /// The first batch this start generates: after a restart, the oldest batch it runs
+    /// again (restored state is the newest written before it).
+    pub(crate) fn first_batch(&self) -> Option<Time> {
+        *self.first_batch.lock()
+    }
+
+    pub(crate) fn set_first_batch(&self, t: Time) {
+        *self.first_batch.lock() = Some(t);
     }
 
     /// Leaves `work` for the batch at `time`: it runs on the job executor before the batch's

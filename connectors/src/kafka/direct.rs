@@ -71,6 +71,8 @@ struct DirectState {
     running: Mutex<std::collections::BTreeSet<Time>>,
     /// Records per second the job processed lately (backpressure's estimate).
     processed_rate: Mutex<Option<f64>>,
+    /// Records per second over all partitions set through the rate hook.
+    rate_limit: Mutex<Option<u64>>,
     /// Readers kept between batches.
     pool: Arc<ConsumerPool>,
 }
@@ -132,8 +134,10 @@ impl DirectState {
             .params
             .rate()
             .map(|r| ((r as f64) * self.interval.as_secs_f64()).max(1.0) as i64);
-        if let Some(rate) = *self.processed_rate.lock() {
-            // What the job processed per second, shared out over the partitions.
+        let hooked = self.rate_limit.lock().map(|r| r as f64);
+        let processed = *self.processed_rate.lock();
+        for rate in [processed, hooked].into_iter().flatten() {
+            // A rate for the whole stream, shared out over the partitions.
             let per_partition = (rate * self.interval.as_secs_f64()
                 / partitions.len().max(1) as f64)
                 .max(1.0) as i64;
@@ -235,6 +239,9 @@ impl Source<ConsumerRecord> for DirectSource {
     }
     fn batch_completed(&self, info: &emberflow_streaming::BatchInfo) {
         self.completed(info);
+    }
+    fn set_rate_limit(&self, records_per_second: Option<u64>) {
+        *self.state.rate_limit.lock() = records_per_second;
     }
     fn batch(&self, time: Time) -> emberflow_streaming::Result<Option<Rdd<ConsumerRecord>>> {
         self.state.running.lock().insert(time);
@@ -398,6 +405,7 @@ impl KafkaUtils {
             batches: Mutex::new(BTreeMap::new()),
             running: Mutex::new(std::collections::BTreeSet::new()),
             processed_rate: Mutex::new(None),
+            rate_limit: Mutex::new(None),
             pool: Arc::new(ConsumerPool::default()),
         });
         let stream = DStream::from_source(ssc, DirectSource { state });

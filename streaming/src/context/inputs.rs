@@ -9,7 +9,7 @@ use emberflow_core::{Data, Rdd};
 
 use crate::dstream::file_input::{FileInputState, PathFilter};
 use crate::dstream::queue_input::{Feed, QueueInput, RddQueue};
-use crate::dstream::receiver_input::{ReceiverInputDStream, ReceiverInputHandle};
+use crate::dstream::receiver_input::ReceiverSource;
 use crate::dstream::DStream;
 use crate::error::{Error, Result};
 use crate::receiver::socket::SocketTextReceiver;
@@ -102,21 +102,10 @@ impl StreamingContext {
     pub fn receiver_stream<R: Receiver>(&self, receiver: R) -> DStream<R::Item> {
         self.ensure_initialized("receiver_stream");
         let graph = &self.inner.graph;
-        let ctx = graph.ctx.clone();
-        let interval = graph.batch_interval;
-        let mut runner = None;
-        let s = DStream::from_node_with(graph, |id, _| {
-            let r = Arc::new(ReceiverRunner::new(receiver, id, &graph.services));
-            runner = Some(r.clone());
-            ReceiverInputDStream {
-                ctx,
-                runner: r,
-                interval,
-            }
-        });
-        let runner = runner.expect("from_node_with calls the constructor");
-        graph.add_input(s.id(), Arc::new(ReceiverInputHandle { runner }));
-        s
+        DStream::from_source_with(graph, |id| ReceiverSource {
+            ctx: graph.ctx.clone(),
+            runner: Arc::new(ReceiverRunner::new(receiver, id, &graph.services)),
+        })
     }
 
     /// The union of several streams.

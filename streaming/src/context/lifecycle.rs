@@ -73,6 +73,10 @@ impl StreamingContext {
         let start = RecurringTimer::next_time(graph.clock.now(), graph.batch_interval);
         let recovery = graph.recovery.lock().take();
         let first_sequence = recovery.as_ref().map_or(0, |r| r.sequence + 1);
+        let streams = recovery
+            .as_ref()
+            .map(|r| r.streams.clone())
+            .unwrap_or_default();
         let (zero, reschedule) = match recovery {
             None => (start - graph.batch_interval, Vec::new()),
             Some(r) => {
@@ -90,7 +94,15 @@ impl StreamingContext {
             }
         };
         graph.set_zero_time(zero);
+        graph.set_first_batch(reschedule.first().copied().unwrap_or(start));
         graph.init_remember(graph.remember_min());
+        // The one moment restored data is applied: every stream's, before any input starts
+        // (a receiver replays its log against it, a file input keeps its remembered files).
+        for node in graph.nodes() {
+            if let Some(data) = streams.get(&node.id()) {
+                node.restore(data)?;
+            }
+        }
         for (id, input) in graph.inputs() {
             input.start(zero)?;
             log::debug!("input stream {id} ({}) started", input.name());

@@ -100,6 +100,49 @@ impl StreamingContext {
         *self.inner.state.lock()
     }
 
+    /// Steers the input stream `stream_id` (a [`DStream::id`](crate::DStream::id) of an
+    /// input): at most `records_per_second` from now on, or, with `None`, no limit beyond its
+    /// configuration (`receiver_max_rate`, Kafka's `max_rate_per_partition`, which a
+    /// limit set here never exceeds). A receiver holds its `store` calls to the rate; the
+    /// Kafka direct stream caps the ranges of its next batches.
+    ///
+    /// # Errors
+    /// [`Error::InvalidGraph`](crate::Error::InvalidGraph): no input stream has that id.
+    ///
+    /// ```
+    /// use emberflow_streaming::{StreamingContext, Receiver, ReceiverContext};
+    /// # struct Numbers;
+    /// # impl Receiver for Numbers {
+    /// #     type Item = u64;
+    /// #     fn on_start(&mut self, _ctx: &ReceiverContext<u64>) {}
+    /// # }
+    /// let ctx = emberflow_core::Context::local(1);
+    /// let ssc = StreamingContext::new(&ctx, std::time::Duration::from_millis(100));
+    /// let numbers = ssc.receiver_stream(Numbers);
+    /// ssc.set_max_rate(numbers.id(), Some(1_000))?;
+    /// assert!(ssc.set_max_rate(numbers.id() + 1, None).is_err());
+    /// # Ok::<(), emberflow_streaming::Error>(())
+    /// ```
+    pub fn set_max_rate(
+        &self,
+        stream_id: usize,
+        records_per_second: Option<u64>,
+    ) -> crate::error::Result<()> {
+        let (_, input) = self
+            .inner
+            .graph
+            .inputs()
+            .into_iter()
+            .find(|(id, _)| *id == stream_id)
+            .ok_or_else(|| {
+                crate::error::Error::InvalidGraph(format!(
+                    "set_max_rate: stream {stream_id} is not an input stream"
+                ))
+            })?;
+        input.set_rate_limit(records_per_second);
+        Ok(())
+    }
+
     /// Registers a listener for progress events.
     pub fn add_streaming_listener(&self, listener: impl StreamingListener) {
         self.inner.graph.listeners.add(Arc::new(listener));

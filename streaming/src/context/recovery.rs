@@ -18,9 +18,10 @@ impl StreamingContext {
     }
 
     /// Builds the context from `builder` and the graph with `setup`, then, if `dir` holds a
-    /// checkpoint, restores into that graph: the zero time, the batches
-    /// that were pending (and those that fall due while the driver was down, at `start`),
-    /// and each stream's data (files per batch, checkpointed state). `setup` runs on every
+    /// checkpoint, checks the graph against it and restores into it when the context
+    /// starts: the zero time, the batches that were pending (and those that fell due while
+    /// the driver was down), and each stream's data (files per batch, Kafka ranges,
+    /// receiver blocks, checkpointed state). `setup` runs on every
     /// start, fresh or recovered; it must build the same graph (same streams in the same
     /// order, same durations) — closures may change. A checkpoint written with another
     /// batch interval than `builder`'s is [`Error::IntervalMismatch`].
@@ -74,16 +75,13 @@ impl StreamingContext {
                 });
             }
         }
-        for node in graph.nodes() {
-            if let Some(data) = c.streams.get(&node.id()) {
-                node.restore(data)?;
-            }
-        }
+        // Each stream's data is restored when the context starts, all at that one moment.
         *graph.recovery.lock() = Some(crate::graph::Recovery {
             zero_time: c.zero_time,
             sequence: c.sequence,
             pending: c.pending,
             last_generated: c.last_generated,
+            streams: c.streams,
         });
         Ok(())
     }

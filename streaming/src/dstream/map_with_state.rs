@@ -22,10 +22,11 @@ use serde::Serialize;
 
 use crate::dstream::state_spec::MappingFn;
 pub use crate::dstream::state_spec::{State, StateSpec};
-use crate::dstream::stateful::{LateRdd, Slot, StateSupport};
+use crate::dstream::stateful::{LateRdd, Slot};
 use crate::dstream::{DStream, DStreamInner};
 use crate::error::{Error, Result};
 use crate::plumbing::{DStreamBase, DStreamNode};
+use crate::state_store::StateStore;
 use crate::time::Time;
 
 #[derive(Clone)]
@@ -100,17 +101,11 @@ struct Shared<K: 'static, V, S: 'static, U> {
     /// The state after each recent batch, filled by the batch's state update when
     /// `state_snapshots` or the checkpoint needs it.
     snapshots: Mutex<BTreeMap<Time, Slot<(K, S)>>>,
-    support: StateSupport,
+    store: StateStore,
     /// The newest batch applied to the state; after a restart, the batches between the
     /// restored state and the next one asked for are replayed.
     applied_through: Mutex<Option<Time>>,
-    /// States read back from the checkpoint at a restart, by the batch they include; the
-    /// first batch computed picks the newest one before it.
-    restored: Mutex<Vec<Restored<K, S>>>,
 }
-
-/// A state read back from a checkpoint, with the batch it includes.
-type Restored<K, S> = (Time, Rdd<(K, S)>);
 
 impl<K, V, S, U> Shared<K, V, S, U>
 where
@@ -322,15 +317,11 @@ where
     S: Data + Serialize + DeserializeOwned,
     U: Data,
 {
-    let graph = shared.support.services();
+    let graph = shared.store.services();
     let ctx = graph.ctx.clone();
     shared.load_initial(graph.zero_time().unwrap_or(Time::ZERO))?;
     // Replay batches the state has not seen (only after a restart from a checkpoint).
     let slide = parent.slide();
-    let restored = std::mem::take(&mut *shared.restored.lock());
-    if !restored.is_empty() {
-        shared.reset_to(restored.into_iter().rev().find(|(t, _)| *t < time))?;
-    }
     // A fresh start has applied nothing before its first batch (zero + slide); so has a
     // restart that found no state written yet: both replay from the zero time.
     let applied = shared.applied_through.lock().or(graph.zero_time());
@@ -351,9 +342,9 @@ where
     let zero = graph.zero_time().unwrap_or(Time::ZERO);
     let due = graph.ctx.checkpoint_dir().is_some()
         && Time::from_millis((time - zero).as_millis() as u64)
-            .is_multiple_of(shared.support.interval());
+            .is_multiple_of(shared.store.interval());
     if wanted || due {
-        let snap = shared.support.truncate_now(shared.snapshot(&ctx), time)?;
+        let snap = shared.store.truncate_now(shared.snapshot(&ctx), time)?;
         let _ = snapshot.set(snap);
     }
     Ok(ctx.parallelize_partitions(emitted))
@@ -375,31 +366,14 @@ where
     fn dependencies(&self) -> Vec<Arc<dyn DStreamBase>> {
         vec![self.parent.clone()]
     }
-    fn validate(&self, _batch: Duration) -> Result<()> {
-        self.shared.support.validate()
-    }
-    /// After a restart the batches since the last written state are replayed: keep two
-    /// checkpoint intervals of input.
-    fn parent_remember(&self, own: Duration) -> Duration {
-        own.max(self.shared.support.interval() * 2)
-    }
-    fn set_checkpoint_interval(&self, interval: Duration) {
-        self.shared.support.set_interval(interval);
-    }
-    fn checkpoint_data(&self) -> Result<Option<Vec<u8>>> {
-        self.shared.support.encode()
-    }
-    fn data_paths(&self) -> Vec<std::path::PathBuf> {
-        self.shared.support.paths()
-    }
-    fn restore(&self, data: &[u8]) -> Result<()> {
-        *self.shared.restored.lock() = self.shared.support.decode::<(K, S)>(data)?;
-        Ok(())
+    /// The state lives in the node's partitions; written snapshots are restored into them.
+    fn state(&self) -> Option<&StateStore> {
+        Some(&self.shared.store)
     }
     /// Generates the batch's RDD without touching the state: the update runs as the batch's
     /// first job, on the job executor (its cost is processing time, not scheduling delay).
     fn compute(&self, time: Time) -> Result<Option<Rdd<U>>> {
-        let graph = self.shared.support.services();
+        let graph = self.shared.store.services();
         let emitted: Slot<U> = Arc::default();
         let snapshot: Slot<(K, S)> = Arc::default();
         {
@@ -465,7 +439,7 @@ where
                     "no state snapshot was kept for batch {time}; this is a bug"
                 ))
             })?;
-        let graph = self.shared.support.services();
+        let graph = self.shared.store.services();
         Ok(Some(LateRdd::rdd(
             &graph.ctx,
             "state_snapshots",
@@ -573,10 +547,30 @@ where
             initial: Mutex::new(spec.initial),
             snapshots_wanted: std::sync::atomic::AtomicBool::new(false),
             snapshots: Mutex::new(BTreeMap::new()),
-            support: StateSupport::new(&self.graph, self.inner.slide(), "map_with_state"),
+            store: StateStore::new(
+                self.graph.services.clone(),
+                self.inner.slide(),
+                "map_with_state",
+            ),
             applied_through: Mutex::new(None),
-            restored: Mutex::new(Vec::new()),
         });
+        // At a restart: the newest state written before the first batch run again; the
+        // batches after it are replayed by that batch's update.
+        let weak = Arc::downgrade(&shared);
+        shared
+            .store
+            .on_restore(move |states: Vec<(Time, Rdd<(K, S)>)>| {
+                let Some(shared) = weak.upgrade() else {
+                    return Ok(());
+                };
+                let first = shared.store.services().first_batch();
+                shared.reset_to(
+                    states
+                        .into_iter()
+                        .rev()
+                        .find(|(t, _)| first.is_none_or(|f| *t < f)),
+                )
+            });
         let stream = DStream::from_node(
             &self.graph,
             MapWithStateNode {

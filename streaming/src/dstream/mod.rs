@@ -81,6 +81,9 @@ impl<T: Data> crate::plumbing::ParentStream<T> for DStreamInner<T> {
     fn as_base(self: Arc<Self>) -> Arc<dyn DStreamBase> {
         self
     }
+    fn services(&self) -> Option<Arc<crate::services::Services>> {
+        self.graph.upgrade().map(|g| g.services.clone())
+    }
 }
 
 impl<T: Data> crate::plumbing::AsParent<T> for DStream<T> {
@@ -103,7 +106,11 @@ impl<T: Data> DStreamBase for DStreamInner<T> {
         self.node.dependencies()
     }
     fn validate(&self, batch_interval: Duration) -> Result<()> {
-        self.node.validate(batch_interval)
+        self.node.validate(batch_interval)?;
+        match self.node.state() {
+            Some(state) => state.validate(),
+            None => Ok(()),
+        }
     }
     fn remember_duration(&self) -> Duration {
         self.remember
@@ -128,7 +135,13 @@ impl<T: Data> DStreamBase for DStreamInner<T> {
         }
     }
     fn parent_remember(&self, own: Duration) -> Duration {
-        self.node.parent_remember(own)
+        let needed = self.node.parent_remember(own);
+        // After a restart the batches since the last written state are recomputed from the
+        // parents' input: keep two checkpoint intervals of it (as Spark does).
+        match self.node.state() {
+            Some(state) => needed.max(state.interval() * 2),
+            None => needed,
+        }
     }
     fn forget(&self, time: Time) {
         let keep_after = time.saturating_sub(self.remember_duration());
@@ -147,13 +160,23 @@ impl<T: Data> DStreamBase for DStreamInner<T> {
         self.node.fingerprint()
     }
     fn checkpoint_data(&self) -> Result<Option<Vec<u8>>> {
-        self.node.checkpoint_data()
+        match self.node.state() {
+            Some(state) => state.encode(),
+            None => self.node.checkpoint_data(),
+        }
     }
     fn data_paths(&self) -> Vec<std::path::PathBuf> {
-        self.node.data_paths()
+        let mut paths = self.node.data_paths();
+        if let Some(state) = self.node.state() {
+            paths.extend(state.paths());
+        }
+        paths
     }
     fn restore(&self, data: &[u8]) -> Result<()> {
-        self.node.restore(data)
+        match self.node.state() {
+            Some(state) => state.restore(data),
+            None => self.node.restore(data),
+        }
     }
 }
 
@@ -228,16 +251,25 @@ impl<T: Data> DStream<T> {
         ssc: &crate::StreamingContext,
         source: S,
     ) -> DStream<T> {
-        let source = Arc::new(source);
-        let graph = ssc.graph();
-        let s = DStream::from_node(
-            graph,
+        Self::from_source_with(ssc.graph(), |_| source)
+    }
+
+    /// Like `from_source`, for sources that need their stream's id (receivers report it).
+    pub(crate) fn from_source_with<S: crate::plumbing::Source<T>>(
+        graph: &Arc<Graph>,
+        make: impl FnOnce(usize) -> S,
+    ) -> DStream<T> {
+        let mut made = None;
+        let s = DStream::from_node_with(graph, |id, _| {
+            let source = Arc::new(make(id));
+            made = Some(source.clone());
             crate::plumbing::SourceNode {
-                source: source.clone(),
+                source,
                 interval: graph.batch_interval,
                 _records: std::marker::PhantomData,
-            },
-        );
+            }
+        });
+        let source = made.expect("from_node_with calls the constructor");
         graph.add_input(
             s.id(),
             Arc::new(crate::plumbing::SourceInput {
@@ -312,7 +344,9 @@ impl<T: Data> DStream<T> {
     /// others hold one batch of lineage and ignore it). Default: the smallest multiple of the
     /// slide that is at least 10 s. Must be a multiple of the slide (checked at start).
     pub fn checkpoint(&self, interval: Duration) -> DStream<T> {
-        self.inner.node.set_checkpoint_interval(interval);
+        if let Some(state) = self.inner.node.state() {
+            state.set_interval(interval);
+        }
         self.clone()
     }
 

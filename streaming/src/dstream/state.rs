@@ -13,10 +13,11 @@ use emberflow_core::{Data, HashPartitioner, Partitioner, Rdd};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::dstream::stateful::StateSupport;
+use crate::dstream::stateful::restores_into_memo;
 use crate::dstream::{DStream, DStreamInner};
 use crate::error::Result;
 use crate::plumbing::{DStreamBase, DStreamNode};
+use crate::state_store::StateStore;
 use crate::time::Time;
 
 /// A whole-partition update: every `(key, new values, previous state)` of one partition in,
@@ -30,7 +31,7 @@ pub(crate) struct StateDStream<K: 'static, V: 'static, S: 'static> {
     update: Arc<PartitionUpdate<K, V, S>>,
     partitioner: Arc<dyn Partitioner<K>>,
     initial: Option<Rdd<(K, S)>>,
-    pub(crate) support: StateSupport,
+    pub(crate) store: StateStore,
     me: std::sync::Weak<DStreamInner<(K, S)>>,
 }
 
@@ -58,28 +59,12 @@ where
     fn dependencies(&self) -> Vec<Arc<dyn DStreamBase>> {
         vec![self.parent.clone()]
     }
-    fn validate(&self, _batch: Duration) -> Result<()> {
-        self.support.validate()
-    }
-    /// The input since the last written state must stay available to recompute the state
-    /// after a restart: keep two checkpoint intervals of it (as Spark does).
-    fn parent_remember(&self, own: Duration) -> Duration {
-        own.max(self.support.interval() * 2)
-    }
-    fn set_checkpoint_interval(&self, interval: Duration) {
-        self.support.set_interval(interval);
-    }
-    fn checkpoint_data(&self) -> Result<Option<Vec<u8>>> {
-        self.support.encode()
-    }
-    fn data_paths(&self) -> Vec<std::path::PathBuf> {
-        self.support.paths()
-    }
-    fn restore(&self, data: &[u8]) -> Result<()> {
-        self.support.restore_memo(&self.me, data)
+    /// The state is this stream's own RDD of each batch; restored into its memo.
+    fn state(&self) -> Option<&StateStore> {
+        Some(&self.store)
     }
     fn compute(&self, time: Time) -> Result<Option<Rdd<(K, S)>>> {
-        let graph = self.support.services();
+        let graph = self.store.services();
         let ctx = graph.ctx.clone();
         let zero = graph.zero_time().unwrap_or(Time::ZERO);
         let slide = self.parent.slide();
@@ -123,7 +108,7 @@ where
             rows.extend(fresh.into_iter().map(|(k, vs)| (k, vs, None)));
             update(time, Box::new(rows.into_iter()))
         });
-        Ok(Some(self.support.truncate(next, time)?))
+        Ok(Some(self.store.truncate(next, time)?))
     }
 }
 
@@ -271,15 +256,22 @@ where
             + Sync
             + 'static,
     {
-        let support = StateSupport::new(&self.graph, self.inner.slide(), "update_state_by_key");
+        let store = StateStore::new(
+            self.graph.services.clone(),
+            self.inner.slide(),
+            "update_state_by_key",
+        );
         let parent = self.inner.clone();
-        DStream::from_node_with(&self.graph, |_, me| StateDStream {
-            parent,
-            update: Arc::new(f),
-            partitioner,
-            initial,
-            support,
-            me,
+        DStream::from_node_with(&self.graph, |_, me| {
+            restores_into_memo(&store, me.clone());
+            StateDStream {
+                parent,
+                update: Arc::new(f),
+                partitioner,
+                initial,
+                store,
+                me,
+            }
         })
     }
 }

@@ -15,10 +15,11 @@ use emberflow_core::{Data, HashPartitioner, Rdd};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::dstream::stateful::StateSupport;
+use crate::dstream::stateful::restores_into_memo;
 use crate::dstream::{DStream, DStreamInner};
 use crate::error::{Error, Result};
 use crate::plumbing::{DStreamBase, DStreamNode};
+use crate::state_store::StateStore;
 use crate::time::Time;
 
 fn check_window(window: Duration, slide: Duration, parent_slide: Duration) -> Result<()> {
@@ -120,7 +121,7 @@ pub(crate) struct ReducedWindowedDStream<K: 'static, V: 'static> {
     window: Duration,
     slide: Duration,
     partitions: usize,
-    support: StateSupport,
+    store: StateStore,
     me: Weak<DStreamInner<(K, V)>>,
 }
 
@@ -159,10 +160,7 @@ where
         vec![self.reduced.clone()]
     }
     fn parent_remember(&self, own: Duration) -> Duration {
-        (own + self.window + self.slide).max(self.support.interval() * 2 + self.window)
-    }
-    fn set_checkpoint_interval(&self, interval: Duration) {
-        self.support.set_interval(interval);
+        (own + self.window + self.slide).max(self.store.interval() * 2 + self.window)
     }
     fn fingerprint(&self) -> String {
         format!(
@@ -172,21 +170,16 @@ where
             self.slide.as_millis()
         )
     }
-    fn checkpoint_data(&self) -> Result<Option<Vec<u8>>> {
-        self.support.encode()
-    }
-    fn data_paths(&self) -> Vec<std::path::PathBuf> {
-        self.support.paths()
-    }
-    fn restore(&self, data: &[u8]) -> Result<()> {
-        self.support.restore_memo(&self.me, data)
+    /// The windowed reduction is this stream's own RDD of each batch; restored into its
+    /// memo.
+    fn state(&self) -> Option<&StateStore> {
+        Some(&self.store)
     }
     fn validate(&self, _batch: Duration) -> Result<()> {
-        check_window(self.window, self.slide, self.reduced.slide())?;
-        self.support.validate()
+        check_window(self.window, self.slide, self.reduced.slide())
     }
     fn compute(&self, time: Time) -> Result<Option<Rdd<(K, V)>>> {
-        let graph = self.support.services();
+        let graph = self.store.services();
         let ctx = graph.ctx.clone();
         let zero = graph.zero_time().unwrap_or(Time::ZERO);
         let prev_time = time.saturating_sub(self.slide);
@@ -246,7 +239,7 @@ where
             }
             None => window,
         };
-        Ok(Some(self.support.truncate(window, time)?))
+        Ok(Some(self.store.truncate(window, time)?))
     }
 }
 
@@ -445,19 +438,25 @@ where
         let reduce: Reduce<V> = Arc::new(reduce);
         let r = reduce.clone();
         let reduced = self.reduce_by_key_with_partitions(move |a, b| r(a, b), partitions);
-        let support =
-            StateSupport::new(&self.graph, slide, "reduce_by_key_and_window_with_inverse");
-        let keep: Option<Keep<K, V>> = keep.map(|k| Arc::new(k) as Keep<K, V>);
-        DStream::from_node_with(&self.graph, |_, me| ReducedWindowedDStream {
-            reduced: reduced.inner.clone(),
-            reduce,
-            inverse: Arc::new(inverse),
-            keep,
-            window,
+        let store = StateStore::new(
+            self.graph.services.clone(),
             slide,
-            partitions: partitions.max(1),
-            support,
-            me,
+            "reduce_by_key_and_window_with_inverse",
+        );
+        let keep: Option<Keep<K, V>> = keep.map(|k| Arc::new(k) as Keep<K, V>);
+        DStream::from_node_with(&self.graph, |_, me| {
+            restores_into_memo(&store, me.clone());
+            ReducedWindowedDStream {
+                reduced: reduced.inner.clone(),
+                reduce,
+                inverse: Arc::new(inverse),
+                keep,
+                window,
+                slide,
+                partitions: partitions.max(1),
+                store,
+                me,
+            }
         })
     }
 }

@@ -99,7 +99,7 @@ pub(crate) struct ReceiverShared<T> {
     restart_requested: Mutex<Option<String>>,
     wake: Condvar,
     last_error: Mutex<Option<String>>,
-    rate: Option<Mutex<RateLimiter>>,
+    rate: Mutex<RateLimiter>,
     stored: AtomicU64,
 }
 
@@ -152,13 +152,32 @@ impl<T: Data> ReceiverShared<T> {
         *self.restored.lock() = Some(restored);
     }
 
+    /// Records in the blocks of the batch at `time`, once assigned.
+    pub(crate) fn records_of(&self, time: Time) -> Option<u64> {
+        self.allocated
+            .lock()
+            .get(&time)
+            .map(|bs| bs.iter().map(|(_, b)| b.len() as u64).sum())
+    }
+
+    /// The rate hook: at most `per_second` records per second from now on (and never more
+    /// than the configured `receiver_max_rate`).
+    pub(crate) fn set_rate_limit(&self, per_second: Option<u64>) {
+        let configured = self.services.config.receiver_max_rate;
+        let limit = match (configured, per_second) {
+            (Some(c), Some(p)) => Some(c.min(p)),
+            (c, p) => c.or(p),
+        };
+        self.rate.lock().set(limit.map(|r| r.max(1)));
+    }
+
     /// Waits until `n` more records fit under the receiver's rate limit, if it has one.
     fn limit_rate(&self, n: u64) {
-        let Some(rate) = &self.rate else {
-            return;
-        };
-        rate.lock()
-            .acquire(n, self.services.clock.as_ref(), &self.stop_requested);
+        let clock = self.services.clock.as_ref();
+        let due = self.rate.lock().due(n, clock.now());
+        if let Some(due) = due {
+            clock.wait_until(due, &self.stop_requested);
+        }
     }
 }
 
@@ -329,17 +348,6 @@ impl<T: Data> ReceiverContext<T> {
     }
 }
 
-/// The receiver side of an input stream, as the receiver tracker drives it.
-pub(crate) trait ReceiverInput: Send + Sync + 'static {
-    fn start(&self) -> Result<()>;
-    /// Stops the receiver, waits for it, and cuts what it buffered into a block.
-    fn stop(&self);
-    /// Cuts the buffer and assigns every unallocated block to the batch at `time`; returns
-    /// the number of records.
-    fn allocate(&self, time: Time) -> u64;
-    fn has_unallocated(&self) -> bool;
-}
-
 pub(crate) struct ReceiverRunner<R: Receiver> {
     pub(crate) shared: Arc<ReceiverShared<R::Item>>,
     receiver: Mutex<Option<R>>,
@@ -349,13 +357,9 @@ pub(crate) struct ReceiverRunner<R: Receiver> {
 
 impl<R: Receiver> ReceiverRunner<R> {
     pub(crate) fn new(receiver: R, stream_id: usize, services: &Arc<Services>) -> Self {
-        let rate = services.config.receiver_max_rate.map(|per_second| {
-            Mutex::new(RateLimiter {
-                per_second: per_second.max(1),
-                start: None,
-                permitted: 0,
-            })
-        });
+        let rate = Mutex::new(RateLimiter::new(
+            services.config.receiver_max_rate.map(|r| r.max(1)),
+        ));
         ReceiverRunner {
             shared: Arc::new(ReceiverShared {
                 stream_id,
@@ -440,8 +444,11 @@ fn supervise<R: Receiver>(
     shared.post(|l| l.on_receiver_stopped(&info));
 }
 
-impl<R: Receiver> ReceiverInput for ReceiverRunner<R> {
-    fn start(&self) -> Result<()> {
+/// The receiver side of an input stream, as its source drives it.
+impl<R: Receiver> ReceiverRunner<R> {
+    /// Opens the write-ahead log (replaying it after a restart), starts the supervisor
+    /// thread and the block timer.
+    pub(crate) fn start(&self) -> Result<()> {
         let graph = self.shared.services.clone();
         let Some(receiver) = self.receiver.lock().take() else {
             return Err(Error::IllegalState(
@@ -491,7 +498,8 @@ impl<R: Receiver> ReceiverInput for ReceiverRunner<R> {
         Ok(())
     }
 
-    fn stop(&self) {
+    /// Stops the receiver, waits for it, and cuts what it buffered into a block.
+    pub(crate) fn stop(&self) {
         self.shared.stop_requested.store(true, Ordering::SeqCst);
         self.shared.wake.notify_all();
         if let Some(mut t) = self.timer.lock().take() {
@@ -505,7 +513,9 @@ impl<R: Receiver> ReceiverInput for ReceiverRunner<R> {
         self.shared.cut_block();
     }
 
-    fn allocate(&self, time: Time) -> u64 {
+    /// Cuts the buffer and assigns every unallocated block to the batch at `time`; returns
+    /// the number of records.
+    pub(crate) fn allocate(&self, time: Time) -> u64 {
         // A batch re-run after a restart keeps the blocks it had.
         if let Some(bs) = self.shared.allocated.lock().get(&time) {
             return bs.iter().map(|(_, b)| b.len() as u64).sum();
@@ -531,12 +541,11 @@ impl<R: Receiver> ReceiverInput for ReceiverRunner<R> {
         n
     }
 
-    fn has_unallocated(&self) -> bool {
+    /// Whether stored records are not in a batch yet.
+    pub(crate) fn has_unallocated(&self) -> bool {
         !self.shared.ready.lock().is_empty() || !self.shared.buffer.lock().is_empty()
     }
-}
 
-impl<R: Receiver> ReceiverRunner<R> {
     /// Drops allocations of batches up to `time` (completed; their RDDs hold the blocks)
     /// but those in `keep`, marking their blocks done in the log.
     pub(crate) fn forget(&self, time: Time, keep: &std::collections::BTreeSet<Time>) {

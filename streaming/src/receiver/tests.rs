@@ -1,5 +1,6 @@
 //! The receiver runner against a real log directory and the stream's clock.
 use super::*;
+use crate::clock::Clock;
 
 #[test]
 fn the_rate_limiter_holds_storing_to_the_rate_of_the_clock() {
@@ -7,13 +8,10 @@ fn the_rate_limiter_holds_storing_to_the_rate_of_the_clock() {
     let (c, stop) = (clock.clone(), Arc::new(AtomicBool::new(false)));
     let (tx, rx) = crossbeam_channel::unbounded();
     let worker = std::thread::spawn(move || {
-        let mut r = RateLimiter {
-            per_second: 1000,
-            start: None,
-            permitted: 0,
-        };
+        let mut r = RateLimiter::new(Some(1000));
         for _ in 0..20 {
-            r.acquire(10, c.as_ref(), &stop);
+            let due = r.due(10, c.now()).unwrap();
+            c.wait_until(due, &stop);
             tx.send(()).unwrap();
         }
     });

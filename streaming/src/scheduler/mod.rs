@@ -17,7 +17,6 @@ use crate::error::{Error, Result};
 use crate::graph::Graph;
 use crate::listener::{BatchInfo, OutputOperationInfo};
 use crate::plumbing::JobFn;
-use crate::receiver::ReceiverInput;
 use crate::time::Time;
 use crate::util::recurring_timer::RecurringTimer;
 
@@ -117,14 +116,6 @@ impl SchedulerShared {
             self.halted.store(true, Ordering::SeqCst);
         }
         self.waiter.notify_error(e);
-    }
-
-    fn receivers(&self) -> Vec<Arc<dyn ReceiverInput>> {
-        self.graph
-            .inputs()
-            .into_iter()
-            .filter_map(|(_, i)| i.receiver())
-            .collect()
     }
 
     fn generate(&self, time: Time, jobs: &Sender<Job>) {
@@ -229,13 +220,19 @@ impl SchedulerShared {
     fn generate_batch(&self, time: Time) -> Vec<Job> {
         let graph = &self.graph;
         let mut records = BTreeMap::new();
-        for (id, input) in graph.inputs() {
-            if let Some(r) = input.receiver() {
-                records.insert(id, r.allocate(time));
+        let mut failures = Vec::new();
+        for (_, input) in graph.inputs() {
+            if let Err(e) = input.assign_batch(time) {
+                let e = Error::BatchFailed {
+                    time,
+                    output: 0,
+                    message: format!("{}: assigning its input failed: {e}", input.name()),
+                };
+                failures.push(e.to_string());
+                self.report_error(e);
             }
         }
         let mut batch_jobs = Vec::new();
-        let mut failures = Vec::new();
         for (i, out) in graph.outputs().into_iter().enumerate() {
             match out.generate_job(time) {
                 Ok(Some(run)) => batch_jobs.push(Job {
@@ -483,11 +480,6 @@ impl JobScheduler {
             .name("streaming-job-generator".into())
             .spawn(move || generator_loop(s, events_rx, jobs))
             .map_err(|e| io_err("job generator thread", e))?;
-        for (_, input) in graph.inputs() {
-            if let Some(r) = input.receiver() {
-                r.start()?;
-            }
-        }
         // After a restart: the batches that were pending, and those that fell due while the
         // driver was down, in order, before the timer's first batch.
         for t in reschedule {
@@ -520,15 +512,17 @@ impl JobScheduler {
         if let Some(mut t) = self.timer.take() {
             t.stop();
         }
-        let receivers = shared.receivers();
-        for r in &receivers {
-            r.stop();
+        // Sources stop taking data in (receivers stop receiving); what they took in still
+        // goes to batches.
+        let inputs = shared.graph.inputs();
+        for (_, input) in &inputs {
+            input.stop();
         }
         let deadline = Instant::now() + timeout;
         if graceful && !shared.halted.load(Ordering::SeqCst) {
             // Drain: batches at the next batch times, without waiting for the clock, until
             // no received record is left unallocated.
-            while receivers.iter().any(|r| r.has_unallocated()) && Instant::now() < deadline {
+            while inputs.iter().any(|(_, i)| i.has_unconsumed()) && Instant::now() < deadline {
                 let mut last = shared.last_generated.lock();
                 let next = match *last {
                     Some(l) => l + shared.graph.batch_interval,
@@ -565,9 +559,6 @@ impl JobScheduler {
             if e.join().is_err() {
                 log::error!("a job executor panicked");
             }
-        }
-        for (_, input) in shared.graph.inputs() {
-            input.stop();
         }
     }
 }
