@@ -339,3 +339,32 @@ fn window_operators_equal_a_naive_recomputation() {
         }
     }
 }
+
+/// A long window and a state keep what they need, not the raw records: the parsed batches
+/// upstream of a 60-minute window and of `update_state_by_key` (checkpoint interval 10 s)
+/// are let go once their batch is done, while the window and the state still cover every
+/// batch.
+#[test]
+fn a_long_window_and_a_state_do_not_hold_raw_batches() {
+    let runner = BatchRunner::new(Duration::from_secs(1));
+    let batches: Vec<Vec<(String, u64)>> = (0..30u64)
+        .map(|b| (0..100).map(|i| (format!("k{}", i % 5), b + i)).collect())
+        .collect();
+    let input = runner.queue_input(batches.clone());
+    let parsed = input.map(|(k, v): (String, u64)| (k, v * 2)).cache();
+    let window = parsed.reduce_by_key_and_window(|a, b| a + b, Duration::from_secs(3600), S);
+    let state = parsed.update_state_by_key(|vs: &[u64], s: Option<u64>| {
+        Some(s.unwrap_or(0) + vs.iter().sum::<u64>())
+    });
+    let windowed = runner.collect(&window);
+    let totals = runner.collect(&state);
+    runner.run(30).unwrap();
+    let held = emberflow::plumbing::Parent::of(&parsed)
+        .base()
+        .generated_times();
+    assert!(held.len() <= 2, "parsed batches still held: {held:?}");
+    let expected: u64 = batches.iter().flatten().map(|(_, v)| v * 2).sum();
+    let sum = |b: &Vec<(String, u64)>| b.iter().map(|(_, v)| v).sum::<u64>();
+    assert_eq!(sum(windowed.batches().last().unwrap()), expected);
+    assert_eq!(sum(totals.batches().last().unwrap()), expected);
+}

@@ -166,6 +166,32 @@ impl Graph {
                 }
             }
         }
+        // Sources keep their bookkeeping (files, ranges, blocks of each batch) for as long as
+        // a restart, with every memo empty, may recompute their batches: through nodes that
+        // hold their data (whose parents remember only their own batch), as far back as the
+        // nodes above them look.
+        let mut reach: std::collections::HashMap<usize, Duration> = Default::default();
+        let mut stack: Vec<(Arc<dyn DStreamBase>, Duration)> = self
+            .outputs()
+            .into_iter()
+            .map(|o| (o.stream(), minimum.unwrap_or_default()))
+            .collect();
+        while let Some((node, need)) = stack.pop() {
+            let need = need.max(node.slide_duration());
+            let seen = reach.entry(node.id()).or_default();
+            if *seen >= need && !seen.is_zero() {
+                continue;
+            }
+            *seen = need;
+            let deps = node.dependencies();
+            if deps.is_empty() {
+                node.require_remember(need);
+            }
+            let for_parents = node.parent_recompute(need);
+            for dep in deps {
+                stack.push((dep, for_parents));
+            }
+        }
     }
 
     /// Every node in creation order, as the checkpoint fingerprint records it.

@@ -34,6 +34,13 @@ pub trait DStreamNode<T>: Send + Sync + 'static {
     fn parent_remember(&self, own: Duration) -> Duration {
         own
     }
+    /// How far back the parents must be able to *compute* after a restart, when this
+    /// node's memo is empty again: what the sources' bookkeeping keeps. The same as
+    /// `parent_remember`, except for nodes that hold their data and so need their parents'
+    /// RDDs only for their own batch.
+    fn parent_recompute(&self, own: Duration) -> Duration {
+        self.parent_remember(own)
+    }
     /// Checks durations against the batch interval at start.
     fn validate(&self, _batch_interval: Duration) -> Result<()> {
         Ok(())
@@ -96,6 +103,8 @@ pub trait DStreamBase: Send + Sync + 'static {
     fn require_remember(&self, d: Duration) -> bool;
     /// What the parents must remember.
     fn parent_remember(&self, own: Duration) -> Duration;
+    /// See [`DStreamNode::parent_recompute`].
+    fn parent_recompute(&self, own: Duration) -> Duration;
     /// Drops generated RDDs that fall out of the remember duration after the batch `time`.
     fn forget(&self, time: Time);
     /// The batch times whose RDDs are held.

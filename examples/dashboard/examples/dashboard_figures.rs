@@ -25,12 +25,12 @@ static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 type Results = (u64, u64, u64, Vec<(u64, u64)>, Vec<(String, u64)>);
 
 /// One pass over the lines with hash maps: the same final results, no engine.
-fn hand_written(lines: &[String]) -> Results {
+fn hand_written<S: AsRef<str>>(lines: impl IntoIterator<Item = S>) -> Results {
     let (mut orders, mut buys, mut malformed) = (0u64, 0u64, 0u64);
     let mut clients: HashMap<u64, u64> = HashMap::new();
     let mut symbols: HashMap<String, u64> = HashMap::new();
     for l in lines {
-        match parse_order(l) {
+        match parse_order(l.as_ref()) {
             Some(o) => {
                 orders += 1;
                 buys += u64::from(o.buy);
@@ -52,6 +52,63 @@ fn hand_written(lines: &[String]) -> Results {
         top(clients.into_iter().collect()),
         top(symbols.into_iter().collect()),
     )
+}
+
+/// The limit on the file path: the same single pass, reading the chunk files of `dir` from
+/// disk (one buffered reader per file, one `String` per line, as a user would write it).
+fn hand_written_files(dir: &std::path::Path) -> Result<Results> {
+    use std::io::BufRead;
+    let mut paths: Vec<_> = std::fs::read_dir(dir)
+        .map_err(|e| Error::io(dir, e))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    paths.sort();
+    let mut failed = None;
+    let lines = paths.into_iter().flat_map(|p| {
+        let reader = std::fs::File::open(&p).map(std::io::BufReader::new);
+        let lines: Box<dyn Iterator<Item = String>> = match reader {
+            Ok(r) => Box::new(r.split(b'\n').map_while(Result::ok).map(|mut b| {
+                if b.last() == Some(&b'\r') {
+                    b.pop();
+                }
+                String::from_utf8_lossy(&b).into_owned()
+            })),
+            Err(e) => {
+                failed.get_or_insert(Error::io(&p, e));
+                Box::new(std::iter::empty())
+            }
+        };
+        lines
+    });
+    let results = hand_written(lines);
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(results),
+    }
+}
+
+/// Writes the lines as chunk files into `dir`, dated `mtime`.
+fn write_chunks(
+    dir: &std::path::Path,
+    lines: &[Vec<u8>],
+    chunk: usize,
+    mtime: std::time::SystemTime,
+) -> Result<()> {
+    for (i, c) in lines.chunks(chunk).enumerate() {
+        let mut bytes = Vec::new();
+        for l in c {
+            bytes.extend_from_slice(l);
+            bytes.push(b'\n');
+        }
+        let path = dir.join(format!("orders-{i:05}.txt"));
+        std::fs::write(&path, bytes).map_err(|e| Error::io(&path, e))?;
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .map_err(|e| Error::io(&path, e))?;
+        f.set_modified(mtime).map_err(|e| Error::io(&path, e))?;
+    }
+    Ok(())
 }
 
 fn pipeline(
@@ -145,9 +202,38 @@ fn main() -> Result<()> {
     }
     let filed = d.summary(Duration::from_secs(1));
     drop(runner);
-    let _ = std::fs::remove_dir_all(&dir);
 
-    for (name, s) in [("queue", &queued), ("file", &filed)] {
+    // File input, a burst: every chunk file already in the directory, one batch reads them
+    // all; the limit reads the same files from disk.
+    let burst_dir = dir.join("burst");
+    std::fs::create_dir_all(&burst_dir).map_err(|e| Error::io(&burst_dir, e))?;
+    let runner = BatchRunner::with_builder(&ctx, Duration::from_secs(1), |b| b);
+    let input = runner.ssc().text_file_stream(&burst_dir);
+    let d = Dashboard::build(
+        &input,
+        &DashboardOptions {
+            print: false,
+            ..DashboardOptions::default()
+        },
+    );
+    runner.run(0)?;
+    let mtime = UNIX_EPOCH + Duration::from_millis(runner.clock().now().millis() + 500);
+    write_chunks(&burst_dir, &g.lines, chunk, mtime)?;
+    let t = Instant::now();
+    let hand_files = hand_written_files(&burst_dir)?;
+    let hand_files_time = t.elapsed();
+    let t = Instant::now();
+    runner.run(1)?;
+    let burst_time = t.elapsed();
+    let burst = d.summary(Duration::from_secs(1));
+    drop(runner);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(
+        hand_files, hand,
+        "the file pass agrees with the in-memory one"
+    );
+
+    for (name, s) in [("queue", &queued), ("file", &filed), ("burst", &burst)] {
         assert_eq!(
             (s.orders, s.buys, s.malformed),
             (hand.0, hand.1, hand.2),
@@ -179,6 +265,31 @@ fn main() -> Result<()> {
         file_time.as_secs_f64() * 1e3,
         rate(file_time),
         hand_time.as_secs_f64() / file_time.as_secs_f64()
+    );
+
+    println!(
+        "hand-written, from files:  {:>8.0} ms  {:>10.0} orders/s (the limit on the file path)",
+        hand_files_time.as_secs_f64() * 1e3,
+        rate(hand_files_time)
+    );
+    println!(
+        "dashboard, files in a burst:{:>7.0} ms  {:>10.0} orders/s  ({:.2}x that limit)",
+        burst_time.as_secs_f64() * 1e3,
+        rate(burst_time),
+        hand_files_time.as_secs_f64() / burst_time.as_secs_f64()
+    );
+    // For scripts/bench.sh: `figure NAME VALUE` lines.
+    println!(
+        "figure queue_ratio {:.2}",
+        hand_time.as_secs_f64() / queue_time.as_secs_f64()
+    );
+    println!(
+        "figure file_ratio {:.2}",
+        hand_time.as_secs_f64() / file_time.as_secs_f64()
+    );
+    println!(
+        "figure burst_ratio {:.2}",
+        hand_files_time.as_secs_f64() / burst_time.as_secs_f64()
     );
 
     // The whole program on the system clock: time from start to the first batch done.

@@ -234,7 +234,15 @@ pub fn run_with_stats<S: AsRef<str>>(args: &[S]) -> Result<(Summary, RunStats)> 
     let processing_started = Instant::now();
 
     // Feed, unless a real directory is watched (or, with Kafka, the topic is the input).
-    let (feeder, total_lines) = if opts.input_dir.is_none() {
+    let (feeder, total_lines) = if let (None, None, Some(file)) =
+        (&opts.input_dir, &opts.kafka, &opts.orders)
+    {
+        // A file is split as it is read: the feeder never holds it.
+        let feed =
+            SplitAndSend::from_file(file, opts.chunk_lines, &work.join("staging"), &watched)?;
+        let total = feed.total_lines();
+        (Some(feed.spawn(opts.batch)), Some(total))
+    } else if opts.input_dir.is_none() {
         let lines: Vec<Vec<u8>> = match &opts.orders {
             Some(file) => {
                 let bytes = std::fs::read(file).map_err(|e| Error::io(file, e))?;

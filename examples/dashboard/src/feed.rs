@@ -46,20 +46,56 @@ impl SplitAndSend {
         })
     }
 
-    /// Reads `file` and splits it as [`new`](Self::new) does.
+    /// Splits `file` as [`new`](Self::new) does, streaming: one chunk is in memory at a
+    /// time, whatever the file's size.
     pub fn from_file(
         file: &Path,
         chunk_lines: usize,
         staging: &Path,
         target: &Path,
     ) -> Result<Self> {
-        let bytes = std::fs::read(file).map_err(|e| Error::io(file, e))?;
-        let mut lines: Vec<Vec<u8>> = bytes.split(|b| *b == b'\n').map(<[u8]>::to_vec).collect();
-        // A final newline ends the last line; it does not start an empty one.
-        if lines.last().is_some_and(|l| l.is_empty()) {
-            lines.pop();
+        use std::io::BufRead;
+        std::fs::create_dir_all(staging).map_err(|e| Error::io(staging, e))?;
+        std::fs::create_dir_all(target).map_err(|e| Error::io(target, e))?;
+        let f = std::fs::File::open(file).map_err(|e| Error::io(file, e))?;
+        let mut reader = std::io::BufReader::with_capacity(1 << 20, f);
+        let mut staged = Vec::new();
+        let (mut chunk, mut in_chunk, mut lines) = (Vec::new(), 0usize, 0u64);
+        let write = |chunk: &mut Vec<u8>, staged: &mut Vec<PathBuf>| -> Result<()> {
+            let path = staging.join(format!("orders-{:05}.txt", staged.len()));
+            std::fs::write(&path, &chunk).map_err(|e| Error::io(&path, e))?;
+            staged.push(path);
+            chunk.clear();
+            Ok(())
+        };
+        loop {
+            let before = chunk.len();
+            let n = reader
+                .read_until(b'\n', &mut chunk)
+                .map_err(|e| Error::io(file, e))?;
+            if n == 0 {
+                break;
+            }
+            // A final line without a newline still ends with one in its chunk.
+            if chunk.last() != Some(&b'\n') {
+                chunk.push(b'\n');
+            }
+            debug_assert!(chunk.len() > before);
+            in_chunk += 1;
+            lines += 1;
+            if in_chunk == chunk_lines.max(1) {
+                write(&mut chunk, &mut staged)?;
+                in_chunk = 0;
+            }
         }
-        Self::new(&lines, chunk_lines, staging, target)
+        if in_chunk > 0 {
+            write(&mut chunk, &mut staged)?;
+        }
+        Ok(SplitAndSend {
+            staged: staged.into_iter(),
+            target: target.to_path_buf(),
+            lines,
+        })
     }
 
     /// How many lines all chunks hold.

@@ -72,6 +72,11 @@ impl<T: Data> DStreamInner<T> {
     pub(crate) fn slide(&self) -> Duration {
         self.node.slide_duration()
     }
+
+    /// The zero time of the stream's context, once started.
+    pub(crate) fn zero_time(&self) -> Option<Time> {
+        self.graph.upgrade().and_then(|g| g.zero_time())
+    }
 }
 
 impl<T: Data> crate::plumbing::ParentStream<T> for DStreamInner<T> {
@@ -135,9 +140,14 @@ impl<T: Data> DStreamBase for DStreamInner<T> {
         }
     }
     fn parent_remember(&self, own: Duration) -> Duration {
-        let needed = self.node.parent_remember(own);
+        self.node.parent_remember(own)
+    }
+    fn parent_recompute(&self, own: Duration) -> Duration {
+        let needed = self.node.parent_recompute(own);
         // After a restart the batches since the last written state are recomputed from the
-        // parents' input: keep two checkpoint intervals of it (as Spark does).
+        // parents' input: their sources keep two checkpoint intervals of it (as Spark does).
+        // Within a run a state needs only its parents' current batch, so their memos do not
+        // hold that long (raw records of 20 s of small batches would).
         match self.node.state() {
             Some(state) => needed.max(state.interval() * 2),
             None => needed,

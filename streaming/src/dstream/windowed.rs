@@ -56,6 +56,9 @@ fn check_window(window: Duration, slide: Duration, parent_slide: Duration) -> Re
 /// The parent's RDDs at its batch times in `(from, to]`, oldest first.
 fn slices<T: Data>(parent: &DStreamInner<T>, from: Time, to: Time) -> Result<Vec<Rdd<T>>> {
     let step = parent.slide();
+    // No batch before the zero time: a 60-minute window over 20 ms batches would otherwise
+    // ask for 180,000 batch times in its first hour.
+    let from = parent.zero_time().map_or(from, |zero| from.max(zero));
     let mut times = Vec::new();
     let mut t = to;
     while t > from {
@@ -69,6 +72,50 @@ fn slices<T: Data>(parent: &DStreamInner<T>, from: Time, to: Time) -> Result<Vec
         }
     }
     Ok(out)
+}
+
+/// Each batch's RDD of its parent, held in memory once a job computed it, with its lineage
+/// let go (`Rdd::materialize_lazily`): what a window keeps of each batch is the batch's
+/// reduced data, not the raw records it came from. Its parents remember only their own
+/// batch; after a restart they recompute as far back as the window looks.
+pub(crate) struct HeldDStream<T: 'static> {
+    parent: Arc<DStreamInner<T>>,
+}
+
+impl<T: Data> DStreamNode<T> for HeldDStream<T> {
+    fn kind(&self) -> &'static str {
+        "held"
+    }
+    fn slide_duration(&self) -> Duration {
+        self.parent.slide()
+    }
+    fn dependencies(&self) -> Vec<Arc<dyn DStreamBase>> {
+        vec![self.parent.clone()]
+    }
+    fn parent_remember(&self, _own: Duration) -> Duration {
+        self.parent.slide()
+    }
+    fn parent_recompute(&self, own: Duration) -> Duration {
+        own
+    }
+    fn compute(&self, time: Time) -> Result<Option<Rdd<T>>> {
+        Ok(self
+            .parent
+            .get_or_compute(time)?
+            .map(|r| r.materialize_lazily()))
+    }
+}
+
+impl<T: Data> DStream<T> {
+    /// See [`HeldDStream`].
+    pub(crate) fn held(&self) -> DStream<T> {
+        DStream::from_node(
+            &self.graph,
+            HeldDStream {
+                parent: self.inner.clone(),
+            },
+        )
+    }
 }
 
 pub(crate) struct WindowedDStream<T: 'static> {
@@ -160,6 +207,9 @@ where
         vec![self.reduced.clone()]
     }
     fn parent_remember(&self, own: Duration) -> Duration {
+        own + self.window + self.slide
+    }
+    fn parent_recompute(&self, own: Duration) -> Duration {
         (own + self.window + self.slide).max(self.store.interval() * 2 + self.window)
     }
     fn fingerprint(&self) -> String {
@@ -350,10 +400,13 @@ impl<K: Data + Hash + Eq, V: Data> DStream<(K, V)> {
     where
         F: Fn(V, V) -> V + Send + Sync + 'static,
     {
-        // As Spark: reduce each batch first, then the window.
+        // As Spark: reduce each batch first, then the window. Each batch's reduction is held
+        // in memory once the first window computed it, with its lineage (the batch's raw
+        // records, the shuffle) let go: a long window keeps reduced data only.
         let f = Arc::new(f);
         let g = f.clone();
         self.reduce_by_key_with_partitions(move |a, b| f(a, b), partitions)
+            .held()
             .window(window, slide)
             .reduce_by_key_with_partitions(move |a, b| g(a, b), partitions)
     }

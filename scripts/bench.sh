@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Builds in release, runs the figure programs and prints one table: emberflow against its
+# hand-written limit on the same data in the same run (ratios), and peak RSS of the whole
+# order_dashboard program from /usr/bin/time -v. Figures and their reading: BENCHMARKS.md.
+#
+#   bash scripts/bench.sh            # 2M and 10M generated orders (about 2 minutes)
+#   ORDERS=500000 bash scripts/bench.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+ORDERS=${ORDERS:-2000000}
+BIG=${BIG:-$((ORDERS * 5))}
+examples=(order_dashboard gen_orders dashboard_figures rdd_figures streaming_figures state_figures)
+cargo build -q --release $(printf -- '--example %s ' "${examples[@]}")
+bin=target/release/examples
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+rows=()
+row() { rows+=("$(printf '| %s | %s |' "$1" "$2")"); }
+
+# The whole program on a file of generated orders: throughput over the process's wall clock
+# (start to exit, splitting the file included) and its peak RSS.
+program() {
+    local n=$1 file="$work/orders-$1.txt"
+    "$bin/gen_orders" "$n" --seed 7 >"$file" 2>/dev/null
+    /usr/bin/time -v "$bin/order_dashboard" --orders "$file" --batch-ms 20 \
+        --chunk-lines 50000 --quiet --summary-json "$work/summary-$n.json" \
+        >/dev/null 2>"$work/time-$n.txt"
+    local wall rss
+    wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {print $2}' "$work/time-$n.txt" |
+        awk -F: '{ if (NF == 3) print $1*3600 + $2*60 + $3; else print $1*60 + $2 }')
+    rss=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$work/time-$n.txt")
+    row "program, $n orders: orders/s (wall clock, start to exit)" \
+        "$(awk -v n="$n" -v w="$wall" 'BEGIN { printf "%.0f (%.2f s)", n / w, w }')"
+    row "program, $n orders: peak RSS" "$((rss / 1024)) MiB"
+    echo "$rss" >"$work/rss-$n"
+}
+program "$ORDERS"
+program "$BIG"
+row "peak RSS, $BIG vs $ORDERS orders" \
+    "$(awk -v a="$(cat "$work/rss-$BIG")" -v b="$(cat "$work/rss-$ORDERS")" 'BEGIN { printf "%.2fx", a / b }')"
+
+# The pipeline against the hand-written single pass, in one process.
+"$bin/dashboard_figures" "$ORDERS" 40 >"$work/dashboard.txt"
+figure() { awk -v k="$1" '$1 == "figure" && $2 == k { print $3 }' "$2"; }
+row "dashboard, queue input / hand-written pass" "$(figure queue_ratio "$work/dashboard.txt")x"
+row "dashboard, file input one chunk per batch / hand-written pass" "$(figure file_ratio "$work/dashboard.txt")x"
+row "dashboard, files already there (a burst) / hand-written pass over the files" \
+    "$(figure burst_ratio "$work/dashboard.txt")x"
+
+# The engine's kernels and per-batch costs (each prints its own table too).
+"$bin/rdd_figures" 100 2 >"$work/rdd.txt"
+"$bin/streaming_figures" 2000 100000 >"$work/streaming.txt"
+"$bin/state_figures" 10 >"$work/state.txt"
+
+echo
+echo "| measure | figure |"
+echo "|---|---|"
+printf '%s\n' "${rows[@]}"
+echo
+echo "== rdd_figures";       cat "$work/rdd.txt"
+echo "== streaming_figures"; cat "$work/streaming.txt"
+echo "== state_figures";     cat "$work/state.txt"
+echo "== dashboard_figures"; cat "$work/dashboard.txt"
