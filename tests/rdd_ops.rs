@@ -593,3 +593,42 @@ fn word_count_example_from_the_issue() {
     );
     assert_eq!(back.len(), 6);
 }
+
+/// Narrow stages run on chunks of records: filters that empty whole chunks, flat maps that
+/// make several chunks of one, and reads that stop early all see every record once, in order.
+#[test]
+fn chained_narrow_stages_across_chunk_boundaries() {
+    let ctx = Context::local(2);
+    let sparse = ctx
+        .range(0, 100_000, 1, 3)
+        .filter(|x| x % 25_000 == 7)
+        .map(|x| x * 2)
+        .collect()
+        .unwrap();
+    assert_eq!(sparse, vec![14, 50_014, 100_014, 150_014]);
+    let wide = ctx
+        .parallelize((0..5u32).collect(), 2)
+        .flat_map(|x| (0..3000u32).map(move |i| x * 3000 + i))
+        .filter(|x| x % 2 == 0)
+        .collect()
+        .unwrap();
+    assert_eq!(
+        wide,
+        (0..15_000u32).filter(|x| x % 2 == 0).collect::<Vec<_>>()
+    );
+    let chain = ctx
+        .range(0, 10_000, 1, 4)
+        .map(|x| x + 1)
+        .filter(|x| x % 3 == 0);
+    assert_eq!(chain.take(3).unwrap(), vec![3, 6, 9]);
+    assert_eq!(chain.count().unwrap(), 3333);
+    assert_eq!(
+        chain.fold(0, |a, b| a + b).unwrap(),
+        (1..=10_000).filter(|x| x % 3 == 0).sum::<i64>()
+    );
+    // A persisted stage in the middle is read from storage, the rest chunked.
+    let cached = ctx.range(0, 5_000, 1, 2).map(|x| x % 10).cache();
+    let counted = cached.filter(|x| *x == 3).count().unwrap();
+    assert_eq!(counted, 500);
+    assert_eq!(cached.filter(|x| *x == 4).count().unwrap(), 500);
+}

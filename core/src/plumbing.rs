@@ -14,6 +14,87 @@ use crate::{Context, Error, Result};
 /// A boxed iterator over the records of one partition, borrowing the node that computes it.
 pub type BoxIter<'a, T> = Box<dyn Iterator<Item = T> + 'a>;
 
+/// How many records a chunk holds, about: what a narrow stage moves per call.
+pub const CHUNK: usize = 1024;
+
+/// The records of one partition in chunks: internal iteration, so that a chain of narrow
+/// stages costs one virtual call per chunk and stage (each stage a tight, inlined loop over
+/// the chunk) instead of one per record and stage.
+pub trait Chunks<T> {
+    /// Appends the next records (about [`CHUNK`], possibly none) to `out`; `false` once the
+    /// partition is exhausted (nothing appended). Errors are reported with
+    /// [`TaskContext::fail`], as while iterating.
+    fn next_chunk(&mut self, out: &mut Vec<T>) -> bool;
+}
+
+/// Boxed [`Chunks`], borrowing the node that computes them.
+pub type BoxChunks<'a, T> = Box<dyn Chunks<T> + 'a>;
+
+/// An iterator as [`Chunks`]: what a node without a chunked `compute` gives.
+pub struct IterChunks<'a, T>(pub BoxIter<'a, T>);
+
+impl<T> Chunks<T> for IterChunks<'_, T> {
+    fn next_chunk(&mut self, out: &mut Vec<T>) -> bool {
+        let before = out.len();
+        out.extend(self.0.by_ref().take(CHUNK));
+        out.len() > before
+    }
+}
+
+/// [`Chunks`] as an iterator: one virtual call per chunk, then records from a buffer.
+pub struct ChunkIter<'a, T> {
+    chunks: BoxChunks<'a, T>,
+    current: std::vec::IntoIter<T>,
+    done: bool,
+}
+
+impl<'a, T> ChunkIter<'a, T> {
+    /// Iterates over `chunks`.
+    pub fn new(chunks: BoxChunks<'a, T>) -> Self {
+        ChunkIter {
+            chunks,
+            current: Vec::new().into_iter(),
+            done: false,
+        }
+    }
+}
+
+impl<T> Iterator for ChunkIter<'_, T> {
+    type Item = T;
+    #[inline]
+    fn next(&mut self) -> Option<T> {
+        loop {
+            if let Some(x) = self.current.next() {
+                return Some(x);
+            }
+            if self.done {
+                return None;
+            }
+            let mut next = Vec::with_capacity(CHUNK);
+            if !self.chunks.next_chunk(&mut next) {
+                self.done = true;
+            }
+            self.current = next.into_iter();
+        }
+    }
+    fn fold<B, F: FnMut(B, T) -> B>(mut self, init: B, mut f: F) -> B {
+        let mut acc = init;
+        for x in self.current.by_ref() {
+            acc = f(acc, x);
+        }
+        if self.done {
+            return acc;
+        }
+        let mut buf = Vec::with_capacity(CHUNK);
+        while self.chunks.next_chunk(&mut buf) {
+            for x in buf.drain(..) {
+                acc = f(acc, x);
+            }
+        }
+        acc
+    }
+}
+
 /// A map task's output for one reduce partition: an `Arc<Vec<(K, M)>>` behind `Any`, downcast once
 /// per bucket by the reader.
 pub type Bucket = Arc<dyn Any + Send + Sync>;
@@ -39,6 +120,16 @@ pub trait RddNode<T>: RddBase {
     ///
     /// Errors found while iterating are reported with [`TaskContext::fail`].
     fn compute<'a>(&'a self, split: usize, tc: &'a TaskContext) -> Result<BoxIter<'a, T>>;
+
+    /// The records of partition `split` in [`Chunks`]. Nodes whose work is per record
+    /// (narrow stages, in-memory sources) give them natively, so chains of them run as
+    /// chunked loops; the default chunks `compute`'s iterator.
+    fn compute_chunks<'a>(&'a self, split: usize, tc: &'a TaskContext) -> Result<BoxChunks<'a, T>>
+    where
+        T: 'a,
+    {
+        Ok(Box::new(IterChunks(self.compute(split, tc)?)))
+    }
 }
 
 /// A shuffle as seen by the scheduler: a map stage over `parent` that writes one bucket per

@@ -81,6 +81,15 @@ impl<T: Data> Rdd<T> {
         crate::scheduler::run_job(self, &all, f)
     }
 
+    /// [`run_job`](Self::run_job) reading each partition as chunks (internal iteration).
+    pub(crate) fn run_chunked<R, F>(&self, f: F) -> Result<Vec<R>>
+    where
+        R: Send,
+        F: Fn(&TaskContext, crate::plumbing::ChunkIter<'_, T>) -> Result<R> + Send + Sync,
+    {
+        crate::scheduler::run_chunked_job(self, f)
+    }
+
     /// Runs `f` over the given partitions only.
     pub fn run_job_on<R, F>(&self, partitions: &[usize], f: F) -> Result<Vec<R>>
     where
@@ -99,7 +108,7 @@ impl<T: Data> Rdd<T> {
     /// The number of records.
     pub fn count(&self) -> Result<u64> {
         Ok(self
-            .run_job(|_, it| Ok(it.count() as u64))?
+            .run_chunked(|_, it| Ok(it.count() as u64))?
             .into_iter()
             .sum())
     }
@@ -172,7 +181,7 @@ impl<T: Data> Rdd<T> {
     where
         F: Fn(T, T) -> T + Send + Sync,
     {
-        let parts = self.run_job(|_, it| Ok(it.reduce(&f)))?;
+        let parts = self.run_chunked(|_, it| Ok(it.reduce(&f)))?;
         parts
             .into_iter()
             .flatten()
@@ -187,7 +196,7 @@ impl<T: Data> Rdd<T> {
     where
         F: Fn(T, T) -> T + Send + Sync,
     {
-        let parts = self.run_job(|_, it| Ok(it.fold(zero.clone(), &f)))?;
+        let parts = self.run_chunked(|_, it| Ok(it.fold(zero.clone(), &f)))?;
         Ok(parts.into_iter().fold(zero, &f))
     }
 
@@ -199,7 +208,7 @@ impl<T: Data> Rdd<T> {
         FS: Fn(U, T) -> U + Send + Sync,
         FC: Fn(U, U) -> U + Send + Sync,
     {
-        let parts = self.run_job(|_, it| Ok(it.fold(zero.clone(), &seq)))?;
+        let parts = self.run_chunked(|_, it| Ok(it.fold(zero.clone(), &seq)))?;
         Ok(parts.into_iter().fold(zero, comb))
     }
 

@@ -159,6 +159,22 @@ impl<T: Data> Rdd<T> {
         }
     }
 
+    /// The records of partition `split` in chunks (see [`plumbing::Chunks`](crate::plumbing::Chunks)):
+    /// from the node's chunked compute, unless the RDD is checkpointed or persisted (read as
+    /// `iterator` does).
+    pub fn chunks<'a>(
+        &'a self,
+        split: usize,
+        tc: &'a TaskContext,
+    ) -> Result<crate::plumbing::BoxChunks<'a, T>> {
+        if self.checkpointed().is_none() && self.node().meta().storage.lock().is_none() {
+            return self.node().compute_chunks(split, tc);
+        }
+        Ok(Box::new(crate::plumbing::IterChunks(
+            self.iterator(split, tc)?,
+        )))
+    }
+
     /// Attaches data to this RDD, once (for sources: a Kafka RDD carries its offset ranges).
     /// Returns false if something was attached already. Transformations do not carry it on.
     pub fn attach(&self, data: Arc<dyn std::any::Any + Send + Sync>) -> bool {

@@ -1,9 +1,15 @@
 //! One-parent, one-to-one-partition nodes: map, flat_map, filter, map_partitions. The user
 //! closure is a generic field (static dispatch per record); erasure happens once, at the node.
+//! Map, flat_map and filter run on chunks ([`Chunks`]): each stage pulls a chunk from its
+//! parent and runs its closure over it in a tight loop, so a chain of them costs one virtual
+//! call per chunk and stage, and one per record only where an iterator is finally read.
 
 use std::marker::PhantomData;
 
-use crate::plumbing::{BoxIter, Dependency, RddBase, RddMeta, RddNode, TaskContext};
+use crate::plumbing::{
+    BoxChunks, BoxIter, ChunkIter, Chunks, Dependency, RddBase, RddMeta, RddNode, TaskContext,
+    CHUNK,
+};
 use crate::rdd::Rdd;
 use crate::{Data, Result};
 
@@ -43,9 +49,53 @@ impl<T: Data, U: Data, F: Fn(T) -> U + Send + Sync + 'static> MappedRdd<T, U, F>
 
 one_parent_base!(MappedRdd<T, U, F> where T: Data, U: Data, F: Fn(T) -> U + Send + Sync + 'static);
 
+/// A stage over its parent's chunks: `step` moves one input chunk into the output.
+struct Stage<'a, T, S> {
+    parent: BoxChunks<'a, T>,
+    input: Vec<T>,
+    step: S,
+}
+
+impl<'a, T, S> Stage<'a, T, S> {
+    fn boxed<U>(parent: BoxChunks<'a, T>, step: S) -> BoxChunks<'a, U>
+    where
+        T: 'a,
+        U: 'a,
+        S: FnMut(&mut Vec<T>, &mut Vec<U>) + 'a,
+    {
+        Box::new(Stage {
+            parent,
+            input: Vec::with_capacity(CHUNK),
+            step,
+        })
+    }
+}
+
+impl<T, U, S: FnMut(&mut Vec<T>, &mut Vec<U>)> Chunks<U> for Stage<'_, T, S> {
+    #[inline]
+    fn next_chunk(&mut self, out: &mut Vec<U>) -> bool {
+        self.input.clear();
+        if !self.parent.next_chunk(&mut self.input) {
+            return false;
+        }
+        (self.step)(&mut self.input, out);
+        true
+    }
+}
+
 impl<T: Data, U: Data, F: Fn(T) -> U + Send + Sync + 'static> RddNode<U> for MappedRdd<T, U, F> {
     fn compute<'a>(&'a self, split: usize, tc: &'a TaskContext) -> Result<BoxIter<'a, U>> {
-        Ok(Box::new(self.parent.iterator(split, tc)?.map(&self.f)))
+        Ok(Box::new(ChunkIter::new(self.compute_chunks(split, tc)?)))
+    }
+    fn compute_chunks<'a>(&'a self, split: usize, tc: &'a TaskContext) -> Result<BoxChunks<'a, U>>
+    where
+        U: 'a,
+    {
+        let f = &self.f;
+        Ok(Stage::boxed(
+            self.parent.chunks(split, tc)?,
+            move |input: &mut Vec<T>, out: &mut Vec<U>| out.extend(input.drain(..).map(f)),
+        ))
     }
 }
 
@@ -83,7 +133,21 @@ where
     F: Fn(T) -> I + Send + Sync + 'static,
 {
     fn compute<'a>(&'a self, split: usize, tc: &'a TaskContext) -> Result<BoxIter<'a, U>> {
-        Ok(Box::new(self.parent.iterator(split, tc)?.flat_map(&self.f)))
+        Ok(Box::new(ChunkIter::new(self.compute_chunks(split, tc)?)))
+    }
+    fn compute_chunks<'a>(&'a self, split: usize, tc: &'a TaskContext) -> Result<BoxChunks<'a, U>>
+    where
+        U: 'a,
+    {
+        let f = &self.f;
+        Ok(Stage::boxed(
+            self.parent.chunks(split, tc)?,
+            move |input: &mut Vec<T>, out: &mut Vec<U>| {
+                for x in input.drain(..) {
+                    out.extend(f(x));
+                }
+            },
+        ))
     }
 }
 
@@ -107,10 +171,18 @@ one_parent_base!(FilteredRdd<T, F> where T: Data, F: Fn(&T) -> bool + Send + Syn
 
 impl<T: Data, F: Fn(&T) -> bool + Send + Sync + 'static> RddNode<T> for FilteredRdd<T, F> {
     fn compute<'a>(&'a self, split: usize, tc: &'a TaskContext) -> Result<BoxIter<'a, T>> {
-        Ok(Box::new(
-            self.parent
-                .iterator(split, tc)?
-                .filter(move |x| (self.f)(x)),
+        Ok(Box::new(ChunkIter::new(self.compute_chunks(split, tc)?)))
+    }
+    fn compute_chunks<'a>(&'a self, split: usize, tc: &'a TaskContext) -> Result<BoxChunks<'a, T>>
+    where
+        T: 'a,
+    {
+        let f = &self.f;
+        Ok(Stage::boxed(
+            self.parent.chunks(split, tc)?,
+            move |input: &mut Vec<T>, out: &mut Vec<T>| {
+                out.extend(input.drain(..).filter(|x| f(x)))
+            },
         ))
     }
 }

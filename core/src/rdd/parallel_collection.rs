@@ -50,6 +50,18 @@ impl<T: Data> RddNode<T> for ParallelCollectionRdd<T> {
     fn compute<'a>(&'a self, split: usize, _tc: &'a TaskContext) -> Result<BoxIter<'a, T>> {
         Ok(Box::new(self.slices[split].iter().cloned()))
     }
+    fn compute_chunks<'a>(
+        &'a self,
+        split: usize,
+        _tc: &'a TaskContext,
+    ) -> Result<crate::plumbing::BoxChunks<'a, T>>
+    where
+        T: 'a,
+    {
+        Ok(Box::new(SliceChunks {
+            records: &self.slices[split],
+        }))
+    }
 }
 
 pub(crate) struct RangeRdd {
@@ -99,6 +111,60 @@ impl RddNode<i64> for RangeRdd {
             (s as i64..e as i64).map(move |i| start + i * step),
         ))
     }
+    fn compute_chunks<'a>(
+        &'a self,
+        split: usize,
+        _tc: &'a TaskContext,
+    ) -> Result<crate::plumbing::BoxChunks<'a, i64>>
+    where
+        i64: 'a,
+    {
+        let (s, e) = slice_bounds(self.len as usize, self.slices, split);
+        Ok(Box::new(RangeChunks {
+            next: s as i64,
+            end: e as i64,
+            start: self.start,
+            step: self.step,
+        }))
+    }
+}
+
+/// A range slice in chunks.
+struct RangeChunks {
+    next: i64,
+    end: i64,
+    start: i64,
+    step: i64,
+}
+
+impl crate::plumbing::Chunks<i64> for RangeChunks {
+    fn next_chunk(&mut self, out: &mut Vec<i64>) -> bool {
+        if self.next >= self.end {
+            return false;
+        }
+        let to = self.end.min(self.next + crate::plumbing::CHUNK as i64);
+        let (start, step) = (self.start, self.step);
+        out.extend((self.next..to).map(|i| start + i * step));
+        self.next = to;
+        true
+    }
+}
+
+/// A slice of shared records in chunks (cloned a chunk at a time).
+struct SliceChunks<'a, T> {
+    records: &'a [T],
+}
+
+impl<T: Clone> crate::plumbing::Chunks<T> for SliceChunks<'_, T> {
+    fn next_chunk(&mut self, out: &mut Vec<T>) -> bool {
+        if self.records.is_empty() {
+            return false;
+        }
+        let n = self.records.len().min(crate::plumbing::CHUNK);
+        out.extend_from_slice(&self.records[..n]);
+        self.records = &self.records[n..];
+        true
+    }
 }
 
 /// Partitions already in memory, shared: each `Arc<Vec<T>>` is one partition.
@@ -131,6 +197,18 @@ impl<T: Data> RddBase for PartitionsRdd<T> {
 impl<T: Data> RddNode<T> for PartitionsRdd<T> {
     fn compute<'a>(&'a self, split: usize, _tc: &'a TaskContext) -> Result<BoxIter<'a, T>> {
         Ok(Box::new(self.parts[split].iter().cloned()))
+    }
+    fn compute_chunks<'a>(
+        &'a self,
+        split: usize,
+        _tc: &'a TaskContext,
+    ) -> Result<crate::plumbing::BoxChunks<'a, T>>
+    where
+        T: 'a,
+    {
+        Ok(Box::new(SliceChunks {
+            records: &self.parts[split],
+        }))
     }
 }
 

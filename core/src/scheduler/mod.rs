@@ -128,6 +128,35 @@ where
     R: Send,
     F: Fn(&TaskContext, BoxIter<'_, T>) -> Result<R> + Send + Sync,
 {
+    run_job_with(rdd, partitions, |tc, split| {
+        let it = rdd.iterator(split, tc)?;
+        f(tc, it)
+    })
+}
+
+/// [`run_job`], with the records of each partition read as chunks: for actions that fold
+/// every record (count, fold, reduce), so a chain of narrow stages ends in a loop with no
+/// virtual call per record.
+pub(crate) fn run_chunked_job<T, R, F>(rdd: &Rdd<T>, f: F) -> Result<Vec<R>>
+where
+    T: Data,
+    R: Send,
+    F: Fn(&TaskContext, crate::plumbing::ChunkIter<'_, T>) -> Result<R> + Send + Sync,
+{
+    let all: Vec<usize> = (0..rdd.num_partitions()).collect();
+    run_job_with(rdd, &all, |tc, split| {
+        let chunks = rdd.chunks(split, tc)?;
+        f(tc, crate::plumbing::ChunkIter::new(chunks))
+    })
+}
+
+/// Runs missing shuffle map stages, then `task(tc, split)` for each of `partitions`.
+fn run_job_with<T, R, F>(rdd: &Rdd<T>, partitions: &[usize], task: F) -> Result<Vec<R>>
+where
+    T: Data,
+    R: Send,
+    F: Fn(&TaskContext, usize) -> Result<R> + Send + Sync,
+{
     let ctx = rdd.context().clone();
     if ctx.is_stopped() {
         return Err(Error::ContextStopped);
@@ -152,8 +181,7 @@ where
             .par_iter()
             .map(|&split| {
                 run_task(&ctx, job_id, usize::MAX, base.as_ref(), split, |tc| {
-                    let it = rdd.iterator(split, tc)?;
-                    f(tc, it)
+                    task(tc, split)
                 })
             })
             .collect()
