@@ -632,3 +632,47 @@ fn chained_narrow_stages_across_chunk_boundaries() {
     assert_eq!(counted, 500);
     assert_eq!(cached.filter(|x| *x == 4).count().unwrap(), 500);
 }
+
+/// Shuffles in an RDD's lineage.
+fn shuffles<T: Data>(rdd: &Rdd<T>) -> usize {
+    rdd.to_debug_string().matches("shuffled[").count()
+}
+
+/// A join or cogroup of RDDs already hash-partitioned alike moves neither side again; with
+/// one side placed, only the other moves; results are those of the shuffling join.
+#[test]
+fn joins_of_rdds_partitioned_alike_do_not_shuffle_again() {
+    let ctx = Context::local(2);
+    let a = ctx
+        .parallelize((0..1000u32).map(|i| (i % 37, i)).collect(), 3)
+        .reduce_by_key_with_partitions(|x, y| x + y, 4);
+    let b = ctx
+        .parallelize((0..500u32).map(|i| (i % 41, 1u32)).collect(), 2)
+        .reduce_by_key_with_partitions(|x, y| x + y, 4);
+    assert_eq!(a.placement(), Some("hash/4".to_string()));
+    let joined = a.join_with_partitions(&b, 4);
+    assert_eq!(shuffles(&joined), 2, "{}", joined.to_debug_string());
+    assert_eq!(joined.placement(), a.placement());
+    let expected: BTreeMap<u32, (u32, u32)> = {
+        let a: HashMap<u32, u32> = a.collect().unwrap().into_iter().collect();
+        let b: HashMap<u32, u32> = b.collect().unwrap().into_iter().collect();
+        a.iter()
+            .filter_map(|(k, v)| b.get(k).map(|w| (*k, (*v, *w))))
+            .collect()
+    };
+    let got: BTreeMap<u32, (u32, u32)> = joined.collect().unwrap().into_iter().collect();
+    assert_eq!(got, expected);
+    // Placement survives map_values and filter; a different count moves both.
+    let filtered = a.map_values(|v| v * 2).filter(|(k, _)| k % 2 == 0);
+    assert_eq!(shuffles(&filtered.cogroup_with_partitions(&b, 4)), 2);
+    assert_eq!(shuffles(&a.cogroup_with_partitions(&b, 5)), 3);
+    // One side placed: only the other side moves.
+    let raw = ctx.parallelize((0..100u32).map(|i| (i % 37, i)).collect(), 2);
+    let half = a.join_with_partitions(&raw, 4);
+    assert_eq!(shuffles(&half), 2, "{}", half.to_debug_string());
+    let shuffled_join = a.join_with_partitions(&raw.map(|x| x), 5);
+    assert_eq!(
+        sorted(half.collect().unwrap()),
+        sorted(shuffled_join.collect().unwrap())
+    );
+}

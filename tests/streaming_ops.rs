@@ -520,3 +520,57 @@ fn map_with_state_converts_into_a_plain_stream() {
     runner.run(1).unwrap();
     assert_eq!(sorted(out.batches().concat()), vec![(1, 2), (1, 5)]);
 }
+
+/// Streams hash-partitioned alike (a per-batch reduction, a state) are joined without a
+/// shuffle of their own: each batch's joined RDD has only the shuffles that placed them.
+#[test]
+fn joins_of_streams_partitioned_alike_do_not_shuffle_again() {
+    let runner = BatchRunner::new(Duration::from_secs(1));
+    let batches: Vec<Vec<(u32, u32)>> = (0..3u32)
+        .map(|b| (0..200).map(|i| (i % 13, b * 200 + i)).collect())
+        .collect();
+    let input = runner.queue_input(batches.clone());
+    let sums = input.reduce_by_key_with_partitions(|a, b| a + b, 4);
+    let counts = input
+        .map(|(k, _)| (k, 1u32))
+        .reduce_by_key_with_partitions(|a, b| a + b, 4);
+    let totals = input.update_state_by_key_with_partitions(
+        |vs: &[u32], s: Option<u32>| Some(s.unwrap_or(0) + vs.iter().sum::<u32>()),
+        4,
+    );
+    let joined = sums.join_with_partitions(&counts, 4);
+    let with_state = sums.join_with_partitions(&totals, 4);
+    let lineage = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    for s in [&joined, &with_state] {
+        let l = lineage.clone();
+        s.foreach_rdd(move |rdd, _| {
+            l.lock().unwrap().push(rdd.to_debug_string());
+            Ok(())
+        });
+    }
+    let out = runner.collect(&with_state);
+    runner.run(3).unwrap();
+    for debug in lineage.lock().unwrap().iter() {
+        // The join adds none: two for the reductions (or the reduction and the batch
+        // placed for the state), none more.
+        assert!(debug.matches("shuffled[").count() <= 2, "{debug}");
+    }
+    // The state after the last batch joined with its sums: totals over every batch.
+    let last: std::collections::BTreeMap<u32, (u32, u32)> =
+        out.batches()[2].iter().cloned().collect();
+    for (k, (batch_sum, total)) in last {
+        let expect: u32 = batches
+            .iter()
+            .flatten()
+            .filter(|(x, _)| *x == k)
+            .map(|(_, v)| v)
+            .sum();
+        assert_eq!(total, expect, "key {k}");
+        let in_batch: u32 = batches[2]
+            .iter()
+            .filter(|(x, _)| *x == k)
+            .map(|(_, v)| v)
+            .sum();
+        assert_eq!(batch_sum, in_batch);
+    }
+}

@@ -24,6 +24,13 @@ pub trait Partitioner<K>: Send + Sync + 'static {
     fn prepare(&self) -> Result<()> {
         Ok(())
     }
+    /// What identifies this placement, if it can be compared: two partitioners with the same
+    /// placement put every key in the same partition, so data placed by one needs no shuffle
+    /// to meet data placed by the other (a join or cogroup of RDDs partitioned alike is
+    /// narrow). `None` (the default): never assumed equal to another.
+    fn placement(&self) -> Option<String> {
+        None
+    }
 }
 
 /// A shared partitioner is a partitioner (so one can be handed to every batch).
@@ -36,6 +43,9 @@ impl<K, P: Partitioner<K> + ?Sized> Partitioner<K> for std::sync::Arc<P> {
     }
     fn prepare(&self) -> Result<()> {
         (**self).prepare()
+    }
+    fn placement(&self) -> Option<String> {
+        (**self).placement()
     }
 }
 
@@ -68,6 +78,9 @@ impl<K: Hash> Partitioner<K> for HashPartitioner {
     #[inline]
     fn partition(&self, key: &K) -> usize {
         (stable_hash(key) % self.partitions as u64) as usize
+    }
+    fn placement(&self) -> Option<String> {
+        Some(format!("hash/{}", self.partitions))
     }
 }
 

@@ -174,6 +174,9 @@ pub struct RddMeta {
     pub(crate) checkpoint_path: std::sync::OnceLock<std::path::PathBuf>,
     /// Data a source attaches to the RDDs it makes (a Kafka RDD's offset ranges).
     pub(crate) attachment: std::sync::OnceLock<Arc<dyn Any + Send + Sync>>,
+    /// How the keys of a pair RDD are placed in its partitions, when known
+    /// ([`Partitioner::placement`](crate::Partitioner::placement)).
+    pub(crate) placement: std::sync::OnceLock<String>,
 }
 
 impl RddMeta {
@@ -188,6 +191,7 @@ impl RddMeta {
             checkpoint: std::sync::OnceLock::new(),
             checkpoint_path: std::sync::OnceLock::new(),
             attachment: std::sync::OnceLock::new(),
+            placement: std::sync::OnceLock::new(),
         }
     }
     /// The node's id, unique within its context.

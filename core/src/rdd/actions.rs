@@ -349,13 +349,14 @@ impl<T: Data> Rdd<T> {
     /// batches, so lineage and memory stay bounded.
     pub fn materialize(&self) -> Result<Rdd<T>> {
         let parts = self.run_job(|_, it| Ok(Arc::new(it.collect::<Vec<T>>())))?;
-        Ok(Rdd::from_node(
-            crate::rdd::parallel_collection::PartitionsRdd::new(
+        Ok(
+            Rdd::from_node(crate::rdd::parallel_collection::PartitionsRdd::new(
                 self.context(),
                 "materialized",
                 parts,
-            ),
-        ))
+            ))
+            .placed_as(self.placement()),
+        )
     }
 
     /// [`materialize`](Self::materialize) done lazily, by the jobs that compute this RDD: each
@@ -374,6 +375,7 @@ impl<T: Data> Rdd<T> {
     /// ```
     pub fn materialize_lazily(&self) -> Rdd<T> {
         Rdd::from_node(crate::rdd::parallel_collection::LazyMaterialized::new(self))
+            .placed_as(self.placement())
     }
 
     /// Whether the lineage was truncated by a checkpoint.

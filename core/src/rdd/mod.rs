@@ -175,6 +175,29 @@ impl<T: Data> Rdd<T> {
         )))
     }
 
+    /// How this pair RDD's keys are placed in its partitions, if known: after a shuffle by a
+    /// partitioner with a [`placement`](crate::Partitioner::placement), and through
+    /// operations that keep every record in its partition with its key (`map_values`,
+    /// `flat_map_values`, `filter`, `reduce_by_key` and the like, `materialize`). A join or
+    /// cogroup with a partitioner of the same placement does not move this side again.
+    ///
+    /// # Spark
+    /// Spark's `RDD.partitioner`; here the placement's identity, compared by value.
+    pub fn placement(&self) -> Option<String> {
+        self.node().meta().placement.get().cloned()
+    }
+
+    /// Declares that this pair RDD's keys are placed as `placement` (when `Some`): for
+    /// operators that compute each partition from data placed so, keeping every key in its
+    /// partition (Spark's `preservesPartitioning`). A wrong declaration makes joins and
+    /// cogroups with it miss matches.
+    pub fn placed_as(self, placement: Option<String>) -> Self {
+        if let Some(p) = placement {
+            let _ = self.node().meta().placement.set(p);
+        }
+        self
+    }
+
     /// Attaches data to this RDD, once (for sources: a Kafka RDD carries its offset ranges).
     /// Returns false if something was attached already. Transformations do not carry it on.
     pub fn attach(&self, data: Arc<dyn std::any::Any + Send + Sync>) -> bool {
@@ -257,7 +280,7 @@ impl<T: Data> Rdd<T> {
     where
         F: Fn(&T) -> bool + Send + Sync + 'static,
     {
-        Rdd::from_node(narrow::FilteredRdd::new(self.clone(), f))
+        Rdd::from_node(narrow::FilteredRdd::new(self.clone(), f)).placed_as(self.placement())
     }
 
     /// Transforms each partition as a whole: the fused hot loop.

@@ -38,6 +38,7 @@ impl<K: Data, V: Data> Rdd<(K, V)> {
         F: Fn(V) -> U + Send + Sync + 'static,
     {
         self.map(move |(k, v)| (k, f(v)))
+            .placed_as(self.placement())
     }
 
     /// Applies `f` to every value and pairs the key with each result.
@@ -47,6 +48,7 @@ impl<K: Data, V: Data> Rdd<(K, V)> {
         I: IntoIterator<Item = U> + 'static,
     {
         self.flat_map(move |(k, v)| f(v).into_iter().map(|u| (k.clone(), u)).collect::<Vec<_>>())
+            .placed_as(self.placement())
     }
 
     /// Redistributes the pairs by `partitioner`, through a shuffle.
@@ -159,9 +161,11 @@ impl<K: Data + Hash + Eq, V: Data> Rdd<(K, V)> {
             Arc::new(partitioner),
             combining_writer(create, merge_value),
         );
+        let placement = shuffled.placement();
         shuffled
             .map_partitions(move |it| merge_by_key(it, |c| c, &merge_combiners))
             .set_name("combine_by_key")
+            .placed_as(placement)
     }
 
     /// Merges the values of each key with `f` (associative and commutative), combining on
@@ -319,25 +323,59 @@ impl<K: Data + Hash + Eq, V: Data> Rdd<(K, V)> {
         other: &Rdd<(K, W)>,
         partitioner: P,
     ) -> Rdd<(K, (Vec<V>, Vec<W>))> {
-        let left = self.map_values(Side::<V, W>::Left);
-        let right = other.map_values(Side::<V, W>::Right);
-        left.union(&right)
-            .partition_by(partitioner)
-            .map_partitions(|it| {
-                merge_by_key(
-                    it,
-                    |side| {
-                        let mut acc = (Vec::new(), Vec::new());
-                        push_side(&mut acc, side);
-                        acc
-                    },
-                    |mut acc, side| {
-                        push_side(&mut acc, side);
-                        acc
-                    },
-                )
-            })
-            .set_name("cogroup")
+        let placement = partitioner.placement();
+        let placed = |r: Option<String>| placement.is_some() && r == placement;
+        let merge = |it: crate::plumbing::BoxIter<'_, (K, Side<V, W>)>| {
+            merge_by_key(
+                it,
+                |side| {
+                    let mut acc = (Vec::new(), Vec::new());
+                    push_side(&mut acc, side);
+                    acc
+                },
+                |mut acc, side| {
+                    push_side(&mut acc, side);
+                    acc
+                },
+            )
+        };
+        let n = partitioner.num_partitions();
+        let (left_placed, right_placed) = (
+            placed(self.placement()) && self.num_partitions() == n,
+            placed(other.placement()) && other.num_partitions() == n,
+        );
+        if !left_placed && !right_placed {
+            // Both move: one shuffle of the union.
+            let left = self.map_values(Side::<V, W>::Left);
+            let right = other.map_values(Side::<V, W>::Right);
+            return left
+                .union(&right)
+                .partition_by(partitioner)
+                .map_partitions(merge)
+                .set_name("cogroup")
+                .placed_as(placement);
+        }
+        // A side already placed as the partitioner places keys stays where it is (as
+        // Spark's CoGroupedRDD with a one-to-one dependency); only the other side moves.
+        let partitioner = Arc::new(partitioner);
+        let left = if left_placed {
+            self.clone()
+        } else {
+            self.partition_by(partitioner.clone())
+        };
+        let right = if right_placed {
+            other.clone()
+        } else {
+            other.partition_by(partitioner.clone())
+        };
+        left.zip_partitions(&right, move |l, r| {
+            merge(Box::new(
+                l.map(|(k, v)| (k, Side::Left(v)))
+                    .chain(r.map(|(k, w)| (k, Side::Right(w)))),
+            ))
+        })
+        .set_name("cogroup")
+        .placed_as(placement)
     }
 
     /// Inner join: `(k, (v, w))` for every pair of values with the same key.

@@ -75,6 +75,7 @@ impl<K: Data, M: Data> ShuffledRdd<K, M> {
         let ctx = parent.context().clone();
         let id = ctx.new_shuffle_id();
         let partitions = partitioner.num_partitions();
+        let placement = partitioner.placement();
         let dep = Arc::new(ShuffleDep {
             id,
             ctx: ctx.clone(),
@@ -89,6 +90,7 @@ impl<K: Data, M: Data> ShuffledRdd<K, M> {
             partitions,
             _out: PhantomData,
         })
+        .placed_as(placement)
     }
 }
 

@@ -108,6 +108,8 @@ where
             rows.extend(fresh.into_iter().map(|(k, vs)| (k, vs, None)));
             update(time, Box::new(rows.into_iter()))
         });
+        // Each state partition was computed from the state and the batch placed alike.
+        let next = next.placed_as(self.partitioner.placement());
         Ok(Some(self.store.truncate(next, time)?))
     }
 }
