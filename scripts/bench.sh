@@ -49,6 +49,34 @@ row "dashboard, file input one chunk per batch / hand-written pass" "$(figure fi
 row "dashboard, files already there (a burst) / hand-written pass over the files" \
     "$(figure burst_ratio "$work/dashboard.txt")x"
 
+# Kafka: the direct stream into the dashboard against the consume rate of the same broker in
+# the same run, on a release build of the broker (built once under target/, ~10 minutes).
+# SKIP_KAFKA=1 leaves it out.
+if [ -z "${SKIP_KAFKA:-}" ]; then
+    nisshi_root=target/nisshi-release
+    if ! "$nisshi_root/bin/nisshi" --version 2>/dev/null | grep -q "nisshi 0.8.1"; then
+        echo "== building a release nisshi broker into $nisshi_root (once)" >&2
+        CARGO_TARGET_DIR=target/nisshi-build cargo install nisshi --version 0.8.1 --locked \
+            --ignore-rust-version --no-default-features --features dynostore --root "$nisshi_root"
+    fi
+    cargo build -q --release --features kafka --example kafka_figures
+    port=19193
+    (cd "$work" && exec "$OLDPWD/$nisshi_root/bin/nisshi" broker \
+        --listener-url "tcp://127.0.0.1:$port" --advertised-listener-url "tcp://127.0.0.1:$port" \
+        --storage-engine memory://nisshi/ --group-initial-rebalance-delay 0s >broker.log 2>&1) &
+    broker=$!
+    for _ in $(seq 1 100); do
+        (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+        sleep 0.1
+    done
+    PATH="$PWD/$nisshi_root/bin:$PATH" "$bin/kafka_figures" "127.0.0.1:$port" "${KAFKA_ORDERS:-400000}" \
+        >"$work/kafka.txt"
+    kill "$broker"
+    wait "$broker" 2>/dev/null || true
+    row "Kafka direct stream into the dashboard / the broker's consume rate (release broker)" \
+        "$(figure kafka_ratio "$work/kafka.txt")x"
+fi
+
 # The engine's kernels and per-batch costs (each prints its own table too).
 "$bin/rdd_figures" 100 2 >"$work/rdd.txt"
 "$bin/streaming_figures" 2000 100000 >"$work/streaming.txt"
@@ -63,3 +91,4 @@ echo "== rdd_figures";       cat "$work/rdd.txt"
 echo "== streaming_figures"; cat "$work/streaming.txt"
 echo "== state_figures";     cat "$work/state.txt"
 echo "== dashboard_figures"; cat "$work/dashboard.txt"
+if [ -f "$work/kafka.txt" ]; then echo "== kafka_figures"; cat "$work/kafka.txt"; fi

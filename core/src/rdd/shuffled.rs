@@ -17,8 +17,12 @@ use crate::rdd::Rdd;
 use crate::{Context, Data, Error, Result};
 
 /// Splits one map partition into buckets.
-pub(crate) type Writer<K, V, M> =
-    Box<dyn Fn(BoxIter<'_, (K, V)>, &dyn Partitioner<K>) -> Vec<Vec<(K, M)>> + Send + Sync>;
+/// Writes a map task's records (read as chunks: no virtual call per record) into buckets.
+pub(crate) type Writer<K, V, M> = Box<
+    dyn Fn(crate::plumbing::ChunkIter<'_, (K, V)>, &dyn Partitioner<K>) -> Vec<Vec<(K, M)>>
+        + Send
+        + Sync,
+>;
 
 pub(crate) struct ShuffleDep<K: 'static, V: 'static, M> {
     id: usize,
@@ -48,7 +52,7 @@ impl<K: Data, V: Data, M: Data> ShuffleDependency for ShuffleDep<K, V, M> {
         self.partitioner.prepare()
     }
     fn run_map_task(&self, split: usize, tc: &TaskContext) -> Result<Vec<Bucket>> {
-        let input = self.parent.iterator(split, tc)?;
+        let input = crate::plumbing::ChunkIter::new(self.parent.chunks(split, tc)?);
         let buckets = (self.writer)(input, self.partitioner.as_ref());
         Ok(buckets
             .into_iter()
@@ -192,7 +196,7 @@ where
 /// Merges `(K, X)` records into one value per key, in a hash map; the reduce side of
 /// combine-by-key operations. Keys come out in a deterministic order.
 pub(crate) fn merge_by_key<K, X, C>(
-    input: BoxIter<'_, (K, X)>,
+    input: impl Iterator<Item = (K, X)>,
     create: impl Fn(X) -> C,
     merge: impl Fn(C, X) -> C,
 ) -> Vec<(K, C)>

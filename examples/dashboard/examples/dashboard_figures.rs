@@ -4,7 +4,8 @@
 //! computing the same final results (the limit); the whole program's time from start to its
 //! first batch done on the system clock; and the process's peak memory.
 //!
-//! Run: `cargo run --release --example dashboard_figures [-- <orders> <chunks>]`
+//! Run: `cargo run --release --example dashboard_figures [-- <orders> <chunks> [burst]]`
+//! (`burst`: only the burst of files, for profiling it)
 //!
 //! Prints one line per measure.
 
@@ -111,6 +112,43 @@ fn write_chunks(
     Ok(())
 }
 
+/// File input, a burst: every chunk file already in the directory, one batch reads them
+/// all; the limit reads the same files from disk. Returns the dashboard's summary and time,
+/// and the limit's results and time.
+fn burst(
+    ctx: &Context,
+    lines: &[Vec<u8>],
+    chunk: usize,
+    dir: &std::path::Path,
+) -> Result<(Summary, Duration, Results, Duration)> {
+    let burst_dir = dir.join("burst");
+    std::fs::create_dir_all(&burst_dir).map_err(|e| Error::io(&burst_dir, e))?;
+    let runner = BatchRunner::with_builder(ctx, Duration::from_secs(1), |b| b);
+    let input = runner.ssc().text_file_stream(&burst_dir);
+    let d = Dashboard::build(
+        &input,
+        &DashboardOptions {
+            print: false,
+            ..DashboardOptions::default()
+        },
+    );
+    runner.run(0)?;
+    let mtime = UNIX_EPOCH + Duration::from_millis(runner.clock().now().millis() + 500);
+    write_chunks(&burst_dir, lines, chunk, mtime)?;
+    let t = Instant::now();
+    let hand_files = hand_written_files(&burst_dir)?;
+    let hand_files_time = t.elapsed();
+    let t = Instant::now();
+    runner.run(1)?;
+    let burst_time = t.elapsed();
+    Ok((
+        d.summary(Duration::from_secs(1)),
+        burst_time,
+        hand_files,
+        hand_files_time,
+    ))
+}
+
 fn pipeline(
     runner: &BatchRunner,
     input: &DStream<String>,
@@ -148,6 +186,20 @@ fn main() -> Result<()> {
         .collect();
     let chunk = lines.len().div_ceil(chunks);
 
+    if args.get(3).is_some_and(|a| a == "burst") {
+        // Only the burst (for profiling it).
+        let dir = std::env::temp_dir().join(format!("emberflow-burst-{}", std::process::id()));
+        let result = burst(&Context::local(2), &g.lines, chunk, &dir);
+        let _ = std::fs::remove_dir_all(&dir);
+        let (_, burst_time, _, hand_time) = result?;
+        println!(
+            "burst: {:.0} ms, hand-written from files {:.0} ms ({:.2}x)",
+            burst_time.as_secs_f64() * 1e3,
+            hand_time.as_secs_f64() * 1e3,
+            hand_time.as_secs_f64() / burst_time.as_secs_f64()
+        );
+        return Ok(());
+    }
     let t = Instant::now();
     let hand = hand_written(&lines);
     let hand_time = t.elapsed();
@@ -203,30 +255,7 @@ fn main() -> Result<()> {
     let filed = d.summary(Duration::from_secs(1));
     drop(runner);
 
-    // File input, a burst: every chunk file already in the directory, one batch reads them
-    // all; the limit reads the same files from disk.
-    let burst_dir = dir.join("burst");
-    std::fs::create_dir_all(&burst_dir).map_err(|e| Error::io(&burst_dir, e))?;
-    let runner = BatchRunner::with_builder(&ctx, Duration::from_secs(1), |b| b);
-    let input = runner.ssc().text_file_stream(&burst_dir);
-    let d = Dashboard::build(
-        &input,
-        &DashboardOptions {
-            print: false,
-            ..DashboardOptions::default()
-        },
-    );
-    runner.run(0)?;
-    let mtime = UNIX_EPOCH + Duration::from_millis(runner.clock().now().millis() + 500);
-    write_chunks(&burst_dir, &g.lines, chunk, mtime)?;
-    let t = Instant::now();
-    let hand_files = hand_written_files(&burst_dir)?;
-    let hand_files_time = t.elapsed();
-    let t = Instant::now();
-    runner.run(1)?;
-    let burst_time = t.elapsed();
-    let burst = d.summary(Duration::from_secs(1));
-    drop(runner);
+    let (burst, burst_time, hand_files, hand_files_time) = burst(&ctx, &g.lines, chunk, &dir)?;
     let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(
         hand_files, hand,

@@ -120,6 +120,11 @@ fn main() -> emberflow::Result<()> {
         "direct stream into the dashboard logic:  {:>10.0} records/s",
         rate(dashboard)
     );
+    // For scripts/bench.sh.
+    println!(
+        "figure kafka_ratio {:.2}",
+        consume.as_secs_f64() / dashboard.as_secs_f64()
+    );
     Ok(())
 }
 

@@ -203,6 +203,40 @@ fn split_and_send_moves_every_line_exactly_once() {
     assert_eq!(std::fs::read_dir(dir.path().join("st")).unwrap().count(), 0);
 }
 
+/// Splitting a file streams it (one chunk in memory at a time) and keeps every line once:
+/// empty lines, CRLF, and a last line without a newline included.
+#[test]
+fn split_and_send_from_a_file_keeps_every_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("orders.txt");
+    let mut text = String::new();
+    for i in 0..2_503 {
+        text.push_str(&match i % 500 {
+            7 => String::new(),
+            8 => format!("line {i}\r"),
+            _ => format!("line {i}"),
+        });
+        text.push('\n');
+    }
+    text.push_str("last, no newline");
+    std::fs::write(&file, &text).unwrap();
+    let mut feed = emberflow_dashboard::feed::SplitAndSend::from_file(
+        &file,
+        1_000,
+        &dir.path().join("staging"),
+        &dir.path().join("watched"),
+    )
+    .unwrap();
+    assert_eq!(feed.total_lines(), 2_504);
+    let mut sent = Vec::new();
+    while let Some(p) = feed.send_next().unwrap() {
+        sent.push(std::fs::read(p).unwrap());
+    }
+    assert_eq!(sent.len(), 3, "1000 + 1000 + 504 lines");
+    let joined: Vec<u8> = sent.concat();
+    assert_eq!(joined, format!("{text}\n").into_bytes());
+}
+
 #[test]
 fn watching_a_real_directory_stops_when_idle_and_reports() {
     let dir = tempfile::tempdir().unwrap();
