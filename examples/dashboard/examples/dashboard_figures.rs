@@ -113,40 +113,46 @@ fn write_chunks(
 }
 
 /// File input, a burst: every chunk file already in the directory, one batch reads them
-/// all; the limit reads the same files from disk. Returns the dashboard's summary and time,
-/// and the limit's results and time.
+/// all; the limit reads the same files from disk. Best of three of each (fresh memory costs
+/// this machine a varying amount: page zeroing and compaction for huge pages). Returns the
+/// dashboard's summary and time, and the limit's results and time.
 fn burst(
     ctx: &Context,
     lines: &[Vec<u8>],
     chunk: usize,
     dir: &std::path::Path,
 ) -> Result<(Summary, Duration, Results, Duration)> {
-    let burst_dir = dir.join("burst");
-    std::fs::create_dir_all(&burst_dir).map_err(|e| Error::io(&burst_dir, e))?;
-    let runner = BatchRunner::with_builder(ctx, Duration::from_secs(1), |b| b);
-    let input = runner.ssc().text_file_stream(&burst_dir);
-    let d = Dashboard::build(
-        &input,
-        &DashboardOptions {
-            print: false,
-            ..DashboardOptions::default()
-        },
-    );
-    runner.run(0)?;
-    let mtime = UNIX_EPOCH + Duration::from_millis(runner.clock().now().millis() + 500);
-    write_chunks(&burst_dir, lines, chunk, mtime)?;
-    let t = Instant::now();
-    let hand_files = hand_written_files(&burst_dir)?;
-    let hand_files_time = t.elapsed();
-    let t = Instant::now();
-    runner.run(1)?;
-    let burst_time = t.elapsed();
-    Ok((
-        d.summary(Duration::from_secs(1)),
-        burst_time,
-        hand_files,
-        hand_files_time,
-    ))
+    let mut best: Option<(Summary, Duration, Results, Duration)> = None;
+    for round in 0..3 {
+        let burst_dir = dir.join(format!("burst-{round}"));
+        std::fs::create_dir_all(&burst_dir).map_err(|e| Error::io(&burst_dir, e))?;
+        let runner = BatchRunner::with_builder(ctx, Duration::from_secs(1), |b| b);
+        let input = runner.ssc().text_file_stream(&burst_dir);
+        let d = Dashboard::build(
+            &input,
+            &DashboardOptions {
+                print: false,
+                ..DashboardOptions::default()
+            },
+        );
+        runner.run(0)?;
+        let mtime = UNIX_EPOCH + Duration::from_millis(runner.clock().now().millis() + 500);
+        write_chunks(&burst_dir, lines, chunk, mtime)?;
+        let t = Instant::now();
+        let hand_files = hand_written_files(&burst_dir)?;
+        let hand_time = t.elapsed();
+        let t = Instant::now();
+        runner.run(1)?;
+        let burst_time = t.elapsed();
+        let summary = d.summary(Duration::from_secs(1));
+        drop(runner);
+        let _ = std::fs::remove_dir_all(&burst_dir);
+        best = Some(match best {
+            None => (summary, burst_time, hand_files, hand_time),
+            Some((s, b, h, ht)) => (s, b.min(burst_time), h, ht.min(hand_time)),
+        });
+    }
+    best.ok_or_else(|| Error::user("no burst ran"))
 }
 
 fn pipeline(
