@@ -41,4 +41,4 @@ pub use direct::{ConsumerStrategy, DirectKafkaStream, KafkaUtils};
 pub use error::{Error, Result};
 pub use params::KafkaParams;
 pub use rdd::{ConsumerRecord, HasOffsetRanges, OffsetRange};
-pub use sink::{kafka_sink, produce_lines, KafkaProgressListener};
+pub use sink::{kafka_sink, produce_lines, produce_lines_from, KafkaProgressListener};

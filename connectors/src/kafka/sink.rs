@@ -178,9 +178,22 @@ pub fn produce_lines(
     lines: &[Vec<u8>],
     rate: Option<u64>,
 ) -> Result<u64> {
+    produce_lines_from(params, topic, lines, rate)
+}
+
+/// [`produce_lines`] from any source of lines, read as they are sent (a file too large to
+/// hold, a generator): nothing but the producer's queue is held.
+pub fn produce_lines_from<L: AsRef<[u8]>>(
+    params: &KafkaParams,
+    topic: &str,
+    lines: impl IntoIterator<Item = L>,
+    rate: Option<u64>,
+) -> Result<u64> {
     let p = producer(params)?;
     let started = std::time::Instant::now();
-    for (i, line) in lines.iter().enumerate() {
+    let mut sent = 0u64;
+    for (i, line) in lines.into_iter().enumerate() {
+        let line = line.as_ref();
         if let Some(r) = rate.filter(|r| *r > 0) {
             let due = Duration::from_secs_f64(i as f64 / r as f64);
             let elapsed = started.elapsed();
@@ -189,7 +202,7 @@ pub fn produce_lines(
             }
         }
         loop {
-            match p.send(BaseRecord::<(), [u8]>::to(topic).payload(line.as_slice())) {
+            match p.send(BaseRecord::<(), [u8]>::to(topic).payload(line)) {
                 Ok(()) => break,
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
                     p.poll(Duration::from_millis(10));
@@ -198,7 +211,8 @@ pub fn produce_lines(
             }
         }
         p.poll(Duration::ZERO);
+        sent += 1;
     }
     flush_checked(&p, topic, Duration::from_secs(60))?;
-    Ok(lines.len() as u64)
+    Ok(sent)
 }

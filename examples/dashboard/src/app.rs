@@ -10,7 +10,7 @@ use crossbeam_channel::unbounded;
 
 use crate::dashboard::{Dashboard, DashboardOptions, Summary};
 use crate::feed::SplitAndSend;
-use crate::orders::generate_lines;
+use crate::orders::LineGenerator;
 use emberflow::{
     BatchInfo, Context, Error, Result, StopOptions, StreamingContext, StreamingListener,
 };
@@ -234,42 +234,40 @@ pub fn run_with_stats<S: AsRef<str>>(args: &[S]) -> Result<(Summary, RunStats)> 
     let processing_started = Instant::now();
 
     // Feed, unless a real directory is watched (or, with Kafka, the topic is the input).
-    let (feeder, total_lines) = if let (None, None, Some(file)) =
-        (&opts.input_dir, &opts.kafka, &opts.orders)
-    {
-        // A file is split as it is read: the feeder never holds it.
-        let feed =
-            SplitAndSend::from_file(file, opts.chunk_lines, &work.join("staging"), &watched)?;
-        let total = feed.total_lines();
-        (Some(feed.spawn(opts.batch)), Some(total))
-    } else if opts.input_dir.is_none() {
-        let lines: Vec<Vec<u8>> = match &opts.orders {
-            Some(file) => {
-                let bytes = std::fs::read(file).map_err(|e| Error::io(file, e))?;
-                let mut lines: Vec<Vec<u8>> =
-                    bytes.split(|b| *b == b'\n').map(<[u8]>::to_vec).collect();
-                if lines.last().is_some_and(|l| l.is_empty()) {
-                    lines.pop();
+    let (feeder, total_lines) =
+        if let (None, None, Some(file)) = (&opts.input_dir, &opts.kafka, &opts.orders) {
+            // A file is split as it is read: the feeder never holds it.
+            let feed =
+                SplitAndSend::from_file(file, opts.chunk_lines, &work.join("staging"), &watched)?;
+            let total = feed.total_lines();
+            (Some(feed.spawn(opts.batch)), Some(total))
+        } else if opts.input_dir.is_none() {
+            // Lines are read or generated as they are sent: the feeder holds none of them.
+            let (lines, total): (Lines, u64) = match &opts.orders {
+                Some(file) => (file_lines(file)?, count_lines(file)?),
+                None => (
+                    Box::new(LineGenerator::new(opts.generate, opts.seed, opts.bad)),
+                    opts.generate,
+                ),
+            };
+            let feeder = match &opts.kafka {
+                Some(brokers) => {
+                    produce_in_background(brokers.clone(), opts.topic.clone(), lines, opts.rate)
                 }
-                lines
-            }
-            None => generate_lines(opts.generate, opts.seed, opts.bad).lines,
+                None => {
+                    let feed = SplitAndSend::from_lines(
+                        lines,
+                        opts.chunk_lines,
+                        &work.join("staging"),
+                        &watched,
+                    )?;
+                    feed.spawn(opts.batch)
+                }
+            };
+            (Some(feeder), Some(total))
+        } else {
+            (None, None)
         };
-        let total = lines.len() as u64;
-        let feeder = match &opts.kafka {
-            Some(brokers) => {
-                produce_in_background(brokers.clone(), opts.topic.clone(), lines, opts.rate)
-            }
-            None => {
-                let feed =
-                    SplitAndSend::new(&lines, opts.chunk_lines, &work.join("staging"), &watched)?;
-                feed.spawn(opts.batch)
-            }
-        };
-        (Some(feeder), Some(total))
-    } else {
-        (None, None)
-    };
     let interrupted = Arc::new(AtomicBool::new(false));
     if opts.input_dir.is_some() || (opts.kafka.is_some() && total_lines.is_none()) {
         for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -361,6 +359,43 @@ pub fn run_with_stats<S: AsRef<str>>(args: &[S]) -> Result<(Summary, RunStats)> 
 }
 
 /// A value that differs between calls (std's `RandomState` is randomly keyed per instance).
+/// Order lines read or generated one at a time.
+type Lines = Box<dyn Iterator<Item = Vec<u8>> + Send>;
+
+/// The lines of `file`, read as they are consumed (a final newline ends the last line; it
+/// does not start an empty one). A read error ends the lines early, logged.
+fn file_lines(file: &Path) -> Result<Lines> {
+    use std::io::BufRead;
+    let f = std::fs::File::open(file).map_err(|e| Error::io(file, e))?;
+    let name = file.display().to_string();
+    Ok(Box::new(
+        std::io::BufReader::with_capacity(1 << 20, f)
+            .split(b'\n')
+            .map_while(move |l| {
+                l.map_err(|e| log::error!("reading {name}: {e}; the rest is not sent"))
+                    .ok()
+            }),
+    ))
+}
+
+/// How many lines `file` has, counted in one streaming pass.
+fn count_lines(file: &Path) -> Result<u64> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(file).map_err(|e| Error::io(file, e))?;
+    let mut buf = vec![0u8; 1 << 20];
+    let (mut lines, mut last) = (0u64, b'\n');
+    loop {
+        let n = f.read(&mut buf).map_err(|e| Error::io(file, e))?;
+        if n == 0 {
+            break;
+        }
+        lines += buf[..n].iter().filter(|b| **b == b'\n').count() as u64;
+        last = buf[n - 1];
+    }
+    // A last line without a newline is a line too.
+    Ok(lines + u64::from(last != b'\n'))
+}
+
 fn unique() -> u64 {
     use std::hash::{BuildHasher, Hasher};
     std::collections::hash_map::RandomState::new()
@@ -399,12 +434,12 @@ fn kafka_lines(_: &StreamingContext, _: &str, _: &str) -> Result<emberflow::DStr
 fn produce_in_background(
     brokers: String,
     topic: String,
-    lines: Vec<Vec<u8>>,
+    lines: Lines,
     rate: Option<u64>,
 ) -> std::thread::JoinHandle<Result<usize>> {
     std::thread::spawn(move || {
         let params = emberflow::kafka::KafkaParams::new(brokers);
-        Ok(emberflow::kafka::produce_lines(&params, &topic, &lines, rate)? as usize)
+        Ok(emberflow::kafka::produce_lines_from(&params, &topic, lines, rate)? as usize)
     })
 }
 
@@ -412,7 +447,7 @@ fn produce_in_background(
 fn produce_in_background(
     _: String,
     _: String,
-    _: Vec<Vec<u8>>,
+    _: Lines,
     _: Option<u64>,
 ) -> std::thread::JoinHandle<Result<usize>> {
     std::thread::spawn(|| {

@@ -26,23 +26,45 @@ impl SplitAndSend {
         staging: &Path,
         target: &Path,
     ) -> Result<Self> {
+        Self::from_lines(lines, chunk_lines, staging, target)
+    }
+
+    /// Splits lines as they come (a generator's: one chunk is in memory at a time), as
+    /// [`new`](Self::new) does.
+    pub fn from_lines<L: AsRef<[u8]>>(
+        lines: impl IntoIterator<Item = L>,
+        chunk_lines: usize,
+        staging: &Path,
+        target: &Path,
+    ) -> Result<Self> {
         std::fs::create_dir_all(staging).map_err(|e| Error::io(staging, e))?;
         std::fs::create_dir_all(target).map_err(|e| Error::io(target, e))?;
         let mut staged = Vec::new();
-        for (i, chunk) in lines.chunks(chunk_lines.max(1)).enumerate() {
-            let path = staging.join(format!("orders-{i:05}.txt"));
-            let mut bytes = Vec::new();
-            for l in chunk {
-                bytes.extend_from_slice(l);
-                bytes.push(b'\n');
-            }
-            std::fs::write(&path, bytes).map_err(|e| Error::io(&path, e))?;
+        let (mut bytes, mut in_chunk, mut total) = (Vec::new(), 0usize, 0u64);
+        let write = |bytes: &mut Vec<u8>, staged: &mut Vec<PathBuf>| -> Result<()> {
+            let path = staging.join(format!("orders-{:05}.txt", staged.len()));
+            std::fs::write(&path, &bytes).map_err(|e| Error::io(&path, e))?;
             staged.push(path);
+            bytes.clear();
+            Ok(())
+        };
+        for l in lines {
+            bytes.extend_from_slice(l.as_ref());
+            bytes.push(b'\n');
+            in_chunk += 1;
+            total += 1;
+            if in_chunk == chunk_lines.max(1) {
+                write(&mut bytes, &mut staged)?;
+                in_chunk = 0;
+            }
+        }
+        if in_chunk > 0 {
+            write(&mut bytes, &mut staged)?;
         }
         Ok(SplitAndSend {
             staged: staged.into_iter(),
             target: target.to_path_buf(),
-            lines: lines.len() as u64,
+            lines: total,
         })
     }
 
@@ -55,47 +77,16 @@ impl SplitAndSend {
         target: &Path,
     ) -> Result<Self> {
         use std::io::BufRead;
-        std::fs::create_dir_all(staging).map_err(|e| Error::io(staging, e))?;
-        std::fs::create_dir_all(target).map_err(|e| Error::io(target, e))?;
         let f = std::fs::File::open(file).map_err(|e| Error::io(file, e))?;
-        let mut reader = std::io::BufReader::with_capacity(1 << 20, f);
-        let mut staged = Vec::new();
-        let (mut chunk, mut in_chunk, mut lines) = (Vec::new(), 0usize, 0u64);
-        let write = |chunk: &mut Vec<u8>, staged: &mut Vec<PathBuf>| -> Result<()> {
-            let path = staging.join(format!("orders-{:05}.txt", staged.len()));
-            std::fs::write(&path, &chunk).map_err(|e| Error::io(&path, e))?;
-            staged.push(path);
-            chunk.clear();
-            Ok(())
-        };
-        loop {
-            let before = chunk.len();
-            let n = reader
-                .read_until(b'\n', &mut chunk)
-                .map_err(|e| Error::io(file, e))?;
-            if n == 0 {
-                break;
-            }
-            // A final line without a newline still ends with one in its chunk.
-            if chunk.last() != Some(&b'\n') {
-                chunk.push(b'\n');
-            }
-            debug_assert!(chunk.len() > before);
-            in_chunk += 1;
-            lines += 1;
-            if in_chunk == chunk_lines.max(1) {
-                write(&mut chunk, &mut staged)?;
-                in_chunk = 0;
-            }
+        let mut failed = None;
+        let lines = std::io::BufReader::with_capacity(1 << 20, f)
+            .split(b'\n')
+            .map_while(|l| l.map_err(|e| failed = Some(e)).ok());
+        let feed = Self::from_lines(lines, chunk_lines, staging, target)?;
+        match failed {
+            Some(e) => Err(Error::io(file, e)),
+            None => Ok(feed),
         }
-        if in_chunk > 0 {
-            write(&mut chunk, &mut staged)?;
-        }
-        Ok(SplitAndSend {
-            staged: staged.into_iter(),
-            target: target.to_path_buf(),
-            lines,
-        })
     }
 
     /// How many lines all chunks hold.

@@ -232,20 +232,60 @@ fn malformed_line(rng: &mut Rng, valid: &str) -> Vec<u8> {
 /// which about `bad_fraction` are malformed (wrong field count, bad numbers, impossible dates,
 /// bad side, empty lines, invalid UTF-8).
 pub fn generate_lines(n: u64, seed: u64, bad_fraction: f64) -> Generated {
-    let syms = symbols();
-    let mut rng = Rng::new(seed);
-    let mut bad_rng = Rng::new(seed ^ 0xbad);
-    let threshold = (bad_fraction.clamp(0.0, 1.0) * u32::MAX as f64) as u64;
-    let mut lines = Vec::with_capacity(n as usize);
-    let mut malformed = 0;
-    for i in 0..n {
-        let line = valid_line(&mut rng, &syms, i + 1, i, n);
-        if bad_fraction > 0.0 && (bad_rng.next_u64() & 0xffff_ffff) < threshold {
-            malformed += 1;
-            lines.push(malformed_line(&mut bad_rng, &line));
-        } else {
-            lines.push(line.into_bytes());
+    let mut g = LineGenerator::new(n, seed, bad_fraction);
+    let lines = g.by_ref().collect();
+    Generated {
+        lines,
+        malformed: g.malformed,
+    }
+}
+
+/// The lines of [`generate_lines`], one at a time (a feeder that streams them holds none).
+pub struct LineGenerator {
+    syms: Vec<String>,
+    rng: Rng,
+    bad_rng: Rng,
+    threshold: u64,
+    bad_fraction: f64,
+    next: u64,
+    n: u64,
+    /// Malformed lines made so far.
+    pub malformed: u64,
+}
+
+impl LineGenerator {
+    /// The generator of `generate_lines(n, seed, bad_fraction)`.
+    pub fn new(n: u64, seed: u64, bad_fraction: f64) -> Self {
+        LineGenerator {
+            syms: symbols(),
+            rng: Rng::new(seed),
+            bad_rng: Rng::new(seed ^ 0xbad),
+            threshold: (bad_fraction.clamp(0.0, 1.0) * u32::MAX as f64) as u64,
+            bad_fraction,
+            next: 0,
+            n,
+            malformed: 0,
         }
     }
-    Generated { lines, malformed }
+}
+
+impl Iterator for LineGenerator {
+    type Item = Vec<u8>;
+    fn next(&mut self) -> Option<Vec<u8>> {
+        if self.next >= self.n {
+            return None;
+        }
+        let i = self.next;
+        self.next += 1;
+        let line = valid_line(&mut self.rng, &self.syms, i + 1, i, self.n);
+        if self.bad_fraction > 0.0 && (self.bad_rng.next_u64() & 0xffff_ffff) < self.threshold {
+            self.malformed += 1;
+            return Some(malformed_line(&mut self.bad_rng, &line));
+        }
+        Some(line.into_bytes())
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let left = (self.n - self.next) as usize;
+        (left, Some(left))
+    }
 }
