@@ -27,6 +27,29 @@ fn the_rate_limiter_holds_storing_to_the_rate_of_the_clock() {
     worker.join().unwrap();
 }
 
+/// The rate hook: a new limit counts from the next record; none lets records through.
+#[test]
+fn a_new_rate_limit_counts_from_the_next_record() {
+    let t = |ms| Time::from_millis(ms);
+    let mut r = RateLimiter::new(Some(1000));
+    assert_eq!(r.due(10, t(0)), Some(t(10)));
+    assert_eq!(
+        r.due(10, t(5)),
+        Some(t(20)),
+        "permits add up from the start"
+    );
+    r.set(Some(100));
+    assert_eq!(r.due(10, t(50)), Some(t(150)), "restarted at the change");
+    r.set(Some(100));
+    assert_eq!(
+        r.due(10, t(60)),
+        Some(t(250)),
+        "the same limit changes nothing"
+    );
+    r.set(None);
+    assert_eq!(r.due(1_000_000, t(60)), None);
+}
+
 struct Idle;
 impl Receiver for Idle {
     type Item = u32;
