@@ -10,7 +10,8 @@ cd "$(dirname "$0")/.."
 
 ORDERS=${ORDERS:-2000000}
 BIG=${BIG:-$((ORDERS * 5))}
-examples=(order_dashboard gen_orders dashboard_figures rdd_figures streaming_figures state_figures)
+examples=(order_dashboard gen_orders dashboard_figures rdd_figures streaming_figures state_figures
+    recovery_figures)
 cargo build -q --release $(printf -- '--example %s ' "${examples[@]}")
 bin=target/release/examples
 
@@ -48,6 +49,11 @@ row "dashboard, queue input / hand-written pass" "$(figure queue_ratio "$work/da
 row "dashboard, file input one chunk per batch / hand-written pass" "$(figure file_ratio "$work/dashboard.txt")x"
 row "dashboard, files already there (a burst) / hand-written pass over the files" \
     "$(figure burst_ratio "$work/dashboard.txt")x"
+row "program start to first batch done, without the wait for its time" \
+    "$(figure first_batch_ms "$work/dashboard.txt") ms"
+"$bin/recovery_figures" >"$work/recovery.txt"
+row "dashboard with / without metadata and state checkpoints (10 batches of 20k orders)" \
+    "$(figure checkpoint_ratio "$work/recovery.txt")x"
 
 # Kafka: the direct stream into the dashboard against the consume rate of the same broker in
 # the same run, on a release build of the broker (built once under target/, ~10 minutes).
@@ -82,6 +88,16 @@ fi
 "$bin/streaming_figures" 2000 100000 >"$work/streaming.txt"
 "$bin/state_figures" 10 >"$work/state.txt"
 
+row "10-stage narrow chain / fused hand loop" \
+    "$(awk '/^10-stage narrow chain/ { print $NF }' "$work/rdd.txt")"
+row "word count / fastest hand loop" "$(awk '/^word count  / { print $NF; exit }' "$work/rdd.txt")"
+row "shuffle of 10M pairs / hand loop" "$(awk '/^shuffle/ { print $NF }' "$work/rdd.txt")"
+row "per-batch overhead, empty batch, no-op output" \
+    "$(awk -F: '/no-op output/ { gsub(/ /, "", $2); print $2 }' "$work/streaming.txt")"
+row "map_with_state per batch, 5M keys / 100k keys" \
+    "$(awk '$2 == "keys" && $1 == 100000 { a = $3 } $2 == "keys" && $1 == 5000000 { b = $3 }
+        END { printf "%.2fx (%s / %s ms)", b / a, b, a }' "$work/state.txt")"
+
 echo
 echo "| measure | figure |"
 echo "|---|---|"
@@ -90,5 +106,6 @@ echo
 echo "== rdd_figures";       cat "$work/rdd.txt"
 echo "== streaming_figures"; cat "$work/streaming.txt"
 echo "== state_figures";     cat "$work/state.txt"
+echo "== recovery_figures";  cat "$work/recovery.txt"
 echo "== dashboard_figures"; cat "$work/dashboard.txt"
 if [ -f "$work/kafka.txt" ]; then echo "== kafka_figures"; cat "$work/kafka.txt"; fi

@@ -234,6 +234,7 @@ fn main() -> Result<()> {
         with = with.max(dashboard(&ctx, &lines, true)?);
     }
     println!("dashboard, 200k orders, file input: {without:.0} orders/s without a checkpoint directory, {with:.0} with ({:.2}x)", with / without);
+    println!("figure checkpoint_ratio {:.2}", with / without);
     let (records, mb) = wal_throughput(&ctx)?;
     println!("write-ahead log: {records:.0} records/s, {mb:.1} MB/s (store_many of 1,000 records, each block fsynced)");
     let took = recovery(&ctx, 1_000_000)?;

@@ -126,6 +126,8 @@ impl Options {
 #[derive(Default)]
 struct Progress {
     first_done: Option<Instant>,
+    /// The first batch's total delay (its time to its end).
+    first_delay: Option<Duration>,
     batches: u64,
     scheduling_ms: u64,
     processing_ms: u64,
@@ -145,6 +147,9 @@ impl StreamingListener for Forward {
 pub struct RunStats {
     /// From the start of `run` to the end of the first batch.
     pub first_batch_done: Option<Duration>,
+    /// The same without the wait for the first batch's time: from the start of `run` until
+    /// the context started, plus the first batch's total delay (its time to its end).
+    pub first_batch_overhead: Option<Duration>,
     /// From the start of the streaming context to the end of the graceful stop.
     pub processing: Duration,
     /// Mean scheduling and processing delay per batch.
@@ -232,6 +237,7 @@ pub fn run_with_stats<S: AsRef<str>>(args: &[S]) -> Result<(Summary, RunStats)> 
     ssc.add_streaming_listener(Forward(parking_lot::Mutex::new(tx)));
     ssc.start()?;
     let processing_started = Instant::now();
+    let setup = processing_started - started;
 
     // Feed, unless a real directory is watched (or, with Kafka, the topic is the input).
     let (feeder, total_lines) =
@@ -293,6 +299,9 @@ pub fn run_with_stats<S: AsRef<str>>(args: &[S]) -> Result<(Summary, RunStats)> 
             continue;
         };
         progress.first_done.get_or_insert_with(Instant::now);
+        if progress.first_delay.is_none() {
+            progress.first_delay = info.total_delay();
+        }
         progress.batches += 1;
         progress.scheduling_ms += info.scheduling_delay().unwrap_or_default().as_millis() as u64;
         let p = info.processing_delay().unwrap_or_default().as_millis() as u64;
@@ -351,6 +360,7 @@ pub fn run_with_stats<S: AsRef<str>>(args: &[S]) -> Result<(Summary, RunStats)> 
     let n = progress.batches.max(1) as u32;
     let stats = RunStats {
         first_batch_done: progress.first_done.map(|t| t - started),
+        first_batch_overhead: progress.first_delay.map(|d| setup + d),
         processing: elapsed,
         mean_scheduling_delay: Duration::from_millis(progress.scheduling_ms) / n,
         mean_processing_delay: Duration::from_millis(progress.processing_ms) / n,
