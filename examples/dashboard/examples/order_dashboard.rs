@@ -10,6 +10,11 @@
 //! Prints the dashboard after every batch and a final summary; exits 0 once all data is
 //! processed.
 
+// Every batch allocates and frees millions of small values (lines, orders, keys); glibc's
+// malloc spent ~30% of the program's time on them (perf), mimalloc a fraction of that.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     // RUST_LOG sets the level; warnings (a summary of malformed lines per batch) by default.
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();

@@ -16,6 +16,66 @@ pub struct SplitAndSend {
     lines: u64,
 }
 
+/// Chunk files being written into a staging directory, one line at a time.
+struct Stager<'a> {
+    staging: &'a Path,
+    chunk_lines: usize,
+    bytes: Vec<u8>,
+    in_chunk: usize,
+    total: u64,
+    staged: Vec<PathBuf>,
+}
+
+impl<'a> Stager<'a> {
+    fn new(chunk_lines: usize, staging: &'a Path, target: &Path) -> Result<Self> {
+        std::fs::create_dir_all(staging).map_err(|e| Error::io(staging, e))?;
+        std::fs::create_dir_all(target).map_err(|e| Error::io(target, e))?;
+        Ok(Stager {
+            staging,
+            chunk_lines: chunk_lines.max(1),
+            bytes: Vec::new(),
+            in_chunk: 0,
+            total: 0,
+            staged: Vec::new(),
+        })
+    }
+
+    /// Adds a line (without its newline); a full chunk goes to disk.
+    fn push(&mut self, line: &[u8]) -> Result<()> {
+        self.bytes.extend_from_slice(line);
+        self.bytes.push(b'\n');
+        self.in_chunk += 1;
+        self.total += 1;
+        if self.in_chunk == self.chunk_lines {
+            self.write()?;
+        }
+        Ok(())
+    }
+
+    fn write(&mut self) -> Result<()> {
+        let path = self
+            .staging
+            .join(format!("orders-{:05}.txt", self.staged.len()));
+        std::fs::write(&path, &self.bytes).map_err(|e| Error::io(&path, e))?;
+        self.staged.push(path);
+        self.bytes.clear();
+        self.in_chunk = 0;
+        Ok(())
+    }
+
+    /// Writes the last, partial chunk; the feed of everything staged.
+    fn finish(mut self, target: &Path) -> Result<SplitAndSend> {
+        if self.in_chunk > 0 {
+            self.write()?;
+        }
+        Ok(SplitAndSend {
+            staged: self.staged.into_iter(),
+            target: target.to_path_buf(),
+            lines: self.total,
+        })
+    }
+}
+
 impl SplitAndSend {
     /// Splits `lines` (raw bytes, one entry per line) into chunks of `chunk_lines` lines in
     /// `staging` (created), to be sent into `target` (created). `staging` and `target` must be
@@ -37,35 +97,11 @@ impl SplitAndSend {
         staging: &Path,
         target: &Path,
     ) -> Result<Self> {
-        std::fs::create_dir_all(staging).map_err(|e| Error::io(staging, e))?;
-        std::fs::create_dir_all(target).map_err(|e| Error::io(target, e))?;
-        let mut staged = Vec::new();
-        let (mut bytes, mut in_chunk, mut total) = (Vec::new(), 0usize, 0u64);
-        let write = |bytes: &mut Vec<u8>, staged: &mut Vec<PathBuf>| -> Result<()> {
-            let path = staging.join(format!("orders-{:05}.txt", staged.len()));
-            std::fs::write(&path, &bytes).map_err(|e| Error::io(&path, e))?;
-            staged.push(path);
-            bytes.clear();
-            Ok(())
-        };
+        let mut stager = Stager::new(chunk_lines, staging, target)?;
         for l in lines {
-            bytes.extend_from_slice(l.as_ref());
-            bytes.push(b'\n');
-            in_chunk += 1;
-            total += 1;
-            if in_chunk == chunk_lines.max(1) {
-                write(&mut bytes, &mut staged)?;
-                in_chunk = 0;
-            }
+            stager.push(l.as_ref())?;
         }
-        if in_chunk > 0 {
-            write(&mut bytes, &mut staged)?;
-        }
-        Ok(SplitAndSend {
-            staged: staged.into_iter(),
-            target: target.to_path_buf(),
-            lines: total,
-        })
+        stager.finish(target)
     }
 
     /// Splits `file` as [`new`](Self::new) does, streaming: one chunk is in memory at a
@@ -77,16 +113,26 @@ impl SplitAndSend {
         target: &Path,
     ) -> Result<Self> {
         use std::io::BufRead;
+        let mut stager = Stager::new(chunk_lines, staging, target)?;
         let f = std::fs::File::open(file).map_err(|e| Error::io(file, e))?;
-        let mut failed = None;
-        let lines = std::io::BufReader::with_capacity(1 << 20, f)
-            .split(b'\n')
-            .map_while(|l| l.map_err(|e| failed = Some(e)).ok());
-        let feed = Self::from_lines(lines, chunk_lines, staging, target)?;
-        match failed {
-            Some(e) => Err(Error::io(file, e)),
-            None => Ok(feed),
+        let mut reader = std::io::BufReader::with_capacity(1 << 20, f);
+        // One line buffer, reused: no allocation per line.
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            if reader
+                .read_until(b'\n', &mut line)
+                .map_err(|e| Error::io(file, e))?
+                == 0
+            {
+                break;
+            }
+            if line.last() == Some(&b'\n') {
+                line.pop();
+            }
+            stager.push(&line)?;
         }
+        stager.finish(target)
     }
 
     /// How many lines all chunks hold.
