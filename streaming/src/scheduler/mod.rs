@@ -23,6 +23,8 @@ use crate::util::recurring_timer::RecurringTimer;
 enum Event {
     Generate(Time),
     Clear(Time),
+    /// The batches rescheduled after a restart are generated: the timer may go on.
+    Recovered,
     Stop,
 }
 
@@ -107,9 +109,27 @@ pub(crate) struct SchedulerShared {
     sequence: AtomicU64,
     /// Set when a checkpoint before a batch's jobs could not be written.
     checkpoint_failed: AtomicBool,
+    /// Held while a batch is generated or cleared: the timer thread generates its batches
+    /// itself (one thread hand-off less per batch), the generator thread the rescheduled and
+    /// draining ones and the clearing; never two at once, as on one thread.
+    generator: Mutex<()>,
+    /// Whether the batches rescheduled after a restart were generated (the timer's first
+    /// batch waits for them, so batches are generated in time order).
+    recovered: Mutex<bool>,
+    recovered_cv: Condvar,
 }
 
 impl SchedulerShared {
+    /// Waits until the batches rescheduled after a restart are generated (or the context
+    /// halts).
+    fn wait_recovered(&self) {
+        let mut recovered = self.recovered.lock();
+        while !*recovered && !self.halted.load(Ordering::SeqCst) {
+            self.recovered_cv
+                .wait_for(&mut recovered, Duration::from_millis(50));
+        }
+    }
+
     fn report_error(&self, e: Error) {
         log::error!("{e}");
         if self.graph.config.stop_on_error {
@@ -456,6 +476,9 @@ impl JobScheduler {
             completed_batches: AtomicU64::new(0),
             sequence: AtomicU64::new(first_sequence),
             checkpoint_failed: AtomicBool::new(false),
+            generator: Mutex::new(()),
+            recovered: Mutex::new(false),
+            recovered_cv: Condvar::new(),
         });
         let io_err = |what: &str, e: std::io::Error| Error::Io {
             path: what.into(),
@@ -486,13 +509,22 @@ impl JobScheduler {
             log::info!("recovery: rescheduling batch {t}");
             let _ = shared.events.send(Event::Generate(t));
         }
-        let s = shared.clone();
+        let _ = shared.events.send(Event::Recovered);
+        let (s, jobs) = (shared.clone(), jobs_tx.clone());
         let timer = RecurringTimer::start(
             "streaming-batch-timer",
             graph.clock.clone(),
             start,
             graph.batch_interval,
-            move |t| !s.halted.load(Ordering::SeqCst) && s.events.send(Event::Generate(t)).is_ok(),
+            move |t| {
+                s.wait_recovered();
+                if s.halted.load(Ordering::SeqCst) {
+                    return false;
+                }
+                let _generating = s.generator.lock();
+                s.generate(t, &jobs);
+                !s.halted.load(Ordering::SeqCst)
+            },
         )
         .map_err(|e| io_err("batch timer thread", e))?;
         Ok(JobScheduler {
@@ -567,11 +599,17 @@ fn generator_loop(shared: Arc<SchedulerShared>, events: ChannelReceiver<Event>, 
     while let Ok(event) = events.recv() {
         match event {
             Event::Generate(t) => {
+                let _generating = shared.generator.lock();
                 if !shared.halted.load(Ordering::SeqCst) {
                     shared.generate(t, &jobs);
                 }
             }
+            Event::Recovered => {
+                *shared.recovered.lock() = true;
+                shared.recovered_cv.notify_all();
+            }
             Event::Clear(t) => {
+                let _clearing = shared.generator.lock();
                 let failed = shared.failed.lock().clone();
                 shared.graph.clear_metadata(t, &failed);
                 emberflow_core::fault::kill_point(
