@@ -152,11 +152,13 @@ impl Graph {
     /// Sets every node's remember duration: at least its slide, what `remember` asked for,
     /// and what its children need (windows look back).
     pub(crate) fn init_remember(&self, minimum: Option<Duration>) {
-        let mut stack: Vec<(Arc<dyn DStreamBase>, Duration)> = self
-            .outputs()
-            .into_iter()
-            .map(|o| (o.stream(), minimum.unwrap_or_default()))
-            .collect();
+        let from_outputs = || -> Vec<(Arc<dyn DStreamBase>, Duration)> {
+            self.outputs()
+                .into_iter()
+                .map(|o| (o.stream(), minimum.unwrap_or_default()))
+                .collect()
+        };
+        let mut stack = from_outputs();
         while let Some((node, need)) = stack.pop() {
             if node.require_remember(need) {
                 let own = node.remember_duration();
@@ -171,11 +173,7 @@ impl Graph {
         // hold their data (whose parents remember only their own batch), as far back as the
         // nodes above them look.
         let mut reach: std::collections::HashMap<usize, Duration> = Default::default();
-        let mut stack: Vec<(Arc<dyn DStreamBase>, Duration)> = self
-            .outputs()
-            .into_iter()
-            .map(|o| (o.stream(), minimum.unwrap_or_default()))
-            .collect();
+        let mut stack = from_outputs();
         while let Some((node, need)) = stack.pop() {
             let need = need.max(node.slide_duration());
             let seen = reach.entry(node.id()).or_default();

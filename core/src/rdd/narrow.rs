@@ -49,6 +49,11 @@ impl<T: Data, U: Data, F: Fn(T) -> U + Send + Sync + 'static> MappedRdd<T, U, F>
 
 one_parent_base!(MappedRdd<T, U, F> where T: Data, U: Data, F: Fn(T) -> U + Send + Sync + 'static);
 
+/// A node's chunks as its records: one virtual call per chunk, then a buffer.
+fn records_of<'a, T: 'a>(chunks: Result<BoxChunks<'a, T>>) -> Result<BoxIter<'a, T>> {
+    Ok(Box::new(ChunkIter::new(chunks?)))
+}
+
 /// A stage over its parent's chunks: `step` moves one input chunk into the output.
 struct Stage<'a, T, S> {
     parent: BoxChunks<'a, T>,
@@ -85,7 +90,7 @@ impl<T, U, S: FnMut(&mut Vec<T>, &mut Vec<U>)> Chunks<U> for Stage<'_, T, S> {
 
 impl<T: Data, U: Data, F: Fn(T) -> U + Send + Sync + 'static> RddNode<U> for MappedRdd<T, U, F> {
     fn compute<'a>(&'a self, split: usize, tc: &'a TaskContext) -> Result<BoxIter<'a, U>> {
-        Ok(Box::new(ChunkIter::new(self.compute_chunks(split, tc)?)))
+        records_of(self.compute_chunks(split, tc))
     }
     fn compute_chunks<'a>(&'a self, split: usize, tc: &'a TaskContext) -> Result<BoxChunks<'a, U>>
     where
@@ -133,7 +138,7 @@ where
     F: Fn(T) -> I + Send + Sync + 'static,
 {
     fn compute<'a>(&'a self, split: usize, tc: &'a TaskContext) -> Result<BoxIter<'a, U>> {
-        Ok(Box::new(ChunkIter::new(self.compute_chunks(split, tc)?)))
+        records_of(self.compute_chunks(split, tc))
     }
     fn compute_chunks<'a>(&'a self, split: usize, tc: &'a TaskContext) -> Result<BoxChunks<'a, U>>
     where
@@ -171,7 +176,7 @@ one_parent_base!(FilteredRdd<T, F> where T: Data, F: Fn(&T) -> bool + Send + Syn
 
 impl<T: Data, F: Fn(&T) -> bool + Send + Sync + 'static> RddNode<T> for FilteredRdd<T, F> {
     fn compute<'a>(&'a self, split: usize, tc: &'a TaskContext) -> Result<BoxIter<'a, T>> {
-        Ok(Box::new(ChunkIter::new(self.compute_chunks(split, tc)?)))
+        records_of(self.compute_chunks(split, tc))
     }
     fn compute_chunks<'a>(&'a self, split: usize, tc: &'a TaskContext) -> Result<BoxChunks<'a, T>>
     where

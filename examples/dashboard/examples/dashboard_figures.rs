@@ -284,34 +284,39 @@ fn main() -> Result<()> {
         "{n} orders ({} malformed), {chunks} batches, 2 threads",
         g.malformed
     );
-    println!(
-        "hand-written single pass:  {:>8.0} ms  {:>10.0} orders/s (the limit)",
-        hand_time.as_secs_f64() * 1e3,
-        rate(hand_time)
+    let limit = |name: &str, d: Duration, what: &str| {
+        println!(
+            "{name:<27}{:>8.0} ms  {:>10.0} orders/s ({what})",
+            d.as_secs_f64() * 1e3,
+            rate(d)
+        );
+    };
+    let measured = |name: &str, d: Duration, limit: Duration, of: &str| {
+        println!(
+            "{name:<27}{:>8.0} ms  {:>10.0} orders/s  ({:.2}x {of})",
+            d.as_secs_f64() * 1e3,
+            rate(d),
+            limit.as_secs_f64() / d.as_secs_f64()
+        );
+    };
+    limit("hand-written single pass:", hand_time, "the limit");
+    measured(
+        "dashboard, queue input:",
+        queue_time,
+        hand_time,
+        "the limit",
     );
-    println!(
-        "dashboard, queue input:    {:>8.0} ms  {:>10.0} orders/s  ({:.2}x the limit)",
-        queue_time.as_secs_f64() * 1e3,
-        rate(queue_time),
-        hand_time.as_secs_f64() / queue_time.as_secs_f64()
+    measured("dashboard, file input:", file_time, hand_time, "the limit");
+    limit(
+        "hand-written, from files:",
+        hand_files_time,
+        "the limit on the file path",
     );
-    println!(
-        "dashboard, file input:     {:>8.0} ms  {:>10.0} orders/s  ({:.2}x the limit)",
-        file_time.as_secs_f64() * 1e3,
-        rate(file_time),
-        hand_time.as_secs_f64() / file_time.as_secs_f64()
-    );
-
-    println!(
-        "hand-written, from files:  {:>8.0} ms  {:>10.0} orders/s (the limit on the file path)",
-        hand_files_time.as_secs_f64() * 1e3,
-        rate(hand_files_time)
-    );
-    println!(
-        "dashboard, files in a burst:{:>7.0} ms  {:>10.0} orders/s  ({:.2}x that limit)",
-        burst_time.as_secs_f64() * 1e3,
-        rate(burst_time),
-        hand_files_time.as_secs_f64() / burst_time.as_secs_f64()
+    measured(
+        "dashboard, files in a burst:",
+        burst_time,
+        hand_files_time,
+        "that limit",
     );
     // For scripts/bench.sh: `figure NAME VALUE` lines.
     println!(
