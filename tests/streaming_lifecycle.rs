@@ -252,3 +252,105 @@ fn streaming_handles_and_errors_are_send_and_sync() {
     assert_send_sync::<Error>();
     assert_send_sync::<emberflow::MapWithStateDStream<String, u64, u64, (String, u64)>>();
 }
+
+/// A listener that holds the bus until released, recording the batches it heard completed.
+struct Blocking {
+    release: crossbeam_channel::Receiver<()>,
+    completed: Arc<Mutex<Vec<Time>>>,
+    events: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl StreamingListener for Blocking {
+    fn on_batch_submitted(&self, _: &BatchInfo) {
+        self.events
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        // Held until the test releases it (the release channel is closed then).
+        let _ = self.release.recv();
+    }
+    fn on_batch_completed(&self, info: &BatchInfo) {
+        self.events
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.completed.lock().unwrap().push(info.batch_time);
+    }
+    fn on_streaming_started(&self, _: Time) {
+        self.events
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+    fn on_batch_started(&self, _: &BatchInfo) {
+        self.events
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+    fn on_output_operation_started(&self, _: &OutputOperationInfo) {
+        self.events
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+    fn on_output_operation_completed(&self, _: &OutputOperationInfo) {
+        self.events
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// Runs `batches` one-second batches on a manual clock with a listener blocked from the
+/// first event on, and a listener queue of `queue` events; returns the context (stopped),
+/// what the listener heard completed, and how many events it got.
+fn run_with_a_stuck_listener(queue: usize, batches: u32) -> (StreamingContext, Vec<Time>, u64) {
+    let ctx = Context::local(2);
+    let clock = Arc::new(emberflow::ManualClock::new());
+    let ssc = StreamingContext::builder(&ctx, Duration::from_secs(1))
+        .clock(clock.clone())
+        .listener_queue(queue)
+        .build();
+    let rdds = emberflow::RddQueue::new();
+    for b in 0..batches {
+        rdds.push(ctx.parallelize(vec![b; 10], 2));
+    }
+    ssc.queue_stream(&rdds, true)
+        .count()
+        .foreach_rdd(|_, _| Ok(()));
+    let (release_tx, release) = crossbeam_channel::unbounded::<()>();
+    let completed = Arc::new(Mutex::new(Vec::new()));
+    let events = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    ssc.add_streaming_listener(Blocking {
+        release,
+        completed: completed.clone(),
+        events: events.clone(),
+    });
+    ssc.start().unwrap();
+    for _ in 0..batches {
+        clock.advance(Duration::from_secs(1));
+    }
+    // Every batch completes while the listener is stuck on the first one.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while ssc.completed_batches() < u64::from(batches) && std::time::Instant::now() < deadline {
+        std::thread::yield_now();
+    }
+    assert_eq!(ssc.completed_batches(), u64::from(batches));
+    assert!(
+        completed.lock().unwrap().is_empty(),
+        "the listener is still stuck"
+    );
+    drop(release_tx);
+    ssc.stop(StopOptions::graceful()).unwrap();
+    let heard = completed.lock().unwrap().clone();
+    (ssc, heard, events.load(std::sync::atomic::Ordering::SeqCst))
+}
+
+#[test]
+fn a_stuck_listener_does_not_delay_batches_and_hears_everything_later() {
+    let (ssc, heard, got) = run_with_a_stuck_listener(10_000, 5);
+    let expected: Vec<Time> = (1..=5).map(|i| Time::from_millis(i * 1000)).collect();
+    assert_eq!(heard, expected, "every completion, in order, once released");
+    assert_eq!(ssc.dropped_listener_events(), 0);
+    // Started, then per batch: submitted, started, output started and completed, completed.
+    assert_eq!(got, 1 + 5 * 5);
+}
+
+#[test]
+fn a_full_listener_queue_drops_and_counts_events() {
+    let (ssc, heard, got) = run_with_a_stuck_listener(3, 8);
+    let dropped = ssc.dropped_listener_events();
+    assert!(dropped > 0, "a queue of 3 cannot hold 8 batches' events");
+    assert!(heard.len() < 8, "{heard:?}");
+    // Every event was delivered or counted as dropped.
+    assert_eq!(got + dropped, 1 + 8 * 5, "{got} heard, {dropped} dropped");
+}

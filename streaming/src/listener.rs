@@ -1,6 +1,9 @@
 //! Progress events: [`StreamingListener`] gets every batch's life (submitted, started,
 //! completed, with [`BatchInfo`]), every output operation, and every receiver's. Listeners run
-//! on the scheduler's threads, in order: keep them quick.
+//! on the listener bus's own thread, in order, behind a bounded queue: a slow listener never
+//! delays a batch; when the queue is full, events are dropped, counted
+//! ([`StreamingContext::dropped_listener_events`](crate::StreamingContext::dropped_listener_events))
+//! and logged.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -136,17 +139,78 @@ impl<L: StreamingListener> StreamingListener for std::sync::Arc<L> {
     }
 }
 
-/// Delivers events to every registered listener, in registration order. A panicking
-/// listener is logged and does not stop the others or the scheduler.
-#[derive(Default)]
+/// One event for the listeners.
+#[derive(Clone, Debug)]
+pub(crate) enum ListenerEvent {
+    StreamingStarted(Time),
+    BatchSubmitted(BatchInfo),
+    BatchStarted(BatchInfo),
+    BatchCompleted(BatchInfo),
+    OutputStarted(OutputOperationInfo),
+    OutputCompleted(OutputOperationInfo),
+    ReceiverStarted(ReceiverInfo),
+    ReceiverError(ReceiverInfo),
+    ReceiverStopped(ReceiverInfo),
+}
+
+impl ListenerEvent {
+    fn deliver(&self, l: &dyn StreamingListener) {
+        match self {
+            ListenerEvent::StreamingStarted(t) => l.on_streaming_started(*t),
+            ListenerEvent::BatchSubmitted(i) => l.on_batch_submitted(i),
+            ListenerEvent::BatchStarted(i) => l.on_batch_started(i),
+            ListenerEvent::BatchCompleted(i) => l.on_batch_completed(i),
+            ListenerEvent::OutputStarted(o) => l.on_output_operation_started(o),
+            ListenerEvent::OutputCompleted(o) => l.on_output_operation_completed(o),
+            ListenerEvent::ReceiverStarted(r) => l.on_receiver_started(r),
+            ListenerEvent::ReceiverError(r) => l.on_receiver_error(r),
+            ListenerEvent::ReceiverStopped(r) => l.on_receiver_stopped(r),
+        }
+    }
+}
+
+type Listeners = std::sync::Arc<parking_lot::RwLock<Vec<std::sync::Arc<dyn StreamingListener>>>>;
+
+enum Message {
+    Event(ListenerEvent),
+    /// Answered once every event queued before it was delivered.
+    Flush(crossbeam_channel::Sender<()>),
+}
+
+/// Delivers events to every registered listener, in registration order, on a thread of its
+/// own behind a bounded queue. A panicking listener is logged and does not stop the others.
+/// The engine's own listeners (sources hearing of completed batches) are called on the
+/// posting thread instead: their bookkeeping must not be dropped or lag.
 pub(crate) struct ListenerBus {
-    listeners: parking_lot::RwLock<Vec<std::sync::Arc<dyn StreamingListener>>>,
+    internal: parking_lot::RwLock<Vec<std::sync::Arc<dyn StreamingListener>>>,
+    listeners: Listeners,
     /// Served after every user listener: the test runner, which moves the clock on as soon
     /// as it hears of a completed batch, must hear last.
-    last: parking_lot::RwLock<Vec<std::sync::Arc<dyn StreamingListener>>>,
+    last: Listeners,
+    capacity: usize,
+    queue: parking_lot::Mutex<Option<crossbeam_channel::Sender<Message>>>,
+    dropped: std::sync::atomic::AtomicU64,
+}
+
+impl Default for ListenerBus {
+    fn default() -> Self {
+        ListenerBus::new(10_000)
+    }
 }
 
 impl ListenerBus {
+    /// A bus whose queue holds `capacity` events.
+    pub(crate) fn new(capacity: usize) -> Self {
+        ListenerBus {
+            internal: Default::default(),
+            listeners: Default::default(),
+            last: Default::default(),
+            capacity: capacity.max(1),
+            queue: parking_lot::Mutex::new(None),
+            dropped: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
     pub(crate) fn add(&self, l: std::sync::Arc<dyn StreamingListener>) {
         self.listeners.write().push(l);
     }
@@ -155,14 +219,92 @@ impl ListenerBus {
         self.last.write().push(l);
     }
 
-    pub(crate) fn post(&self, f: impl Fn(&dyn StreamingListener)) {
-        let mut listeners = self.listeners.read().clone();
-        listeners.extend(self.last.read().iter().cloned());
-        for l in listeners {
-            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(l.as_ref())));
-            if r.is_err() {
-                log::error!("a streaming listener panicked; it stays registered");
+    /// An engine listener, called on the posting thread.
+    pub(crate) fn add_internal(&self, l: std::sync::Arc<dyn StreamingListener>) {
+        self.internal.write().push(l);
+    }
+
+    /// Events dropped because the queue was full.
+    pub(crate) fn dropped(&self) -> u64 {
+        self.dropped.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub(crate) fn post(&self, event: ListenerEvent) {
+        for l in self.internal.read().clone() {
+            deliver(&event, l.as_ref());
+        }
+        if self.listeners.read().is_empty() && self.last.read().is_empty() {
+            return;
+        }
+        let sender = self.sender();
+        match sender.try_send(Message::Event(event)) {
+            Ok(()) => {}
+            Err(crossbeam_channel::TrySendError::Full(_)) => {
+                let n = self
+                    .dropped
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                    + 1;
+                if n.is_power_of_two() {
+                    log::warn!(
+                        "the listener queue is full ({} events): {n} events dropped so far; a listener is too slow",
+                        self.capacity
+                    );
+                }
+            }
+            Err(crossbeam_channel::TrySendError::Disconnected(_)) => {
+                log::error!("the listener bus thread is gone; event dropped");
             }
         }
+    }
+
+    /// Waits (at most `timeout`) until every event posted so far was delivered.
+    pub(crate) fn flush(&self, timeout: Duration) -> bool {
+        let Some(sender) = self.queue.lock().clone() else {
+            return true;
+        };
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        sender.send_timeout(Message::Flush(tx), timeout).is_ok() && rx.recv_timeout(timeout).is_ok()
+    }
+
+    /// The queue, with the bus thread started on first use.
+    fn sender(&self) -> crossbeam_channel::Sender<Message> {
+        let mut queue = self.queue.lock();
+        if let Some(s) = &*queue {
+            return s.clone();
+        }
+        let (tx, rx) = crossbeam_channel::bounded::<Message>(self.capacity);
+        let (listeners, last) = (self.listeners.clone(), self.last.clone());
+        let spawned = std::thread::Builder::new()
+            .name("streaming-listener-bus".into())
+            .spawn(move || {
+                // Ends when the bus (the only sender) is dropped with its context.
+                while let Ok(message) = rx.recv() {
+                    match message {
+                        Message::Event(event) => {
+                            let mut all = listeners.read().clone();
+                            all.extend(last.read().iter().cloned());
+                            for l in all {
+                                deliver(&event, l.as_ref());
+                            }
+                        }
+                        Message::Flush(done) => {
+                            let _ = done.send(());
+                        }
+                    }
+                }
+            });
+        if let Err(e) = spawned {
+            log::error!("cannot start the listener bus thread: {e}");
+        }
+        *queue = Some(tx.clone());
+        tx
+    }
+}
+
+/// Delivers `event` to `l`; a panic is logged, not passed on.
+fn deliver(event: &ListenerEvent, l: &dyn StreamingListener) {
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| event.deliver(l)));
+    if r.is_err() {
+        log::error!("a streaming listener panicked; it stays registered");
     }
 }

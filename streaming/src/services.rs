@@ -44,12 +44,13 @@ impl Services {
         clock: Arc<dyn Clock>,
         config: StreamingConfig,
     ) -> Self {
+        let queue = config.listener_queue;
         Services {
             ctx: ctx.clone(),
             batch_interval,
             clock,
             config,
-            listeners: ListenerBus::default(),
+            listeners: ListenerBus::new(queue),
             checkpoint_dir: Mutex::new(None),
             zero_time: Mutex::new(None),
             first_batch: Mutex::new(None),
@@ -120,6 +121,9 @@ pub struct StreamingConfig {
     /// A receiver's write-ahead log starts a new segment past this many bytes; segments are
     /// deleted once all their blocks are processed. Default 8 MiB.
     pub wal_roll_bytes: u64,
+    /// Events the listener bus holds for its listeners; past it, events are dropped and
+    /// counted. Default 10,000.
+    pub listener_queue: usize,
 }
 
 impl Default for StreamingConfig {
@@ -136,6 +140,7 @@ impl Default for StreamingConfig {
             receiver_write_ahead_log: false,
             checkpoint_write_retries: 2,
             wal_roll_bytes: crate::wal::ROLL_BYTES,
+            listener_queue: 10_000,
         }
     }
 }

@@ -94,6 +94,12 @@ impl StreamingContextBuilder {
         self.config.wal_roll_bytes = bytes.max(1);
         self
     }
+    /// See [`StreamingConfig::listener_queue`].
+    pub fn listener_queue(mut self, events: usize) -> Self {
+        self.config.listener_queue = events;
+        self
+    }
+
     /// See [`StreamingConfig::stop_gracefully_on_signal`].
     pub fn stop_gracefully_on_signal(mut self, on: bool) -> Self {
         self.config.stop_gracefully_on_signal = on;

@@ -119,7 +119,9 @@ impl StreamingContext {
         *state = StreamingContextState::Active;
         drop(state);
         let now = graph.clock.now();
-        graph.listeners.post(|l| l.on_streaming_started(now));
+        graph
+            .listeners
+            .post(crate::listener::ListenerEvent::StreamingStarted(now));
         if graph.config.stop_gracefully_on_signal {
             self.stop_on_signal()?;
         }
@@ -171,6 +173,10 @@ impl StreamingContext {
         }
         *state = StreamingContextState::Stopped;
         drop(state);
+        // Listeners hear of every batch that ran before `stop` returns.
+        if !self.inner.graph.listeners.flush(Duration::from_secs(10)) {
+            log::warn!("the listeners did not catch up within 10 s of the stop");
+        }
         if options.stop_context {
             self.inner.graph.ctx.stop();
         }

@@ -143,7 +143,14 @@ impl StreamingContext {
         Ok(())
     }
 
-    /// Registers a listener for progress events.
+    /// Listener events dropped because the listener queue was full (a listener too slow to
+    /// keep up; see [`StreamingConfig::listener_queue`]).
+    pub fn dropped_listener_events(&self) -> u64 {
+        self.inner.graph.listeners.dropped()
+    }
+
+    /// Registers a listener for progress events. It runs on the listener bus's thread, after
+    /// the listeners registered before it.
     pub fn add_streaming_listener(&self, listener: impl StreamingListener) {
         self.inner.graph.listeners.add(Arc::new(listener));
     }

@@ -289,7 +289,7 @@ impl<T: Data> DStream<T> {
         );
         graph
             .listeners
-            .add(Arc::new(crate::plumbing::SourceListener {
+            .add_internal(Arc::new(crate::plumbing::SourceListener {
                 source,
                 _records: std::marker::PhantomData,
             }));

@@ -22,7 +22,7 @@ use crate::wal::{Record, WriteAheadLog};
 use rate::RateLimiter;
 
 use crate::error::{Error, Result};
-use crate::listener::ReceiverInfo;
+use crate::listener::{ListenerEvent, ReceiverInfo};
 use crate::services::Services;
 use crate::time::Time;
 use crate::util::recurring_timer::RecurringTimer;
@@ -113,8 +113,8 @@ impl<T: Data> ReceiverShared<T> {
         }
     }
 
-    fn post(&self, f: impl Fn(&dyn crate::listener::StreamingListener)) {
-        self.services.listeners.post(f);
+    fn post(&self, event: crate::listener::ListenerEvent) {
+        self.services.listeners.post(event);
     }
 
     /// Moves the buffered records into a block (without the log: with it, `store` makes
@@ -317,7 +317,7 @@ impl<T: Data> ReceiverContext<T> {
         *self.shared.restart_requested.lock() = Some(message);
         self.shared.wake.notify_all();
         let info = self.shared.info(false);
-        self.shared.post(|l| l.on_receiver_error(&info));
+        self.shared.post(ListenerEvent::ReceiverError(info));
     }
 
     /// Reports an error to listeners without stopping.
@@ -326,7 +326,7 @@ impl<T: Data> ReceiverContext<T> {
         log::warn!("receiver {} reported: {message}", self.shared.name);
         *self.shared.last_error.lock() = Some(message);
         let info = self.shared.info(true);
-        self.shared.post(|l| l.on_receiver_error(&info));
+        self.shared.post(ListenerEvent::ReceiverError(info));
     }
 
     /// Stops this receiver for good.
@@ -400,7 +400,7 @@ fn supervise<R: Receiver>(
         *shared.restart_requested.lock() = None;
         let before = shared.stored.load(Ordering::Relaxed);
         let info = shared.info(true);
-        shared.post(|l| l.on_receiver_started(&info));
+        shared.post(ListenerEvent::ReceiverStarted(info));
         let started =
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| receiver.on_start(&ctx)));
         if started.is_err() {
@@ -441,7 +441,7 @@ fn supervise<R: Receiver>(
     }
     shared.cut_block();
     let info = shared.info(false);
-    shared.post(|l| l.on_receiver_stopped(&info));
+    shared.post(ListenerEvent::ReceiverStopped(info));
 }
 
 /// The receiver side of an input stream, as its source drives it.

@@ -15,6 +15,7 @@ use parking_lot::{Condvar, Mutex};
 
 use crate::error::{Error, Result};
 use crate::graph::Graph;
+use crate::listener::ListenerEvent;
 use crate::listener::{BatchInfo, OutputOperationInfo};
 use crate::plumbing::JobFn;
 use crate::time::Time;
@@ -304,7 +305,9 @@ impl SchedulerShared {
             output_operations: batch_jobs.len(),
             failures,
         };
-        graph.listeners.post(|l| l.on_batch_submitted(&info));
+        graph
+            .listeners
+            .post(ListenerEvent::BatchSubmitted(info.clone()));
         if batch_jobs.is_empty() {
             let set = Arc::new(JobSet {
                 info: Mutex::new(info),
@@ -337,7 +340,9 @@ impl SchedulerShared {
             info.processing_start_time = Some(self.graph.clock.now());
             let snapshot = info.clone();
             drop(info);
-            self.graph.listeners.post(|l| l.on_batch_started(&snapshot));
+            self.graph
+                .listeners
+                .post(ListenerEvent::BatchStarted(snapshot));
         }
     }
 
@@ -365,7 +370,7 @@ impl SchedulerShared {
         self.completed_batches.fetch_add(1, Ordering::Relaxed);
         self.graph
             .listeners
-            .post(|l| l.on_batch_completed(&snapshot));
+            .post(ListenerEvent::BatchCompleted(snapshot.clone()));
         // A failed batch is not cleared: its input stays listed, and a restart re-runs it.
         if snapshot.succeeded() {
             let _ = self.events.send(Event::Clear(snapshot.batch_time));
@@ -394,7 +399,7 @@ impl SchedulerShared {
             };
             self.graph
                 .listeners
-                .post(|l| l.on_output_operation_started(&op));
+                .post(ListenerEvent::OutputStarted(op.clone()));
             let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job.run));
             let failure = match result {
                 Ok(Ok(())) => None,
@@ -411,7 +416,7 @@ impl SchedulerShared {
             op.failure = failure.clone();
             self.graph
                 .listeners
-                .post(|l| l.on_output_operation_completed(&op));
+                .post(ListenerEvent::OutputCompleted(op.clone()));
             if let Some(message) = failure {
                 job.set.info.lock().failures.push(message.clone());
                 self.report_error(Error::BatchFailed {
