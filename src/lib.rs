@@ -31,8 +31,16 @@ pub use emberflow_streaming::{
     batch_output_dir, BatchInfo, Clock, DStream, Error, ManualClock, MapWithStateDStream,
     OutputOperationInfo, RddQueue, Receiver, ReceiverContext, ReceiverInfo, Result, State,
     StateSpec, StopOptions, StreamingConfig, StreamingContext, StreamingContextBuilder,
-    StreamingContextState, StreamingListener, SystemClock, Time,
+    StreamingContextState, StreamingListener, StreamingProgress, StreamingStatus, SystemClock,
+    Time,
 };
+/// The parts of a [`StreamingProgress`].
+pub mod progress {
+    pub use emberflow_streaming::{
+        DurationMs, SinkProgress, SourceProgress, StateOperatorProgress, StreamingProgress,
+        StreamingStatus,
+    };
+}
 
 /// Kafka: the direct stream, `create_rdd`, offset ranges (feature `kafka`).
 #[cfg(feature = "kafka")]

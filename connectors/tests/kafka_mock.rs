@@ -146,6 +146,43 @@ fn set_max_rate_steers_the_direct_stream() {
     assert_eq!(sizes, vec![20, 20, 120, 40, 0], "{sizes:?}");
 }
 
+/// A batch's progress shows where it read, as Spark's Kafka source does:
+/// `{topic: {partition: offset}}` at its start and end.
+#[test]
+fn the_progress_of_a_batch_shows_its_offsets() {
+    let mock = MockCluster::new(1).unwrap();
+    let servers = mock.bootstrap_servers();
+    mock.create_topic("progress", 2, 1).unwrap();
+    produce(&servers, "progress", 0, 40);
+    let runner = BatchRunner::new(Duration::from_secs(1));
+    let params = KafkaParams::new(servers.clone()).set("auto.offset.reset", "earliest");
+    let stream = KafkaUtils::create_direct_stream(
+        runner.ssc(),
+        params,
+        ConsumerStrategy::subscribe(["progress"]),
+    )
+    .unwrap();
+    let ranges = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let r = ranges.clone();
+    stream.foreach_rdd(move |rdd, _| {
+        *r.lock().unwrap() = rdd.offset_ranges();
+        Ok(())
+    });
+    runner.run(1).unwrap();
+    let p = runner.ssc().last_progress().unwrap();
+    let ranges = ranges.lock().unwrap().clone();
+    let at = |f: fn(&OffsetRange) -> i64| {
+        let partitions: serde_json::Map<String, serde_json::Value> = ranges
+            .iter()
+            .map(|r| (r.partition.to_string(), f(r).into()))
+            .collect();
+        serde_json::json!({ "progress": partitions })
+    };
+    assert_eq!(p.num_input_rows, 40);
+    assert_eq!(p.sources[0].start_offset, Some(at(|r| r.from_offset)));
+    assert_eq!(p.sources[0].end_offset, Some(at(|r| r.until_offset)));
+}
+
 #[test]
 fn create_rdd_reads_exactly_the_ranges_and_committed_offsets_are_a_start() {
     let mock = MockCluster::new(1).unwrap();

@@ -33,6 +33,7 @@ mod error;
 pub(crate) mod graph;
 mod listener;
 pub mod plumbing;
+mod progress;
 pub(crate) mod receiver;
 pub(crate) mod scheduler;
 pub(crate) mod services;
@@ -52,5 +53,9 @@ pub use dstream::queue_input::RddQueue;
 pub use dstream::DStream;
 pub use error::{Error, Result};
 pub use listener::{BatchInfo, OutputOperationInfo, ReceiverInfo, StreamingListener};
+pub use progress::{
+    DurationMs, SinkProgress, SourceProgress, StateOperatorProgress, StreamingProgress,
+    StreamingStatus,
+};
 pub use receiver::{Receiver, ReceiverContext};
 pub use time::Time;

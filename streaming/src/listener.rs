@@ -28,6 +28,9 @@ pub struct BatchInfo {
     pub output_operations: usize,
     /// Error messages of the output operations that failed.
     pub failures: Vec<String>,
+    /// How long writing the batch's metadata checkpoint (before its jobs) took, when the
+    /// context has a checkpoint directory.
+    pub checkpoint_duration: Option<Duration>,
 }
 
 impl BatchInfo {

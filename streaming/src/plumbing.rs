@@ -117,7 +117,13 @@ pub trait DStreamBase: Send + Sync + 'static {
     fn data_paths(&self) -> Vec<std::path::PathBuf>;
     /// See [`DStreamNode::restore`].
     fn restore(&self, data: &[u8]) -> Result<()>;
+    /// A stateful stream's state after its latest batch (see [`DStreamNode::state`]).
+    fn state_metrics(&self) -> Option<StateMetrics> {
+        None
+    }
 }
+
+pub use crate::state_store::StateMetrics;
 
 /// What a [`Parent`] reads: a typed stream of the graph (implemented by the DStream base).
 pub(crate) trait ParentStream<T>: DStreamBase {
@@ -235,7 +241,15 @@ pub(crate) trait InputBase: Send + Sync + 'static {
     }
     /// See [`Source::set_rate_limit`].
     fn set_rate_limit(&self, _records_per_second: Option<u64>) {}
+    /// See [`Source::describe_batch`].
+    fn describe_batch(&self, _time: Time) -> Option<BatchOffsets> {
+        None
+    }
 }
+
+/// Where a batch of a source began and ended, as its progress shows them (JSON values:
+/// Kafka `{topic: {partition: offset}}`, files `{"files": [...]}`); the start when known.
+pub type BatchOffsets = (Option<serde_json::Value>, serde_json::Value);
 
 /// An input (Spark's InputDStream), for implementers of sources outside the library: what
 /// the RDD of a batch is, and, optionally, its record count, the source's life (start, stop),
@@ -285,6 +299,11 @@ pub trait Source<T>: Send + Sync + 'static {
     /// stream's per-batch cap take it; backpressure and `StreamingContext::set_max_rate`
     /// call it.
     fn set_rate_limit(&self, _records_per_second: Option<u64>) {}
+    /// Where the batch at `time` began and ended, for its progress report; asked when the
+    /// batch completes (before its bookkeeping is cleared).
+    fn describe_batch(&self, _time: Time) -> Option<BatchOffsets> {
+        None
+    }
     /// The RDD of the batch at `time`. Called once per batch (the base memoises it), on the
     /// job generator thread: decide what the batch holds here, read it in the RDD's tasks.
     ///
@@ -392,6 +411,9 @@ impl<T: emberflow_core::Data, S: Source<T>> InputBase for SourceInput<T, S> {
     }
     fn set_rate_limit(&self, records_per_second: Option<u64>) {
         self.source.set_rate_limit(records_per_second);
+    }
+    fn describe_batch(&self, time: Time) -> Option<BatchOffsets> {
+        self.source.describe_batch(time)
     }
 }
 

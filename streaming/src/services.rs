@@ -124,6 +124,8 @@ pub struct StreamingConfig {
     /// Events the listener bus holds for its listeners; past it, events are dropped and
     /// counted. Default 10,000.
     pub listener_queue: usize,
+    /// The job's name, in its progress reports. Default none.
+    pub name: Option<String>,
 }
 
 impl Default for StreamingConfig {
@@ -141,6 +143,7 @@ impl Default for StreamingConfig {
             checkpoint_write_retries: 2,
             wal_roll_bytes: crate::wal::ROLL_BYTES,
             listener_queue: 10_000,
+            name: None,
         }
     }
 }

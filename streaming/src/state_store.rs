@@ -27,6 +27,17 @@ pub(crate) fn default_checkpoint_interval(slide: Duration) -> Duration {
     Duration::from_millis(10_000u64.div_ceil(s) * s)
 }
 
+/// A state's size after its latest batch, for the progress report.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StateMetrics {
+    /// Keys in the state.
+    pub rows_total: u64,
+    /// Keys the batch updated.
+    pub rows_updated: u64,
+    /// Rows times their in-memory size (an estimate: what they point to is not counted).
+    pub memory_bytes: u64,
+}
+
 /// What a restart does with the states read back: `(batch time, files)`, oldest first.
 type ApplyRestored = Box<dyn Fn(&Services, Vec<(Time, PathBuf)>) -> Result<()> + Send + Sync>;
 
@@ -45,6 +56,7 @@ pub struct StateStore {
     /// State written to the checkpoint directory, by batch time (the newest two).
     written: Arc<Mutex<BTreeMap<Time, PathBuf>>>,
     apply: Mutex<Option<ApplyRestored>>,
+    metrics: Arc<Mutex<StateMetrics>>,
 }
 
 impl StateStore {
@@ -56,7 +68,23 @@ impl StateStore {
             kind,
             written: Arc::default(),
             apply: Mutex::new(None),
+            metrics: Arc::default(),
         }
+    }
+
+    /// Records the state's size after a batch: `rows` keys of `row_bytes` each in memory,
+    /// `updated` of them touched by the batch.
+    pub fn record(&self, rows: u64, updated: u64, row_bytes: usize) {
+        *self.metrics.lock() = StateMetrics {
+            rows_total: rows,
+            rows_updated: updated,
+            memory_bytes: rows.saturating_mul(row_bytes as u64),
+        };
+    }
+
+    /// The state's size after its latest batch.
+    pub fn metrics(&self) -> StateMetrics {
+        *self.metrics.lock()
     }
 
     /// The kind of the node whose state this is.
@@ -133,12 +161,23 @@ impl StateStore {
         let graph = self.services();
         let held = rdd.materialize_lazily();
         let state = held.clone();
+        let metrics = self.metrics.clone();
+        // Every key of such a state is computed each batch (as Spark's StateDStream).
+        let record = move |rows: u64| {
+            *metrics.lock() = StateMetrics {
+                rows_total: rows,
+                rows_updated: rows,
+                memory_bytes: rows.saturating_mul(std::mem::size_of::<T>() as u64),
+            };
+        };
         if self.due(graph, time) {
             let (written, kind) = (self.written.clone(), self.kind);
             graph.add_batch_work(
                 time,
                 Box::new(move || {
                     let path = write_state(&state, time, kind)?;
+                    // Held in memory by now: counting reads no file.
+                    record(state.count()?);
                     let mut written = written.lock();
                     written.insert(time, path);
                     while written.len() > 2 {
@@ -151,10 +190,11 @@ impl StateStore {
             graph.add_batch_work(
                 time,
                 Box::new(move || {
-                    state.run_job(|_, it| {
-                        it.for_each(drop);
-                        Ok(())
-                    })?;
+                    let rows: u64 = state
+                        .run_job(|_, it| Ok(it.count() as u64))?
+                        .into_iter()
+                        .sum();
+                    record(rows);
                     Ok(())
                 }),
             );

@@ -243,6 +243,25 @@ impl Source<ConsumerRecord> for DirectSource {
     fn set_rate_limit(&self, records_per_second: Option<u64>) {
         *self.state.rate_limit.lock() = records_per_second;
     }
+    /// Offsets as Spark's Kafka source reports them: `{topic: {partition: offset}}`.
+    fn describe_batch(&self, time: Time) -> Option<emberflow_streaming::plumbing::BatchOffsets> {
+        let ranges = self.state.batches.lock().get(&time).cloned()?;
+        let mut start = serde_json::Map::new();
+        let mut end = serde_json::Map::new();
+        for r in &ranges {
+            let entry = |m: &mut serde_json::Map<String, serde_json::Value>, offset: i64| {
+                if let serde_json::Value::Object(partitions) = m
+                    .entry(r.topic.clone())
+                    .or_insert_with(|| serde_json::Value::Object(Default::default()))
+                {
+                    partitions.insert(r.partition.to_string(), offset.into());
+                }
+            };
+            entry(&mut start, r.from_offset);
+            entry(&mut end, r.until_offset);
+        }
+        Some((Some(start.into()), end.into()))
+    }
     fn batch(&self, time: Time) -> emberflow_streaming::Result<Option<Rdd<ConsumerRecord>>> {
         self.state.running.lock().insert(time);
         let known = self.state.batches.lock().get(&time).cloned();

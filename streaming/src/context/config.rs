@@ -100,6 +100,12 @@ impl StreamingContextBuilder {
         self
     }
 
+    /// A name for the job, in its progress reports.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.config.name = Some(name.into());
+        self
+    }
+
     /// See [`StreamingConfig::stop_gracefully_on_signal`].
     pub fn stop_gracefully_on_signal(mut self, on: bool) -> Self {
         self.config.stop_gracefully_on_signal = on;
@@ -119,6 +125,8 @@ impl StreamingContextBuilder {
                 state: Mutex::new(StreamingContextState::Initialized),
                 scheduler: Mutex::new(None),
                 waiter: Arc::new(Waiter::default()),
+                id: crate::progress::fresh_id(),
+                progress: Mutex::new(None),
             }),
         }
     }

@@ -107,6 +107,22 @@ impl StreamingContext {
             input.start(zero)?;
             log::debug!("input stream {id} ({}) started", input.name());
         }
+        // Progress is tracked on the thread that completes each batch, before its input's
+        // bookkeeping is cleared.
+        let tracker = Arc::new(crate::progress::ProgressTracker::new(
+            graph.services.clone(),
+            self.job_id()?,
+            graph.config.name.clone(),
+            graph.inputs(),
+            graph.nodes(),
+            graph
+                .outputs()
+                .iter()
+                .map(|o| o.name().to_owned())
+                .collect(),
+        ));
+        graph.listeners.add_internal(tracker.clone());
+        *self.inner.progress.lock() = Some(tracker);
         graph.started.store(true, Ordering::SeqCst);
         let scheduler = JobScheduler::start(
             graph.clone(),
@@ -127,6 +143,26 @@ impl StreamingContext {
         }
         log::info!("StreamingContext started; first batch at {start}");
         Ok(())
+    }
+
+    /// The job's id: kept in the checkpoint directory (`id`), so a restart from it reports
+    /// the same; without one, this context's own.
+    fn job_id(&self) -> Result<String> {
+        let Some(dir) = self.inner.graph.checkpoint_dir.lock().clone() else {
+            return Ok(self.inner.id.clone());
+        };
+        let path = dir.join("id");
+        match std::fs::read_to_string(&path) {
+            Ok(id) if !id.trim().is_empty() => return Ok(id.trim().to_owned()),
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io(&path, e)),
+        }
+        // Written whole or not at all: a new file renamed into place.
+        let tmp = dir.join(format!(".id-{}", std::process::id()));
+        std::fs::write(&tmp, &self.inner.id).map_err(|e| Error::io(&tmp, e))?;
+        std::fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))?;
+        Ok(self.inner.id.clone())
     }
 
     /// Watches for SIGTERM and SIGINT and stops gracefully when one comes.
@@ -173,6 +209,9 @@ impl StreamingContext {
         }
         *state = StreamingContextState::Stopped;
         drop(state);
+        if let Some(p) = &*self.inner.progress.lock() {
+            p.stopped();
+        }
         // Listeners hear of every batch that ran before `stop` returns.
         if !self.inner.graph.listeners.flush(Duration::from_secs(10)) {
             log::warn!("the listeners did not catch up within 10 s of the stop");

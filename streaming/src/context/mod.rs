@@ -41,6 +41,10 @@ struct Inner {
     state: Mutex<StreamingContextState>,
     scheduler: Mutex<Option<JobScheduler>>,
     waiter: Arc<Waiter>,
+    /// The job's id when it has no checkpoint directory (with one, the id is kept there).
+    id: String,
+    /// Progress and status of the running context (from `start`).
+    progress: Mutex<Option<Arc<crate::progress::ProgressTracker>>>,
 }
 
 /// The entry point of streaming (Spark's StreamingContext): cuts input into one RDD per batch
@@ -141,6 +145,33 @@ impl StreamingContext {
             })?;
         input.set_rate_limit(records_per_second);
         Ok(())
+    }
+
+    /// What the context is doing now: waiting for data, processing a batch, or stopped.
+    pub fn status(&self) -> crate::progress::StreamingStatus {
+        match &*self.inner.progress.lock() {
+            Some(p) => p.status(),
+            None => crate::progress::StreamingStatus {
+                message: "Initializing".into(),
+                is_data_available: false,
+                is_trigger_active: false,
+            },
+        }
+    }
+
+    /// The progress of the latest completed batches (the last 100), oldest first.
+    pub fn recent_progress(&self) -> Vec<crate::progress::StreamingProgress> {
+        self.inner
+            .progress
+            .lock()
+            .as_ref()
+            .map(|p| p.recent())
+            .unwrap_or_default()
+    }
+
+    /// The progress of the latest completed batch.
+    pub fn last_progress(&self) -> Option<crate::progress::StreamingProgress> {
+        self.inner.progress.lock().as_ref().and_then(|p| p.last())
     }
 
     /// Listener events dropped because the listener queue was full (a listener too slow to

@@ -177,6 +177,13 @@ impl Source<String> for FileInputState {
     fn kind(&self) -> &'static str {
         "file_input"
     }
+    /// The files the batch read (Spark's file source reports its log offset; the names say
+    /// more here).
+    fn describe_batch(&self, time: Time) -> Option<crate::plumbing::BatchOffsets> {
+        let files = self.files_of(time)?;
+        let names: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
+        Some((None, serde_json::json!({ "files": names })))
+    }
     fn name(&self) -> String {
         format!("file stream {}", self.dir.display())
     }

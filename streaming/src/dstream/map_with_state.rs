@@ -105,6 +105,8 @@ struct Shared<K: 'static, V, S: 'static, U> {
     /// The newest batch applied to the state; after a restart, the batches between the
     /// restored state and the next one asked for are replayed.
     applied_through: Mutex<Option<Time>>,
+    /// Records applied since the batch's update began (for the state's metrics).
+    batch_updates: std::sync::atomic::AtomicU64,
 }
 
 impl<K, V, S, U> Shared<K, V, S, U>
@@ -120,9 +122,13 @@ where
     fn apply(&self, part: usize, records: &mut dyn Iterator<Item = (K, V)>, time: Time) -> Vec<U> {
         let mut p = self.parts[part].lock();
         let mut undo = Undo::default();
+        let mut applied = 0u64;
+        let mut counted = records.inspect(|_| applied += 1);
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            self.apply_logged(&mut p, records, time, &mut undo)
+            self.apply_logged(&mut p, &mut counted, time, &mut undo)
         }));
+        self.batch_updates
+            .fetch_add(applied, std::sync::atomic::Ordering::Relaxed);
         match result {
             Ok(out) => out,
             Err(panic) => {
@@ -332,7 +338,18 @@ where
             t = t + slide;
         }
     }
+    shared
+        .batch_updates
+        .store(0, std::sync::atomic::Ordering::Relaxed);
     let emitted = apply_batch(parent, shared, time, &ctx)?;
+    let keys: usize = shared.parts.iter().map(|p| p.lock().map.len()).sum();
+    shared.store.record(
+        keys as u64,
+        shared
+            .batch_updates
+            .load(std::sync::atomic::Ordering::Relaxed),
+        std::mem::size_of::<(K, Entry<S>)>(),
+    );
     *shared.applied_through.lock() = Some(time);
     // The state is written to the checkpoint directory at checkpoint intervals; the
     // snapshot is taken only when that, or `state_snapshots`, needs it.
@@ -553,6 +570,7 @@ where
                 "map_with_state",
             ),
             applied_through: Mutex::new(None),
+            batch_updates: std::sync::atomic::AtomicU64::new(0),
         });
         // At a restart: the newest state written before the first batch run again; the
         // batches after it are replayed by that batch's update.

@@ -188,6 +188,9 @@ impl<T: Data> DStreamBase for DStreamInner<T> {
             None => self.node.restore(data),
         }
     }
+    fn state_metrics(&self) -> Option<crate::state_store::StateMetrics> {
+        self.node.state().map(|s| s.metrics())
+    }
 }
 
 impl<T: Data> DStreamInner<T> {

@@ -151,7 +151,14 @@ impl SchedulerShared {
         // outputs may have been written, and re-runs it with the same input. If it cannot
         // be written, the batch's jobs do not run and the context halts: the last durable
         // checkpoint still describes everything done, so a restart loses nothing.
-        if let Err(e) = self.write_checkpoint_retrying(time) {
+        let writing = std::time::Instant::now();
+        let written = self.write_checkpoint_retrying(time);
+        if self.graph.checkpoint_dir.lock().is_some() {
+            if let Some(job) = batch_jobs.first() {
+                job.set.info.lock().checkpoint_duration = Some(writing.elapsed());
+            }
+        }
+        if let Err(e) = written {
             let message = format!(
                 "the metadata checkpoint of batch {time} could not be written, so its jobs did not run and the context stopped generating batches (restart it from the checkpoint once storage is back): {e}"
             );
@@ -304,6 +311,7 @@ impl SchedulerShared {
             processing_end_time: None,
             output_operations: batch_jobs.len(),
             failures,
+            checkpoint_duration: None,
         };
         graph
             .listeners
@@ -443,6 +451,7 @@ fn empty_info(time: Time) -> BatchInfo {
         processing_end_time: None,
         output_operations: 0,
         failures: Vec::new(),
+        checkpoint_duration: None,
     }
 }
 
