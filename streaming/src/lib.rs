@@ -25,6 +25,7 @@
 #![deny(missing_docs)]
 #![warn(clippy::print_stdout, clippy::print_stderr)]
 
+mod backpressure;
 pub(crate) mod checkpoint;
 mod clock;
 mod context;
@@ -43,6 +44,7 @@ mod time;
 pub(crate) mod util;
 pub(crate) mod wal;
 
+pub use backpressure::PidRateEstimator;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use context::{
     StopOptions, StreamingConfig, StreamingContext, StreamingContextBuilder, StreamingContextState,

@@ -126,6 +126,12 @@ pub struct StreamingConfig {
     pub listener_queue: usize,
     /// The job's name, in its progress reports. Default none.
     pub name: Option<String>,
+    /// Backpressure: after every batch a PID estimator sets each input's rate to what the
+    /// job processes (`spark.streaming.backpressure.enabled`). Default false.
+    pub backpressure: bool,
+    /// With backpressure, the rate (records per second) each input starts at, before the
+    /// first estimate (`spark.streaming.backpressure.initialRate`). Default none.
+    pub backpressure_initial_rate: Option<u64>,
 }
 
 impl Default for StreamingConfig {
@@ -144,6 +150,8 @@ impl Default for StreamingConfig {
             wal_roll_bytes: crate::wal::ROLL_BYTES,
             listener_queue: 10_000,
             name: None,
+            backpressure: false,
+            backpressure_initial_rate: None,
         }
     }
 }

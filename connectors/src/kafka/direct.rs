@@ -69,8 +69,10 @@ struct DirectState {
     batches: Mutex<BTreeMap<Time, Vec<OffsetRange>>>,
     /// Batches computed in this run and not completed yet.
     running: Mutex<std::collections::BTreeSet<Time>>,
-    /// Records per second the job processed lately (backpressure's estimate).
+    /// With `KafkaParams::backpressure`: the PID estimator's latest rate for this stream,
+    /// and the estimator.
     processed_rate: Mutex<Option<f64>>,
+    pid: Mutex<emberflow_streaming::PidRateEstimator>,
     /// Records per second over all partitions set through the rate hook.
     rate_limit: Mutex<Option<u64>>,
     /// Readers kept between batches.
@@ -213,11 +215,20 @@ impl DirectSource {
         if !self.state.params.has_backpressure() {
             return;
         }
-        if let (Some(records), Some(d)) =
-            (records, info.processing_delay().filter(|d| !d.is_zero()))
-        {
-            if records > 0 {
-                *self.state.processed_rate.lock() = Some(records as f64 / d.as_secs_f64());
+        // The shared PID estimator (as the context's backpressure), for this stream alone.
+        if let (Some(records), Some(end), Some(processing), Some(scheduling)) = (
+            records,
+            info.processing_end_time,
+            info.processing_delay(),
+            info.scheduling_delay(),
+        ) {
+            if let Some(rate) = self.state.pid.lock().compute(
+                end.millis(),
+                records,
+                processing.as_millis() as u64,
+                scheduling.as_millis() as u64,
+            ) {
+                *self.state.processed_rate.lock() = Some(rate);
             }
         }
     }
@@ -424,6 +435,9 @@ impl KafkaUtils {
             batches: Mutex::new(BTreeMap::new()),
             running: Mutex::new(std::collections::BTreeSet::new()),
             processed_rate: Mutex::new(None),
+            pid: Mutex::new(emberflow_streaming::PidRateEstimator::new(
+                ssc.batch_interval(),
+            )),
             rate_limit: Mutex::new(None),
             pool: Arc::new(ConsumerPool::default()),
         });

@@ -55,9 +55,10 @@ impl KafkaParams {
         self.max_rate_per_partition = Some(records_per_second);
         self
     }
-    /// Adapts each batch's size to what the job processed lately (Spark's
-    /// `spark.streaming.backpressure.enabled`): a batch reads at most what the previous one
-    /// processed per second times the batch interval, and never more than the rate limit.
+    /// Backpressure for this stream alone (the context's `backpressure(true)` does it for
+    /// every input): after each batch the PID rate estimator (`PidRateEstimator`, Spark's
+    /// defaults) sets the rate the next batches read at, shared out over the partitions,
+    /// never more than the rate limit.
     pub fn backpressure(mut self, on: bool) -> Self {
         self.backpressure = on;
         self

@@ -100,6 +100,18 @@ impl StreamingContextBuilder {
         self
     }
 
+    /// See [`StreamingConfig::backpressure`].
+    pub fn backpressure(mut self, on: bool) -> Self {
+        self.config.backpressure = on;
+        self
+    }
+
+    /// See [`StreamingConfig::backpressure_initial_rate`].
+    pub fn backpressure_initial_rate(mut self, records_per_second: u64) -> Self {
+        self.config.backpressure_initial_rate = Some(records_per_second);
+        self
+    }
+
     /// A name for the job, in its progress reports.
     pub fn name(mut self, name: impl Into<String>) -> Self {
         self.config.name = Some(name.into());

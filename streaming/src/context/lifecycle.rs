@@ -122,6 +122,19 @@ impl StreamingContext {
                 .collect(),
         ));
         graph.listeners.add_internal(tracker.clone());
+        if graph.config.backpressure {
+            if let Some(rate) = graph.config.backpressure_initial_rate {
+                for (_, input) in graph.inputs() {
+                    input.set_rate_limit(Some(rate));
+                }
+            }
+            graph
+                .listeners
+                .add_internal(Arc::new(crate::backpressure::RateController::new(
+                    graph.inputs(),
+                    graph.batch_interval,
+                )));
+        }
         *self.inner.progress.lock() = Some(tracker);
         graph.started.store(true, Ordering::SeqCst);
         let scheduler = JobScheduler::start(

@@ -30,7 +30,9 @@ impl RecurringTimer {
             .name(name.to_owned())
             .spawn(move || {
                 let mut next = start;
-                while clock.wait_to_work(next, &flag) {
+                // Checked every round: a timer far behind its clock (missed times called
+                // back in a row) must still stop when told.
+                while !flag.load(Ordering::SeqCst) && clock.wait_to_work(next, &flag) {
                     if !callback(next) {
                         break;
                     }
