@@ -46,23 +46,31 @@ impl<T: Data> RddBase for ParallelCollectionRdd<T> {
     }
 }
 
-impl<T: Data> RddNode<T> for ParallelCollectionRdd<T> {
-    fn compute<'a>(&'a self, split: usize, _tc: &'a TaskContext) -> Result<BoxIter<'a, T>> {
-        Ok(Box::new(self.slices[split].iter().cloned()))
-    }
-    fn compute_chunks<'a>(
-        &'a self,
-        split: usize,
-        _tc: &'a TaskContext,
-    ) -> Result<crate::plumbing::BoxChunks<'a, T>>
-    where
-        T: 'a,
-    {
-        Ok(Box::new(SliceChunks {
-            records: &self.slices[split],
-        }))
-    }
+/// `RddNode` for a node whose partitions are in memory (`$field[split]`): read by cloning,
+/// a chunk at a time when chunked.
+macro_rules! in_memory_node {
+    ($ty:ident, $field:ident) => {
+        impl<T: Data> RddNode<T> for $ty<T> {
+            fn compute<'a>(&'a self, split: usize, _tc: &'a TaskContext) -> Result<BoxIter<'a, T>> {
+                Ok(Box::new(self.$field[split].iter().cloned()))
+            }
+            fn compute_chunks<'a>(
+                &'a self,
+                split: usize,
+                _tc: &'a TaskContext,
+            ) -> Result<crate::plumbing::BoxChunks<'a, T>>
+            where
+                T: 'a,
+            {
+                Ok(Box::new(SliceChunks {
+                    records: &self.$field[split][..],
+                }))
+            }
+        }
+    };
 }
+
+in_memory_node!(ParallelCollectionRdd, slices);
 
 pub(crate) struct RangeRdd {
     meta: RddMeta,
@@ -194,23 +202,7 @@ impl<T: Data> RddBase for PartitionsRdd<T> {
     }
 }
 
-impl<T: Data> RddNode<T> for PartitionsRdd<T> {
-    fn compute<'a>(&'a self, split: usize, _tc: &'a TaskContext) -> Result<BoxIter<'a, T>> {
-        Ok(Box::new(self.parts[split].iter().cloned()))
-    }
-    fn compute_chunks<'a>(
-        &'a self,
-        split: usize,
-        _tc: &'a TaskContext,
-    ) -> Result<crate::plumbing::BoxChunks<'a, T>>
-    where
-        T: 'a,
-    {
-        Ok(Box::new(SliceChunks {
-            records: &self.parts[split],
-        }))
-    }
-}
+in_memory_node!(PartitionsRdd, parts);
 
 /// An RDD that computes each partition of its parent once, keeps it in memory, and forgets
 /// the parent (its whole lineage) once every partition is held: `materialize` without the

@@ -128,13 +128,7 @@ fn burst(
         std::fs::create_dir_all(&burst_dir).map_err(|e| Error::io(&burst_dir, e))?;
         let runner = BatchRunner::with_builder(ctx, Duration::from_secs(1), |b| b);
         let input = runner.ssc().text_file_stream(&burst_dir);
-        let d = Dashboard::build(
-            &input,
-            &DashboardOptions {
-                print: false,
-                ..DashboardOptions::default()
-            },
-        );
+        let d = quiet(&input);
         runner.run(0)?;
         let mtime = UNIX_EPOCH + Duration::from_millis(runner.clock().now().millis() + 500);
         write_chunks(&burst_dir, lines, chunk, mtime)?;
@@ -155,18 +149,23 @@ fn burst(
     best.ok_or_else(|| Error::user("no burst ran"))
 }
 
-fn pipeline(
-    runner: &BatchRunner,
-    input: &DStream<String>,
-    batches: usize,
-) -> Result<(Summary, Duration)> {
-    let d = Dashboard::build(
+/// The dashboard on `input`, printing nothing.
+fn quiet(input: &DStream<String>) -> Dashboard {
+    Dashboard::build(
         input,
         &DashboardOptions {
             print: false,
             ..DashboardOptions::default()
         },
-    );
+    )
+}
+
+fn pipeline(
+    runner: &BatchRunner,
+    input: &DStream<String>,
+    batches: usize,
+) -> Result<(Summary, Duration)> {
+    let d = quiet(input);
     runner.run(0)?;
     let t = Instant::now();
     runner.run(batches)?;
@@ -230,13 +229,7 @@ fn main() -> Result<()> {
     std::fs::create_dir_all(&watched).map_err(|e| Error::io(&watched, e))?;
     let runner = BatchRunner::with_builder(&ctx, Duration::from_secs(1), |b| b);
     let input = runner.ssc().text_file_stream(&watched);
-    let d = Dashboard::build(
-        &input,
-        &DashboardOptions {
-            print: false,
-            ..DashboardOptions::default()
-        },
-    );
+    let d = quiet(&input);
     runner.run(0)?;
     let mut file_time = Duration::ZERO;
     for (i, c) in g.lines.chunks(chunk).enumerate() {
