@@ -31,8 +31,8 @@ pub use emberflow_streaming::{
     batch_output_dir, BatchInfo, Clock, DStream, Error, ManualClock, MapWithStateDStream,
     OutputOperationInfo, RddQueue, Receiver, ReceiverContext, ReceiverInfo, Result, State,
     StateSpec, StopOptions, StreamingConfig, StreamingContext, StreamingContextBuilder,
-    StreamingContextState, StreamingListener, StreamingProgress, StreamingStatus, SystemClock,
-    Time,
+    StreamingContextState, StreamingListener, StreamingProgress, StreamingStatus, StuckBatch,
+    SystemClock, Time,
 };
 /// The parts of a [`StreamingProgress`].
 pub mod progress {

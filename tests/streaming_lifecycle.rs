@@ -354,3 +354,65 @@ fn a_full_listener_queue_drops_and_counts_events() {
     // Every event was delivered or counted as dropped.
     assert_eq!(got + dropped, 1 + 8 * 5, "{got} heard, {dropped} dropped");
 }
+
+/// Hears stuck batches.
+struct Stuck(Arc<Mutex<Vec<emberflow::StuckBatch>>>);
+
+impl StreamingListener for Stuck {
+    fn on_batch_stuck(&self, stuck: &emberflow::StuckBatch) {
+        self.0.lock().unwrap().push(stuck.clone());
+    }
+}
+
+/// The watchdog names a batch whose output operation hangs, once, in the listeners and the
+/// status; the status recovers when the batch completes.
+#[test]
+fn the_watchdog_names_a_stuck_batch_and_its_output_operation() {
+    let ctx = Context::local(2);
+    let clock = Arc::new(emberflow::ManualClock::new());
+    let ssc = StreamingContext::builder(&ctx, Duration::from_secs(1))
+        .clock(clock.clone())
+        .watchdog(Some(3))
+        .build();
+    let rdds = emberflow::RddQueue::new();
+    rdds.push(ctx.parallelize(vec![1, 2, 3], 2));
+    let (release_tx, release) = crossbeam_channel::unbounded::<()>();
+    let (running_tx, running) = crossbeam_channel::unbounded::<()>();
+    ssc.queue_stream(&rdds, true).foreach_rdd(move |rdd, time| {
+        if time == Time::from_millis(1000) {
+            // Hangs until the test lets it go.
+            let _ = running_tx.send(());
+            let _ = release.recv();
+        }
+        rdd.count()?;
+        Ok(())
+    });
+    let heard = Arc::new(Mutex::new(Vec::new()));
+    ssc.add_streaming_listener(Stuck(heard.clone()));
+    ssc.start().unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    clock.advance(Duration::from_secs(1));
+    running.recv_timeout(Duration::from_secs(30)).unwrap();
+    for _ in 0..4 {
+        clock.advance(Duration::from_secs(1));
+        assert!(clock.settle(Duration::from_secs(30)));
+    }
+    while !ssc.status().message.starts_with("Stuck") {
+        assert!(std::time::Instant::now() < deadline, "{:?}", ssc.status());
+        std::thread::yield_now();
+    }
+    let message = ssc.status().message;
+    assert!(message.contains("foreach_rdd"), "{message}");
+    drop(release_tx);
+    while ssc.completed_batches() < 5 {
+        assert!(std::time::Instant::now() < deadline);
+        std::thread::yield_now();
+    }
+    ssc.stop(StopOptions::immediate().keep_context(true))
+        .unwrap();
+    let heard = heard.lock().unwrap().clone();
+    assert_eq!(heard.len(), 1, "once per stuck batch: {heard:?}");
+    assert_eq!(heard[0].batch_time, Time::from_millis(1000));
+    assert_eq!(heard[0].output, Some((0, "foreach_rdd".to_string())));
+    assert!(heard[0].late_by >= Duration::from_secs(3));
+}

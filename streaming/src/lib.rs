@@ -54,7 +54,7 @@ pub use dstream::output::batch_output_dir;
 pub use dstream::queue_input::RddQueue;
 pub use dstream::DStream;
 pub use error::{Error, Result};
-pub use listener::{BatchInfo, OutputOperationInfo, ReceiverInfo, StreamingListener};
+pub use listener::{BatchInfo, OutputOperationInfo, ReceiverInfo, StreamingListener, StuckBatch};
 pub use progress::{
     DurationMs, SinkProgress, SourceProgress, StateOperatorProgress, StreamingProgress,
     StreamingStatus,

@@ -89,8 +89,36 @@ pub struct ReceiverInfo {
     pub last_error: Option<String>,
 }
 
+/// A batch that has not completed for longer than the watchdog allows
+/// ([`StreamingConfig::watchdog_intervals`](crate::StreamingConfig::watchdog_intervals)).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StuckBatch {
+    /// The oldest batch not completed.
+    pub batch_time: Time,
+    /// The output operation running for it (index and name), if one is.
+    pub output: Option<(usize, String)>,
+    /// How long past its batch time it is (on the stream's clock).
+    pub late_by: Duration,
+}
+
+impl std::fmt::Display for StuckBatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "batch {} has not completed after {:?}",
+            self.batch_time, self.late_by
+        )?;
+        match &self.output {
+            Some((id, name)) => write!(f, "; output operation {id} ({name}) is running"),
+            None => write!(f, "; none of its output operations has started"),
+        }
+    }
+}
+
 /// Callbacks for streaming progress; every method has a no-op default.
 pub trait StreamingListener: Send + Sync + 'static {
+    /// The watchdog found a batch stuck (once per stuck batch).
+    fn on_batch_stuck(&self, _stuck: &StuckBatch) {}
     /// The context started; `time` is its start time.
     fn on_streaming_started(&self, _time: Time) {}
     /// A batch's jobs were generated and queued.
@@ -140,6 +168,9 @@ impl<L: StreamingListener> StreamingListener for std::sync::Arc<L> {
     fn on_receiver_stopped(&self, info: &ReceiverInfo) {
         (**self).on_receiver_stopped(info)
     }
+    fn on_batch_stuck(&self, stuck: &StuckBatch) {
+        (**self).on_batch_stuck(stuck)
+    }
 }
 
 /// One event for the listeners.
@@ -154,6 +185,7 @@ pub(crate) enum ListenerEvent {
     ReceiverStarted(ReceiverInfo),
     ReceiverError(ReceiverInfo),
     ReceiverStopped(ReceiverInfo),
+    BatchStuck(StuckBatch),
 }
 
 impl ListenerEvent {
@@ -168,6 +200,7 @@ impl ListenerEvent {
             ListenerEvent::ReceiverStarted(r) => l.on_receiver_started(r),
             ListenerEvent::ReceiverError(r) => l.on_receiver_error(r),
             ListenerEvent::ReceiverStopped(r) => l.on_receiver_stopped(r),
+            ListenerEvent::BatchStuck(s) => l.on_batch_stuck(s),
         }
     }
 }

@@ -173,6 +173,8 @@ pub(crate) struct ProgressTracker {
     outputs: String,
     recent: Mutex<VecDeque<StreamingProgress>>,
     status: Mutex<StreamingStatus>,
+    /// The batch the watchdog reported stuck, until it completes: the status keeps saying so.
+    stuck: Mutex<Option<Time>>,
     stopped: std::sync::atomic::AtomicBool,
 }
 
@@ -196,6 +198,7 @@ impl ProgressTracker {
             outputs: outputs.join(", "),
             recent: Mutex::new(VecDeque::new()),
             status: Mutex::new(waiting(false)),
+            stuck: Mutex::new(None),
             stopped: std::sync::atomic::AtomicBool::new(false),
         }
     }
@@ -306,9 +309,18 @@ impl StreamingListener for ProgressTracker {
             return;
         }
         let mut s = self.status.lock();
-        s.message = format!("Processing batch {}", info.batch_time);
+        if self.stuck.lock().is_none() {
+            s.message = format!("Processing batch {}", info.batch_time);
+        }
         s.is_trigger_active = true;
         s.is_data_available = info.num_records() > 0;
+    }
+
+    fn on_batch_stuck(&self, stuck: &crate::listener::StuckBatch) {
+        if !self.stopped.load(std::sync::atomic::Ordering::SeqCst) {
+            *self.stuck.lock() = Some(stuck.batch_time);
+            self.status.lock().message = format!("Stuck: {stuck}");
+        }
     }
 
     fn on_batch_completed(&self, info: &BatchInfo) {
@@ -318,6 +330,12 @@ impl StreamingListener for ProgressTracker {
             recent.push_back(p);
             while recent.len() > RECENT {
                 recent.pop_front();
+            }
+        }
+        {
+            let mut stuck = self.stuck.lock();
+            if *stuck == Some(info.batch_time) {
+                *stuck = None;
             }
         }
         if !self.stopped.load(std::sync::atomic::Ordering::SeqCst) {

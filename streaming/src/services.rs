@@ -132,6 +132,10 @@ pub struct StreamingConfig {
     /// With backpressure, the rate (records per second) each input starts at, before the
     /// first estimate (`spark.streaming.backpressure.initialRate`). Default none.
     pub backpressure_initial_rate: Option<u64>,
+    /// The watchdog: when the oldest unfinished batch is this many batch intervals past its
+    /// time, listeners (`on_batch_stuck`), the status and the log say which batch and which
+    /// output operation. `None` turns it off. Default 10.
+    pub watchdog_intervals: Option<u32>,
 }
 
 impl Default for StreamingConfig {
@@ -152,6 +156,7 @@ impl Default for StreamingConfig {
             name: None,
             backpressure: false,
             backpressure_initial_rate: None,
+            watchdog_intervals: Some(10),
         }
     }
 }

@@ -100,6 +100,12 @@ impl StreamingContextBuilder {
         self
     }
 
+    /// See [`StreamingConfig::watchdog_intervals`].
+    pub fn watchdog(mut self, intervals: Option<u32>) -> Self {
+        self.config.watchdog_intervals = intervals;
+        self
+    }
+
     /// See [`StreamingConfig::backpressure`].
     pub fn backpressure(mut self, on: bool) -> Self {
         self.config.backpressure = on;

@@ -114,6 +114,10 @@ pub(crate) struct SchedulerShared {
     /// itself (one thread hand-off less per batch), the generator thread the rescheduled and
     /// draining ones and the clearing; never two at once, as on one thread.
     generator: Mutex<()>,
+    /// The output operation running now, by batch: what the watchdog names.
+    running: Mutex<Option<(Time, usize, String)>>,
+    /// The last batch the watchdog reported (each stuck batch once).
+    reported_stuck: Mutex<Option<Time>>,
     /// Whether the batches rescheduled after a restart were generated (the timer's first
     /// batch waits for them, so batches are generated in time order).
     recovered: Mutex<bool>,
@@ -121,6 +125,37 @@ pub(crate) struct SchedulerShared {
 }
 
 impl SchedulerShared {
+    /// The watchdog, at every batch time: reports the oldest unfinished batch once it is
+    /// `watchdog_intervals` intervals late.
+    fn watch(&self, now: Time) {
+        let Some(k) = self.graph.config.watchdog_intervals else {
+            return;
+        };
+        let Some(oldest) = self.pending.lock().first().copied() else {
+            return;
+        };
+        let late_by = now - oldest;
+        if late_by < self.graph.batch_interval * k.max(1) {
+            return;
+        }
+        if self.reported_stuck.lock().replace(oldest) == Some(oldest) {
+            return;
+        }
+        let output = self
+            .running
+            .lock()
+            .clone()
+            .filter(|(t, _, _)| *t == oldest)
+            .map(|(_, id, name)| (id, name));
+        let stuck = crate::listener::StuckBatch {
+            batch_time: oldest,
+            output,
+            late_by,
+        };
+        log::warn!("watchdog: {stuck}");
+        self.graph.listeners.post(ListenerEvent::BatchStuck(stuck));
+    }
+
     /// Waits until the batches rescheduled after a restart are generated (or the context
     /// halts).
     fn wait_recovered(&self) {
@@ -408,7 +443,9 @@ impl SchedulerShared {
             self.graph
                 .listeners
                 .post(ListenerEvent::OutputStarted(op.clone()));
+            *self.running.lock() = Some((time, job.output, job.name.clone()));
             let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job.run));
+            *self.running.lock() = None;
             let failure = match result {
                 Ok(Ok(())) => None,
                 Ok(Err(e)) => Some(e.to_string()),
@@ -491,6 +528,8 @@ impl JobScheduler {
             sequence: AtomicU64::new(first_sequence),
             checkpoint_failed: AtomicBool::new(false),
             generator: Mutex::new(()),
+            running: Mutex::new(None),
+            reported_stuck: Mutex::new(None),
             recovered: Mutex::new(false),
             recovered_cv: Condvar::new(),
         });
@@ -537,6 +576,7 @@ impl JobScheduler {
                 }
                 let _generating = s.generator.lock();
                 s.generate(t, &jobs);
+                s.watch(t);
                 !s.halted.load(Ordering::SeqCst)
             },
         )
