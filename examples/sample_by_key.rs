@@ -72,10 +72,9 @@ where
     })
 }
 
-#[allow(dead_code)] // the tests include this file for the operator, not for `main`
-fn main() -> Result<()> {
-    let runner = BatchRunner::new(Duration::from_secs(1));
-    let batches: Vec<Vec<(String, u32)>> = (0..3)
+/// `batches` batches of 3,000 trades, a third each of gold, silver and bronze.
+pub fn trades(batches: u32) -> Vec<Vec<(String, u32)>> {
+    (0..batches)
         .map(|b| {
             (0..3000)
                 .map(|i| {
@@ -86,8 +85,13 @@ fn main() -> Result<()> {
                 })
                 .collect()
         })
-        .collect();
-    let trades = runner.queue_input(batches);
+        .collect()
+}
+
+#[allow(dead_code)] // the tests include this file for the operator, not for `main`
+fn main() -> Result<()> {
+    let runner = BatchRunner::new(Duration::from_secs(1));
+    let trades = runner.queue_input(trades(3));
     let fractions = HashMap::from([("gold".to_string(), 1.0), ("silver".to_string(), 0.1)]);
     let sampled = sample_by_key(&trades, fractions, 7).map(|(k, _)| (k, 1u64));
     let counts = runner.collect(&sampled.reduce_by_key(|a, b| a + b));

@@ -15,18 +15,7 @@ use emberflow::prelude::*;
 use emberflow::testing::BatchRunner;
 
 fn input() -> Vec<Vec<(String, u32)>> {
-    (0..2)
-        .map(|b| {
-            (0..3000)
-                .map(|i| {
-                    (
-                        ["gold", "silver", "bronze"][i % 3].to_string(),
-                        b * 3000 + i as u32,
-                    )
-                })
-                .collect()
-        })
-        .collect()
+    sample::trades(2)
 }
 
 fn run() -> Vec<Vec<(String, u32)>> {

@@ -107,6 +107,21 @@ impl PidRateEstimator {
         self.latest_error = error;
         Some(new_rate)
     }
+
+    /// [`compute`](Self::compute) for a completed batch, of which one input gave `records`.
+    pub fn batch_completed(&mut self, info: &BatchInfo, records: u64) -> Option<f64> {
+        let (end, processing, scheduling) = (
+            info.processing_end_time?,
+            info.processing_delay()?,
+            info.scheduling_delay()?,
+        );
+        self.compute(
+            end.millis(),
+            records,
+            processing.as_millis() as u64,
+            scheduling.as_millis() as u64,
+        )
+    }
 }
 
 /// Feeds every input's rate hook from its own estimator after each batch (an engine
@@ -131,25 +146,13 @@ impl RateController {
 
 impl StreamingListener for RateController {
     fn on_batch_completed(&self, info: &BatchInfo) {
-        let (Some(end), Some(processing), Some(scheduling)) = (
-            info.processing_end_time,
-            info.processing_delay(),
-            info.scheduling_delay(),
-        ) else {
-            return;
-        };
         let mut estimators = self.estimators.lock();
         for (id, input) in &self.inputs {
             let elements = info.records_per_input.get(id).copied().unwrap_or(0);
             let Some(pid) = estimators.get_mut(id) else {
                 continue;
             };
-            if let Some(rate) = pid.compute(
-                end.millis(),
-                elements,
-                processing.as_millis() as u64,
-                scheduling.as_millis() as u64,
-            ) {
+            if let Some(rate) = pid.batch_completed(info, elements) {
                 log::debug!("backpressure: {} at {rate:.0} records/s", input.name());
                 input.set_rate_limit(Some(rate.round().max(1.0) as u64));
             }

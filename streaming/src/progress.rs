@@ -179,7 +179,6 @@ pub(crate) struct ProgressTracker {
 }
 
 impl ProgressTracker {
-    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         services: Arc<Services>,
         id: String,

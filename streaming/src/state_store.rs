@@ -38,6 +38,16 @@ pub struct StateMetrics {
     pub memory_bytes: u64,
 }
 
+impl StateMetrics {
+    fn of(rows: u64, updated: u64, row_bytes: usize) -> Self {
+        StateMetrics {
+            rows_total: rows,
+            rows_updated: updated,
+            memory_bytes: rows.saturating_mul(row_bytes as u64),
+        }
+    }
+}
+
 /// What a restart does with the states read back: `(batch time, files)`, oldest first.
 type ApplyRestored = Box<dyn Fn(&Services, Vec<(Time, PathBuf)>) -> Result<()> + Send + Sync>;
 
@@ -75,11 +85,7 @@ impl StateStore {
     /// Records the state's size after a batch: `rows` keys of `row_bytes` each in memory,
     /// `updated` of them touched by the batch.
     pub fn record(&self, rows: u64, updated: u64, row_bytes: usize) {
-        *self.metrics.lock() = StateMetrics {
-            rows_total: rows,
-            rows_updated: updated,
-            memory_bytes: rows.saturating_mul(row_bytes as u64),
-        };
+        *self.metrics.lock() = StateMetrics::of(rows, updated, row_bytes);
     }
 
     /// The state's size after its latest batch.
@@ -164,11 +170,7 @@ impl StateStore {
         let metrics = self.metrics.clone();
         // Every key of such a state is computed each batch (as Spark's StateDStream).
         let record = move |rows: u64| {
-            *metrics.lock() = StateMetrics {
-                rows_total: rows,
-                rows_updated: rows,
-                memory_bytes: rows.saturating_mul(std::mem::size_of::<T>() as u64),
-            };
+            *metrics.lock() = StateMetrics::of(rows, rows, std::mem::size_of::<T>());
         };
         if self.due(graph, time) {
             let (written, kind) = (self.written.clone(), self.kind);

@@ -216,20 +216,8 @@ impl DirectSource {
             return;
         }
         // The shared PID estimator (as the context's backpressure), for this stream alone.
-        if let (Some(records), Some(end), Some(processing), Some(scheduling)) = (
-            records,
-            info.processing_end_time,
-            info.processing_delay(),
-            info.scheduling_delay(),
-        ) {
-            if let Some(rate) = self.state.pid.lock().compute(
-                end.millis(),
-                records,
-                processing.as_millis() as u64,
-                scheduling.as_millis() as u64,
-            ) {
-                *self.state.processed_rate.lock() = Some(rate);
-            }
+        if let Some(rate) = records.and_then(|n| self.state.pid.lock().batch_completed(info, n)) {
+            *self.state.processed_rate.lock() = Some(rate);
         }
     }
 }

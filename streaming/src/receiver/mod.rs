@@ -100,6 +100,8 @@ pub(crate) struct ReceiverShared<T> {
     wake: Condvar,
     last_error: Mutex<Option<String>>,
     rate: Mutex<RateLimiter>,
+    /// Whether `rate` has a limit: without one, `store` neither locks it nor reads the clock.
+    limited: AtomicBool,
     stored: AtomicU64,
 }
 
@@ -169,10 +171,14 @@ impl<T: Data> ReceiverShared<T> {
             (c, p) => c.or(p),
         };
         self.rate.lock().set(limit.map(|r| r.max(1)));
+        self.limited.store(limit.is_some(), Ordering::SeqCst);
     }
 
     /// Waits until `n` more records fit under the receiver's rate limit, if it has one.
     fn limit_rate(&self, n: u64) {
+        if !self.limited.load(Ordering::Relaxed) {
+            return;
+        }
         let clock = self.services.clock.as_ref();
         let due = self.rate.lock().due(n, clock.now());
         if let Some(due) = due {
@@ -357,9 +363,8 @@ pub(crate) struct ReceiverRunner<R: Receiver> {
 
 impl<R: Receiver> ReceiverRunner<R> {
     pub(crate) fn new(receiver: R, stream_id: usize, services: &Arc<Services>) -> Self {
-        let rate = Mutex::new(RateLimiter::new(
-            services.config.receiver_max_rate.map(|r| r.max(1)),
-        ));
+        let max_rate = services.config.receiver_max_rate.map(|r| r.max(1));
+        let rate = Mutex::new(RateLimiter::new(max_rate));
         ReceiverRunner {
             shared: Arc::new(ReceiverShared {
                 stream_id,
@@ -377,6 +382,7 @@ impl<R: Receiver> ReceiverRunner<R> {
                 wake: Condvar::new(),
                 last_error: Mutex::new(None),
                 rate,
+                limited: AtomicBool::new(max_rate.is_some()),
                 stored: AtomicU64::new(0),
             }),
             receiver: Mutex::new(Some(receiver)),
