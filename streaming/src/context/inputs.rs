@@ -12,6 +12,7 @@ use crate::dstream::queue_input::{Feed, QueueInput, RddQueue};
 use crate::dstream::receiver_input::ReceiverSource;
 use crate::dstream::DStream;
 use crate::error::{Error, Result};
+use crate::plumbing::DStreamNode;
 use crate::receiver::socket::SocketTextReceiver;
 use crate::receiver::{Receiver, ReceiverRunner};
 use crate::time::Time;
@@ -149,5 +150,28 @@ impl StreamingContext {
                 f,
             ),
         ))
+    }
+}
+
+/// The streams of new kinds a context is given (for implementers, through `plumbing`): here,
+/// beside the other input constructors, so that the DStream module needs nothing of the
+/// context above it.
+impl<T: Data> DStream<T> {
+    /// A stream of a new kind (for implementers of sources and operators): adds `node` to the
+    /// graph of `ssc`. The base memoises, remembers and forgets its RDDs, and saves and
+    /// restores its checkpoint data.
+    pub fn from_custom_node(ssc: &StreamingContext, node: impl DStreamNode<T>) -> DStream<T> {
+        DStream::from_node(ssc.graph(), node)
+    }
+
+    /// An input stream of `source` (for implementers of sources, see
+    /// [`plumbing::Source`](crate::plumbing::Source)): a node of the graph of `ssc` whose
+    /// batches the source gives, started and stopped with the context, with its record
+    /// counts in every `BatchInfo` and its recovery data in the metadata checkpoint.
+    pub fn from_source<S: crate::plumbing::Source<T>>(
+        ssc: &StreamingContext,
+        source: S,
+    ) -> DStream<T> {
+        Self::from_source_with(ssc.graph(), |_| source)
     }
 }

@@ -246,27 +246,6 @@ impl<T: Data> DStream<T> {
         }
     }
 
-    /// A stream of a new kind (for implementers of sources and operators): adds `node` to the
-    /// graph of `ssc`. The base memoises, remembers and forgets its RDDs, and saves and
-    /// restores its checkpoint data.
-    pub fn from_custom_node(
-        ssc: &crate::StreamingContext,
-        node: impl DStreamNode<T>,
-    ) -> DStream<T> {
-        DStream::from_node(ssc.graph(), node)
-    }
-
-    /// An input stream of `source` (for implementers of sources, see
-    /// [`plumbing::Source`](crate::plumbing::Source)): a node of the graph of `ssc` whose
-    /// batches the source gives, started and stopped with the context, with its record
-    /// counts in every `BatchInfo` and its recovery data in the metadata checkpoint.
-    pub fn from_source<S: crate::plumbing::Source<T>>(
-        ssc: &crate::StreamingContext,
-        source: S,
-    ) -> DStream<T> {
-        Self::from_source_with(ssc.graph(), |_| source)
-    }
-
     /// Like `from_source`, for sources that need their stream's id (receivers report it).
     pub(crate) fn from_source_with<S: crate::plumbing::Source<T>>(
         graph: &Arc<Graph>,
