@@ -53,7 +53,8 @@ fn run(backpressure: bool) -> Vec<BatchInfo> {
         .clock(clock.clone())
         .backpressure(backpressure)
         .backpressure_initial_rate(20_000)
-        .build();
+        .build()
+        .unwrap();
     let source = Firehose {
         ctx: ctx.clone(),
         limit: Mutex::new(None),

@@ -18,7 +18,8 @@ fn start_validates_the_graph() {
     let ctx = Context::local(1);
     let ssc = StreamingContext::builder(&ctx, Duration::from_secs(1))
         .clock(ManualClock::new())
-        .build();
+        .build()
+        .unwrap();
     let _input = ssc.queue_stream(&RddQueue::<i32>::new(), true);
     let err = ssc.start().unwrap_err();
     assert!(err.to_string().contains("no output operations"), "{err}");
@@ -27,7 +28,8 @@ fn start_validates_the_graph() {
     let missing = common::temp_dir().path().join("not-there");
     let ssc = StreamingContext::builder(&ctx, Duration::from_secs(1))
         .clock(ManualClock::new())
-        .build();
+        .build()
+        .unwrap();
     ssc.text_file_stream(&missing).foreach_rdd(|_, _| Ok(()));
     let err = ssc.start().unwrap_err();
     assert!(
@@ -42,7 +44,8 @@ fn lifecycle_states_and_restarts_are_refused() {
     let ctx = Context::local(1);
     let ssc = StreamingContext::builder(&ctx, Duration::from_secs(1))
         .clock(ManualClock::new())
-        .build();
+        .build()
+        .unwrap();
     ssc.queue_stream(&RddQueue::<i32>::new(), true)
         .foreach_rdd(|_, _| Ok(()));
     assert_eq!(ssc.state(), StreamingContextState::Initialized);
@@ -66,7 +69,8 @@ fn lifecycle_states_and_restarts_are_refused() {
     assert_eq!(ctx.parallelize(vec![1], 1).count().unwrap(), 1);
     let ssc2 = StreamingContext::builder(&ctx, Duration::from_secs(1))
         .clock(ManualClock::new())
-        .build();
+        .build()
+        .unwrap();
     ssc2.queue_stream(&RddQueue::<i32>::new(), true)
         .foreach_rdd(|_, _| Ok(()));
     ssc2.start().unwrap();
@@ -299,7 +303,8 @@ fn run_with_a_stuck_listener(queue: usize, batches: u32) -> (StreamingContext, V
     let ssc = StreamingContext::builder(&ctx, Duration::from_secs(1))
         .clock(clock.clone())
         .listener_queue(queue)
-        .build();
+        .build()
+        .unwrap();
     let rdds = emberflow::RddQueue::new();
     for b in 0..batches {
         rdds.push(ctx.parallelize(vec![b; 10], 2));
@@ -373,7 +378,8 @@ fn the_watchdog_names_a_stuck_batch_and_its_output_operation() {
     let ssc = StreamingContext::builder(&ctx, Duration::from_secs(1))
         .clock(clock.clone())
         .watchdog(Some(3))
-        .build();
+        .build()
+        .unwrap();
     let rdds = emberflow::RddQueue::new();
     rdds.push(ctx.parallelize(vec![1, 2, 3], 2));
     let (release_tx, release) = crossbeam_channel::unbounded::<()>();

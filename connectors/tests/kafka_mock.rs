@@ -539,7 +539,8 @@ fn backpressure_shrinks_batches_to_what_the_job_processes() {
     let ctx = Context::local(2);
     let ssc = StreamingContext::builder(&ctx, Duration::from_secs(1))
         .clock(clock.clone())
-        .build();
+        .build()
+        .unwrap();
     let params = KafkaParams::new(servers.clone())
         .set("auto.offset.reset", "earliest")
         .backpressure(true);

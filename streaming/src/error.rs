@@ -45,6 +45,9 @@ pub enum Error {
         /// The directory.
         path: PathBuf,
     },
+    /// A setting cannot be used (an unparsable UI address, a feature not built in).
+    #[error("invalid setting: {0}")]
+    InvalidConfig(String),
     /// The operation is not allowed in the context's current state.
     #[error("{0}")]
     IllegalState(String),

@@ -41,6 +41,8 @@ pub(crate) mod services;
 pub(crate) mod state_store;
 pub mod testing;
 mod time;
+#[cfg(feature = "ui")]
+mod ui;
 pub(crate) mod util;
 pub(crate) mod wal;
 

@@ -248,8 +248,17 @@ pub(crate) trait InputBase: Send + Sync + 'static {
 }
 
 /// Where a batch of a source began and ended, as its progress shows them (JSON values:
-/// Kafka `{topic: {partition: offset}}`, files `{"files": [...]}`); the start when known.
-pub type BatchOffsets = (Option<serde_json::Value>, serde_json::Value);
+/// Kafka `{topic: {partition: offset}}`, files `{"files": [...]}`).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct BatchOffsets {
+    /// Where the batch began reading, when the source knows.
+    pub start: Option<serde_json::Value>,
+    /// Where it stopped.
+    pub end: serde_json::Value,
+    /// The newest offset the source has seen available (Kafka: each partition's high
+    /// watermark at the latest batch decided), when it knows: minus `end`, the lag.
+    pub latest: Option<serde_json::Value>,
+}
 
 /// An input (Spark's InputDStream), for implementers of sources outside the library: what
 /// the RDD of a batch is, and, optionally, its record count, the source's life (start, stop),

@@ -46,6 +46,10 @@ pub struct SourceProgress {
     pub start_offset: Option<serde_json::Value>,
     /// Where it stopped (Kafka: offsets; files: `{"files": [...]}`), when the source knows.
     pub end_offset: Option<serde_json::Value>,
+    /// The newest offset available when the batch completed (Kafka: each partition's high
+    /// watermark), when the source knows; minus `endOffset`, the lag.
+    #[serde(default)]
+    pub latest_offset: Option<serde_json::Value>,
     /// Records the input gave the batch.
     pub num_input_rows: u64,
     /// Those records over the batch interval.
@@ -240,13 +244,14 @@ impl ProgressTracker {
             .iter()
             .map(|(id, input)| {
                 let n = info.records_per_input.get(id).copied().unwrap_or(0);
-                let (start_offset, end_offset) = input
-                    .describe_batch(info.batch_time)
-                    .map_or((None, None), |(s, e)| (s, Some(e)));
+                let offsets = input.describe_batch(info.batch_time);
+                let (start_offset, end_offset, latest_offset) =
+                    offsets.map_or((None, None, None), |o| (o.start, Some(o.end), o.latest));
                 SourceProgress {
                     description: format!("{} (stream {id})", input.name()),
                     start_offset,
                     end_offset,
+                    latest_offset,
                     num_input_rows: n,
                     input_rows_per_second: per_second(n, interval),
                     processed_rows_per_second: per_second(n, process),
@@ -344,7 +349,7 @@ impl StreamingListener for ProgressTracker {
 }
 
 /// A batch time as ISO-8601 in UTC, with milliseconds.
-fn iso8601(t: Time) -> String {
+pub(crate) fn iso8601(t: Time) -> String {
     chrono::DateTime::from_timestamp_millis(t.millis() as i64)
         .map(|d| d.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
         .unwrap_or_default()

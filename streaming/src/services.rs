@@ -136,6 +136,10 @@ pub struct StreamingConfig {
     /// time, listeners (`on_batch_stuck`), the status and the log say which batch and which
     /// output operation. `None` turns it off. Default 10.
     pub watchdog_intervals: Option<u32>,
+    /// Where the live page, its JSON API and the Prometheus metrics are served
+    /// (`host:port`; port 0 picks a free one), from `start` to `stop`. Needs the `ui`
+    /// feature. Default none: no server.
+    pub ui: Option<String>,
 }
 
 impl Default for StreamingConfig {
@@ -157,6 +161,7 @@ impl Default for StreamingConfig {
             backpressure: false,
             backpressure_initial_rate: None,
             watchdog_intervals: Some(10),
+            ui: None,
         }
     }
 }

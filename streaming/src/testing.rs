@@ -71,6 +71,9 @@ impl BatchRunner {
 
     /// A runner on `ctx`, with the builder adjusted by `configure` (its clock is replaced by
     /// the runner's manual clock).
+    ///
+    /// # Panics
+    /// The adjusted builder does not build (an unparsable UI address).
     pub fn with_builder(
         ctx: &Context,
         interval: Duration,
@@ -79,7 +82,8 @@ impl BatchRunner {
         let clock = Arc::new(ManualClock::new());
         let ssc = configure(StreamingContext::builder(ctx, interval))
             .clock(clock.clone())
-            .build();
+            .build()
+            .unwrap_or_else(|e| panic!("BatchRunner: {e}"));
         let (tx, rx) = unbounded();
         ssc.add_last_listener(Completions(Mutex::new(tx)));
         BatchRunner {

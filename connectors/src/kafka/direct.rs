@@ -75,6 +75,8 @@ struct DirectState {
     pid: Mutex<emberflow_streaming::PidRateEstimator>,
     /// Records per second over all partitions set through the rate hook.
     rate_limit: Mutex<Option<u64>>,
+    /// Each partition's high watermark when the latest batch was decided (for the lag).
+    latest: Mutex<BTreeMap<TopicPartition, i64>>,
     /// Readers kept between batches.
     pool: Arc<ConsumerPool>,
 }
@@ -166,6 +168,7 @@ impl DirectState {
                 None => high,
             }
             .max(from);
+            self.latest.lock().insert(tp.clone(), high);
             decided.push((tp.clone(), until));
             ranges.push(OffsetRange {
                 topic: tp.0,
@@ -247,19 +250,30 @@ impl Source<ConsumerRecord> for DirectSource {
         let ranges = self.state.batches.lock().get(&time).cloned()?;
         let mut start = serde_json::Map::new();
         let mut end = serde_json::Map::new();
+        let mut latest = serde_json::Map::new();
+        let entry = |m: &mut serde_json::Map<String, serde_json::Value>,
+                     (topic, partition): &TopicPartition,
+                     offset: i64| {
+            if let serde_json::Value::Object(partitions) = m
+                .entry(topic.clone())
+                .or_insert_with(|| serde_json::Value::Object(Default::default()))
+            {
+                partitions.insert(partition.to_string(), offset.into());
+            }
+        };
         for r in &ranges {
-            let entry = |m: &mut serde_json::Map<String, serde_json::Value>, offset: i64| {
-                if let serde_json::Value::Object(partitions) = m
-                    .entry(r.topic.clone())
-                    .or_insert_with(|| serde_json::Value::Object(Default::default()))
-                {
-                    partitions.insert(r.partition.to_string(), offset.into());
-                }
-            };
-            entry(&mut start, r.from_offset);
-            entry(&mut end, r.until_offset);
+            let tp = (r.topic.clone(), r.partition);
+            entry(&mut start, &tp, r.from_offset);
+            entry(&mut end, &tp, r.until_offset);
         }
-        Some((Some(start.into()), end.into()))
+        for (tp, high) in self.state.latest.lock().iter() {
+            entry(&mut latest, tp, *high);
+        }
+        Some(emberflow_streaming::plumbing::BatchOffsets {
+            start: Some(start.into()),
+            end: end.into(),
+            latest: Some(latest.into()),
+        })
     }
     fn batch(&self, time: Time) -> emberflow_streaming::Result<Option<Rdd<ConsumerRecord>>> {
         self.state.running.lock().insert(time);
@@ -413,6 +427,7 @@ impl KafkaUtils {
         };
         let state = Arc::new(DirectState {
             remember: Mutex::new(ssc.batch_interval()),
+            latest: Mutex::new(BTreeMap::new()),
             ctx: ssc.context().clone(),
             params,
             strategy,

@@ -81,6 +81,10 @@ pub struct Options {
     /// Do not print the dashboard every batch.
     #[arg(long)]
     pub quiet: bool,
+    /// Serve the live page, its JSON API and Prometheus metrics at ADDR (host:port; port 0
+    /// picks a free one); the address is printed to stderr at the start.
+    #[arg(long, value_name = "ADDR")]
+    pub ui: Option<String>,
 }
 
 fn millis(v: &str) -> std::result::Result<Duration, String> {
@@ -204,8 +208,12 @@ pub fn run_with_stats<S: AsRef<str>>(args: &[S]) -> Result<(Summary, RunStats)> 
     });
 
     let ctx = Context::local(std::thread::available_parallelism().map_or(2, |n| n.get()));
-    let builder =
-        StreamingContext::builder(&ctx, opts.batch).graceful_stop_timeout(Duration::from_secs(60));
+    let mut builder = StreamingContext::builder(&ctx, opts.batch)
+        .name("order_dashboard")
+        .graceful_stop_timeout(Duration::from_secs(60));
+    if let Some(addr) = &opts.ui {
+        builder = builder.ui(addr.clone());
+    }
     let dash_opts = DashboardOptions {
         map_with_state: opts.map_with_state,
         output_prefix: output.clone(),
@@ -226,7 +234,7 @@ pub fn run_with_stats<S: AsRef<str>>(args: &[S]) -> Result<(Summary, RunStats)> 
     let ssc = match &opts.checkpoint {
         Some(dir) => StreamingContext::get_or_create(dir, build, builder)?,
         None => {
-            let ssc = builder.build();
+            let ssc = builder.build()?;
             let mut build = build;
             build(&ssc)?;
             ssc
@@ -236,6 +244,13 @@ pub fn run_with_stats<S: AsRef<str>>(args: &[S]) -> Result<(Summary, RunStats)> 
     let (tx, batches) = unbounded();
     ssc.add_streaming_listener(Forward(parking_lot::Mutex::new(tx)));
     ssc.start()?;
+    if let Some(url) = ssc.ui_url() {
+        // On stderr whatever the log level: the operator needs the address (port 0 picks one).
+        #[allow(clippy::print_stderr)]
+        {
+            eprintln!("streaming UI at {url}");
+        }
+    }
     let processing_started = Instant::now();
     let setup = processing_started - started;
 

@@ -23,8 +23,9 @@ use crate::services::StreamingConfig;
 /// let ssc = StreamingContext::builder(&Context::local(2), Duration::from_millis(500))
 ///     .clock(clock.clone())
 ///     .block_interval(Duration::from_millis(100))
-///     .build();
+///     .build()?;
 /// assert_eq!(ssc.batch_interval(), Duration::from_millis(500));
+/// # Ok::<(), emberflow_streaming::Error>(())
 /// ```
 pub struct StreamingContextBuilder {
     pub(super) ctx: Context,
@@ -129,8 +130,29 @@ impl StreamingContextBuilder {
         self.config.stop_gracefully_on_signal = on;
         self
     }
+    /// Serve the live page, its JSON API and Prometheus metrics at `addr` (`host:port`; port
+    /// 0 picks a free one; [`StreamingContext::ui_url`] tells where) while the context runs.
+    /// Bind `127.0.0.1` unless the page should be reachable from other machines: it has no
+    /// authentication (it is read-only). Needs the `ui` feature.
+    pub fn ui(mut self, addr: impl Into<String>) -> Self {
+        self.config.ui = Some(addr.into());
+        self
+    }
+
     /// The context.
-    pub fn build(self) -> StreamingContext {
+    ///
+    /// # Errors
+    /// A setting cannot be used: the UI address does not parse, or the UI is asked for in a
+    /// build without the `ui` feature.
+    pub fn build(self) -> crate::error::Result<StreamingContext> {
+        if let Some(addr) = &self.config.ui {
+            ui_address(addr)?;
+        }
+        Ok(self.assemble())
+    }
+
+    /// The context, from settings already checked.
+    fn assemble(self) -> StreamingContext {
         let graph = Arc::new(Graph::new(
             &self.ctx,
             self.batch_interval,
@@ -145,15 +167,35 @@ impl StreamingContextBuilder {
                 waiter: Arc::new(Waiter::default()),
                 id: crate::progress::fresh_id(),
                 progress: Mutex::new(None),
+                #[cfg(feature = "ui")]
+                ui: Mutex::new(None),
             }),
         }
     }
 }
 
+/// The socket address of a UI setting.
+pub(crate) fn ui_address(addr: &str) -> crate::error::Result<std::net::SocketAddr> {
+    if !cfg!(feature = "ui") {
+        return Err(crate::error::Error::InvalidConfig(format!(
+            "the UI ({addr}) needs emberflow built with the `ui` feature"
+        )));
+    }
+    use std::net::ToSocketAddrs;
+    addr.to_socket_addrs()
+        .ok()
+        .and_then(|mut a| a.next())
+        .ok_or_else(|| {
+            crate::error::Error::InvalidConfig(format!(
+                "UI address {addr:?} is not host:port (e.g. 127.0.0.1:4040)"
+            ))
+        })
+}
+
 impl StreamingContext {
     /// A context with batches every `batch_interval`, on the system clock.
     pub fn new(ctx: &Context, batch_interval: Duration) -> Self {
-        Self::builder(ctx, batch_interval).build()
+        Self::builder(ctx, batch_interval).assemble()
     }
 
     /// A builder for a context with a chosen clock and settings.

@@ -103,10 +103,6 @@ impl StreamingContext {
                 node.restore(data)?;
             }
         }
-        for (id, input) in graph.inputs() {
-            input.start(zero)?;
-            log::debug!("input stream {id} ({}) started", input.name());
-        }
         // Progress is tracked on the thread that completes each batch, before its input's
         // bookkeeping is cleared.
         let tracker = Arc::new(crate::progress::ProgressTracker::new(
@@ -122,6 +118,24 @@ impl StreamingContext {
                 .collect(),
         ));
         graph.listeners.add_internal(tracker.clone());
+        #[cfg(feature = "ui")]
+        if let Some(addr) = &graph.config.ui {
+            // Bound before any input starts: an address in use fails the start cleanly.
+            let addr = super::config::ui_address(addr)?;
+            let bus = graph.clone();
+            let model = Arc::new(crate::ui::UiModel::new(
+                graph.batch_interval,
+                graph.clock.now(),
+                tracker.clone(),
+                Box::new(move || bus.listeners.dropped()),
+            ));
+            graph.listeners.add(model.clone());
+            *self.inner.ui.lock() = Some(crate::ui::UiServer::start(addr, model)?);
+        }
+        for (id, input) in graph.inputs() {
+            input.start(zero)?;
+            log::debug!("input stream {id} ({}) started", input.name());
+        }
         if graph.config.backpressure {
             if let Some(rate) = graph.config.backpressure_initial_rate {
                 for (_, input) in graph.inputs() {
@@ -228,6 +242,10 @@ impl StreamingContext {
         // Listeners hear of every batch that ran before `stop` returns.
         if !self.inner.graph.listeners.flush(Duration::from_secs(10)) {
             log::warn!("the listeners did not catch up within 10 s of the stop");
+        }
+        #[cfg(feature = "ui")]
+        if let Some(mut ui) = self.inner.ui.lock().take() {
+            ui.stop();
         }
         if options.stop_context {
             self.inner.graph.ctx.stop();

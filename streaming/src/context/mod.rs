@@ -45,6 +45,9 @@ struct Inner {
     id: String,
     /// Progress and status of the running context (from `start`).
     progress: Mutex<Option<Arc<crate::progress::ProgressTracker>>>,
+    /// The page's server while the context runs (the `ui` feature).
+    #[cfg(feature = "ui")]
+    ui: Mutex<Option<crate::ui::UiServer>>,
 }
 
 /// The entry point of streaming (Spark's StreamingContext): cuts input into one RDD per batch
@@ -57,7 +60,7 @@ struct Inner {
 /// use std::time::Duration;
 /// let ctx = Context::local(2);
 /// let clock = Arc::new(ManualClock::new());
-/// let ssc = StreamingContext::builder(&ctx, Duration::from_secs(1)).clock(clock.clone()).build();
+/// let ssc = StreamingContext::builder(&ctx, Duration::from_secs(1)).clock(clock.clone()).build()?;
 /// let queue = RddQueue::from(vec![ctx.parallelize(vec!["a b", "a"], 2)]);
 /// let counts = ssc
 ///     .queue_stream(&queue, true)
@@ -172,6 +175,19 @@ impl StreamingContext {
     /// The progress of the latest completed batch.
     pub fn last_progress(&self) -> Option<crate::progress::StreamingProgress> {
         self.inner.progress.lock().as_ref().and_then(|p| p.last())
+    }
+
+    /// Where the live page is served (`http://host:port/`), from `start` to `stop`, when
+    /// the context was built with [`StreamingContextBuilder::ui`].
+    pub fn ui_url(&self) -> Option<String> {
+        #[cfg(feature = "ui")]
+        {
+            self.inner.ui.lock().as_ref().map(|u| u.url.clone())
+        }
+        #[cfg(not(feature = "ui"))]
+        {
+            None
+        }
     }
 
     /// Listener events dropped because the listener queue was full (a listener too slow to

@@ -49,7 +49,7 @@ impl StreamingContext {
                 });
             }
         }
-        let ssc = builder.build();
+        let ssc = builder.build()?;
         ssc.checkpoint(dir)?;
         setup(&ssc)?;
         if let Some(c) = existing {

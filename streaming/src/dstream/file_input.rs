@@ -182,7 +182,10 @@ impl Source<String> for FileInputState {
     fn describe_batch(&self, time: Time) -> Option<crate::plumbing::BatchOffsets> {
         let files = self.files_of(time)?;
         let names: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
-        Some((None, serde_json::json!({ "files": names })))
+        Some(crate::plumbing::BatchOffsets {
+            end: serde_json::json!({ "files": names }),
+            ..Default::default()
+        })
     }
     fn name(&self) -> String {
         format!("file stream {}", self.dir.display())
