@@ -2,6 +2,7 @@
 //! and plain-Rust models of the operations.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod http;
 pub mod proxy;
 
 use std::collections::BTreeMap;
