@@ -1,9 +1,19 @@
 #!/usr/bin/env bash
 # The whole test suite, on any machine of the project's kind: makes sure the Kafka-protocol
 # broker the Kafka tests need is installed (nisshi, from the Rust package registry; see
-# ../shared/KAFKA.md), starts it on 127.0.0.1, runs every test, and stops it.
+# ../shared/KAFKA.md) and Debian's Chromium and chromedriver for the UI's browser test,
+# starts the broker on 127.0.0.1, runs every test, and stops it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
+  echo "== installing Debian's chromium and chromium-driver (the UI's browser test)"
+  sudo=""
+  if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
+  $sudo apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q \
+    chromium chromium-driver
+fi
 
 NISSHI_VERSION=0.8.1
 if ! nisshi --version 2>/dev/null | grep -q "nisshi $NISSHI_VERSION"; then
