@@ -183,6 +183,100 @@ fn the_progress_of_a_batch_shows_its_offsets() {
     assert_eq!(p.sources[0].end_offset, Some(at(|r| r.until_offset)));
 }
 
+/// GET `path` from a UI at `url` (`http://host:port/`): the body of a 200.
+fn ui_get(url: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let authority = url.trim_start_matches("http://").trim_end_matches('/');
+    let mut s = std::net::TcpStream::connect(authority).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    text.split_once("\r\n\r\n").unwrap().1.to_owned()
+}
+
+/// Per partition, the lag is the latest offset minus the batch's end: in the progress
+/// (`latestOffset`), the UI's `/lag` and the `kafka_lag_records` metric.
+#[test]
+fn the_lag_of_each_partition_is_reported() {
+    let mock = MockCluster::new(1).unwrap();
+    let servers = mock.bootstrap_servers();
+    mock.create_topic("lagging", 2, 1).unwrap();
+    produce(&servers, "lagging", 0, 100);
+    let ctx = Context::local(2);
+    let runner = BatchRunner::with_builder(&ctx, Duration::from_secs(1), |b| b.ui("127.0.0.1:0"));
+    let params = KafkaParams::new(servers)
+        .set("auto.offset.reset", "earliest")
+        .max_rate_per_partition(20);
+    let stream = KafkaUtils::create_direct_stream(
+        runner.ssc(),
+        params,
+        ConsumerStrategy::subscribe(["lagging"]),
+    )
+    .unwrap();
+    let ranges = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let r = ranges.clone();
+    stream.foreach_rdd(move |rdd, _| {
+        *r.lock().unwrap() = rdd.offset_ranges();
+        Ok(())
+    });
+    runner.run(1).unwrap();
+    let p = runner.ssc().last_progress().unwrap();
+    let latest = p.sources[0].latest_offset.clone().unwrap();
+    let total: i64 = latest["lagging"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_i64().unwrap())
+        .sum();
+    assert_eq!(total, 100, "every record produced is available: {latest}");
+    let ranges = ranges.lock().unwrap().clone();
+    let expected: BTreeMap<String, i64> = ranges
+        .iter()
+        .map(|r| {
+            let high = latest["lagging"][r.partition.to_string()].as_i64().unwrap();
+            (r.partition.to_string(), high - r.until_offset)
+        })
+        .collect();
+    assert_eq!(
+        expected.values().sum::<i64>(),
+        60,
+        "100 produced, 2 × 20 read"
+    );
+
+    let url = runner.ssc().ui_url().unwrap();
+    let lag: serde_json::Value =
+        serde_json::from_str(&ui_get(&url, "/api/v1/streaming/lag")).unwrap();
+    let shown: BTreeMap<String, i64> = lag
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            assert_eq!(l["topic"], "lagging");
+            (
+                l["partition"].as_str().unwrap().to_owned(),
+                l["lag"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(shown, expected);
+    let metrics = ui_get(&url, "/metrics");
+    for (partition, lag) in &expected {
+        let line = format!(
+            "emberflow_streaming_kafka_lag_records{{topic=\"lagging\",partition=\"{partition}\"}} {lag}"
+        );
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "{line} not in {metrics}"
+        );
+    }
+    runner.stop().unwrap();
+}
+
 #[test]
 fn create_rdd_reads_exactly_the_ranges_and_committed_offsets_are_a_start() {
     let mock = MockCluster::new(1).unwrap();
