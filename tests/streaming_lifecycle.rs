@@ -369,8 +369,9 @@ impl StreamingListener for Stuck {
     }
 }
 
-/// The watchdog names a batch whose output operation hangs, once, in the listeners and the
-/// status; the status recovers when the batch completes.
+/// The watchdog names a batch whose output operation hangs, once, in the listeners, the
+/// status and the UI (its API, which the page shows, and its metrics); all recover when the
+/// batch completes.
 #[test]
 fn the_watchdog_names_a_stuck_batch_and_its_output_operation() {
     let ctx = Context::local(2);
@@ -378,6 +379,7 @@ fn the_watchdog_names_a_stuck_batch_and_its_output_operation() {
     let ssc = StreamingContext::builder(&ctx, Duration::from_secs(1))
         .clock(clock.clone())
         .watchdog(Some(3))
+        .ui("127.0.0.1:0")
         .build()
         .unwrap();
     let rdds = emberflow::RddQueue::new();
@@ -409,11 +411,53 @@ fn the_watchdog_names_a_stuck_batch_and_its_output_operation() {
     }
     let message = ssc.status().message;
     assert!(message.contains("foreach_rdd"), "{message}");
+    let url = ssc.ui_url().unwrap();
+    let stuck =
+        |url: &str| common::http::get(url, "/api/v1/streaming/statistics").json()["stuck"].clone();
+    while stuck(&url).is_null() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the UI never showed it"
+        );
+        std::thread::yield_now();
+    }
+    let shown = stuck(&url);
+    assert!(
+        shown.as_str().unwrap().contains("batch 1000 ms")
+            && shown.as_str().unwrap().contains("foreach_rdd"),
+        "{shown}"
+    );
+    let status = common::http::get(&url, "/api/v1/streaming/status").json();
+    assert_eq!(status["message"], message.as_str());
+    let batches = common::http::get(&url, "/api/v1/streaming/batches").json();
+    let hung = batches
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["batchId"] == 1000)
+        .unwrap()
+        .clone();
+    assert_eq!(hung["status"], "PROCESSING");
+    assert_eq!(hung["numActiveOutputOps"], 1);
+    let metrics = common::http::get(&url, "/metrics").body;
+    assert!(
+        metrics.lines().any(|l| l == "emberflow_streaming_stuck 1"),
+        "{metrics}"
+    );
     drop(release_tx);
     while ssc.completed_batches() < 5 {
         assert!(std::time::Instant::now() < deadline);
         std::thread::yield_now();
     }
+    while !stuck(&url).is_null() {
+        assert!(std::time::Instant::now() < deadline, "the UI kept it stuck");
+        std::thread::yield_now();
+    }
+    let metrics = common::http::get(&url, "/metrics").body;
+    assert!(
+        metrics.lines().any(|l| l == "emberflow_streaming_stuck 0"),
+        "{metrics}"
+    );
     ssc.stop(StopOptions::immediate().keep_context(true))
         .unwrap();
     let heard = heard.lock().unwrap().clone();
