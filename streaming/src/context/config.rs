@@ -134,6 +134,26 @@ impl StreamingContextBuilder {
     /// 0 picks a free one; [`StreamingContext::ui_url`] tells where) while the context runs.
     /// Bind `127.0.0.1` unless the page should be reachable from other machines: it has no
     /// authentication (it is read-only). Needs the `ui` feature.
+    ///
+    /// ```
+    /// # #[cfg(feature = "ui")] {
+    /// use emberflow_core::Context;
+    /// use emberflow_streaming::{RddQueue, StopOptions, StreamingContext};
+    /// use std::time::Duration;
+    /// let ssc = StreamingContext::builder(&Context::local(2), Duration::from_millis(500))
+    ///     .name("orders")
+    ///     .ui("127.0.0.1:0")
+    ///     .build()?;
+    /// ssc.queue_stream(&RddQueue::<u32>::new(), true).foreach_rdd(|_, _| Ok(()));
+    /// assert_eq!(ssc.ui_url(), None);
+    /// ssc.start()?;
+    /// let url = ssc.ui_url().unwrap();
+    /// assert!(url.starts_with("http://127.0.0.1:"));
+    /// ssc.stop(StopOptions::immediate())?;
+    /// assert_eq!(ssc.ui_url(), None);
+    /// # }
+    /// # Ok::<(), emberflow_streaming::Error>(())
+    /// ```
     pub fn ui(mut self, addr: impl Into<String>) -> Self {
         self.config.ui = Some(addr.into());
         self
