@@ -191,22 +191,15 @@ fn the_api_and_the_metrics_agree_with_the_listener() {
     assert_eq!(metrics.status, 200);
     let scrape =
         prometheus_parse::Scrape::parse(metrics.body.lines().map(|l| Ok(l.to_owned()))).unwrap();
-    assert_eq!(
-        sample(&scrape, "emberflow_streaming_batches_completed_total", &[]),
-        4.0
-    );
-    assert_eq!(
-        sample(&scrape, "emberflow_streaming_batches_failed_total", &[]),
-        1.0
-    );
-    assert_eq!(
-        sample(&scrape, "emberflow_streaming_active_batches", &[]),
-        0.0
-    );
-    assert_eq!(
-        sample(&scrape, "emberflow_streaming_receivers_active", &[]),
-        1.0
-    );
+    for (name, value) in [
+        ("batches_completed_total", 4.0),
+        ("batches_failed_total", 1.0),
+        ("active_batches", 0.0),
+        ("receivers_active", 1.0),
+    ] {
+        let name = format!("emberflow_streaming_{name}");
+        assert_eq!(sample(&scrape, &name, &[]), value, "{name}");
+    }
     let per_input: BTreeMap<usize, u64> = infos.iter().fold(BTreeMap::new(), |mut m, i| {
         for (id, n) in &i.records_per_input {
             *m.entry(*id).or_default() += n;

@@ -146,6 +146,31 @@ fn set_max_rate_steers_the_direct_stream() {
     assert_eq!(sizes, vec![20, 20, 120, 40, 0], "{sizes:?}");
 }
 
+/// Runs one batch of a direct stream on `topic` in the runner's context: the batch's offset
+/// ranges and its progress.
+fn one_batch(
+    runner: &BatchRunner,
+    params: KafkaParams,
+    topic: &str,
+) -> (Vec<OffsetRange>, emberflow_streaming::StreamingProgress) {
+    let stream = KafkaUtils::create_direct_stream(
+        runner.ssc(),
+        params,
+        ConsumerStrategy::subscribe([topic]),
+    )
+    .unwrap();
+    let ranges = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let r = ranges.clone();
+    stream.foreach_rdd(move |rdd, _| {
+        *r.lock().unwrap() = rdd.offset_ranges();
+        Ok(())
+    });
+    runner.run(1).unwrap();
+    let progress = runner.ssc().last_progress().unwrap();
+    let ranges = ranges.lock().unwrap().clone();
+    (ranges, progress)
+}
+
 /// A batch's progress shows where it read, as Spark's Kafka source does:
 /// `{topic: {partition: offset}}` at its start and end.
 #[test]
@@ -156,21 +181,7 @@ fn the_progress_of_a_batch_shows_its_offsets() {
     produce(&servers, "progress", 0, 40);
     let runner = BatchRunner::new(Duration::from_secs(1));
     let params = KafkaParams::new(servers.clone()).set("auto.offset.reset", "earliest");
-    let stream = KafkaUtils::create_direct_stream(
-        runner.ssc(),
-        params,
-        ConsumerStrategy::subscribe(["progress"]),
-    )
-    .unwrap();
-    let ranges = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let r = ranges.clone();
-    stream.foreach_rdd(move |rdd, _| {
-        *r.lock().unwrap() = rdd.offset_ranges();
-        Ok(())
-    });
-    runner.run(1).unwrap();
-    let p = runner.ssc().last_progress().unwrap();
-    let ranges = ranges.lock().unwrap().clone();
+    let (ranges, p) = one_batch(&runner, params, "progress");
     let at = |f: fn(&OffsetRange) -> i64| {
         let partitions: serde_json::Map<String, serde_json::Value> = ranges
             .iter()
@@ -212,20 +223,7 @@ fn the_lag_of_each_partition_is_reported() {
     let params = KafkaParams::new(servers)
         .set("auto.offset.reset", "earliest")
         .max_rate_per_partition(20);
-    let stream = KafkaUtils::create_direct_stream(
-        runner.ssc(),
-        params,
-        ConsumerStrategy::subscribe(["lagging"]),
-    )
-    .unwrap();
-    let ranges = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let r = ranges.clone();
-    stream.foreach_rdd(move |rdd, _| {
-        *r.lock().unwrap() = rdd.offset_ranges();
-        Ok(())
-    });
-    runner.run(1).unwrap();
-    let p = runner.ssc().last_progress().unwrap();
+    let (ranges, p) = one_batch(&runner, params, "lagging");
     let latest = p.sources[0].latest_offset.clone().unwrap();
     let total: i64 = latest["lagging"]
         .as_object()
@@ -234,7 +232,6 @@ fn the_lag_of_each_partition_is_reported() {
         .map(|v| v.as_i64().unwrap())
         .sum();
     assert_eq!(total, 100, "every record produced is available: {latest}");
-    let ranges = ranges.lock().unwrap().clone();
     let expected: BTreeMap<String, i64> = ranges
         .iter()
         .map(|r| {
