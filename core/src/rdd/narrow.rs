@@ -186,7 +186,13 @@ impl<T: Data, F: Fn(&T) -> bool + Send + Sync + 'static> RddNode<T> for Filtered
         Ok(Stage::boxed(
             self.parent.chunks(split, tc)?,
             move |input: &mut Vec<T>, out: &mut Vec<T>| {
-                out.extend(input.drain(..).filter(|x| f(x)))
+                // Kept in place, then the buffers trade places: no record is moved twice.
+                input.retain(|x| f(x));
+                if out.is_empty() {
+                    std::mem::swap(input, out);
+                } else {
+                    out.append(input);
+                }
             },
         ))
     }
