@@ -51,6 +51,9 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use context::{
     StopOptions, StreamingConfig, StreamingContext, StreamingContextBuilder, StreamingContextState,
 };
+pub use dstream::event_time::{
+    EventStream, EventTime, EventWindows, MemoryTable, OutputMode, Window,
+};
 pub use dstream::map_with_state::{MapWithStateDStream, State, StateSpec};
 pub use dstream::output::batch_output_dir;
 pub use dstream::queue_input::RddQueue;

@@ -35,6 +35,9 @@ pub(crate) struct Services {
     /// Work a batch's stateful nodes left when their RDDs were generated (applying the batch
     /// to the state, writing it): run as the batch's first job, on the job executor.
     batch_work: Mutex<BTreeMap<Time, Vec<JobFn>>>,
+    /// Streams whose every batch is their whole table (event-time aggregates in Complete
+    /// mode): a memory table replaces its rows with each batch instead of appending.
+    pub(crate) whole_table_streams: Mutex<std::collections::BTreeSet<usize>>,
 }
 
 impl Services {
@@ -55,6 +58,7 @@ impl Services {
             zero_time: Mutex::new(None),
             first_batch: Mutex::new(None),
             batch_work: Mutex::new(BTreeMap::new()),
+            whole_table_streams: Mutex::new(std::collections::BTreeSet::new()),
         }
     }
 

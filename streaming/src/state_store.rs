@@ -67,9 +67,21 @@ pub struct StateStore {
     written: Arc<Mutex<BTreeMap<Time, PathBuf>>>,
     apply: Mutex<Option<ApplyRestored>>,
     metrics: Arc<Mutex<StateMetrics>>,
+    /// Whether the state is written to the checkpoint directory (a state kept in memory
+    /// only refuses one at start itself).
+    durable: bool,
 }
 
 impl StateStore {
+    /// A state never written to the checkpoint directory: its sizes are reported, nothing
+    /// more.
+    pub(crate) fn in_memory(services: Arc<Services>, slide: Duration, kind: &'static str) -> Self {
+        StateStore {
+            durable: false,
+            ..StateStore::new(services, slide, kind)
+        }
+    }
+
     pub(crate) fn new(services: Arc<Services>, slide: Duration, kind: &'static str) -> Self {
         StateStore {
             services,
@@ -79,6 +91,7 @@ impl StateStore {
             written: Arc::default(),
             apply: Mutex::new(None),
             metrics: Arc::default(),
+            durable: true,
         }
     }
 
@@ -145,7 +158,7 @@ impl StateStore {
                 self.slide,
             ));
         }
-        if self.services().ctx.checkpoint_dir().is_none() {
+        if self.durable && self.services().ctx.checkpoint_dir().is_none() {
             log::warn!(
                 "{}: no checkpoint directory is set, so its state lives in memory only and will not survive a restart; call StreamingContext::checkpoint(dir)",
                 self.kind

@@ -3,6 +3,7 @@
 //! compute.
 
 pub(crate) mod counted;
+pub(crate) mod event_time;
 pub(crate) mod file_input;
 pub(crate) mod map_with_state;
 pub(crate) mod ops;

@@ -1,0 +1,241 @@
+//! Event-time aggregates: each batch's on-time records are reduced per group (a window, a
+//! window and a key, or a key), merged into the state's hash partitions, and the rows the
+//! output mode asks for are emitted; groups the watermark closed are freed.
+
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::sync::Arc;
+use std::time::Duration;
+
+use emberflow_core::{Data, HashPartitioner, Rdd};
+use parking_lot::Mutex;
+
+use super::types::{EventTime, OutputMode};
+use super::{is_late, EventStream};
+use crate::dstream::stateful::{LateRdd, Slot};
+use crate::dstream::DStream;
+use crate::error::{Error, Result};
+use crate::plumbing::{DStreamBase, DStreamNode};
+use crate::services::Services;
+use crate::state_store::StateStore;
+use crate::time::Time;
+
+/// The groups a record (at its event time) counts in.
+pub(crate) type GroupsOf<T, G> = Arc<dyn Fn(&T, EventTime) -> Vec<G> + Send + Sync>;
+/// When a group closes (a window's end); `None`: never.
+pub(crate) type ClosesAt<G> = Option<Arc<dyn Fn(&G) -> EventTime + Send + Sync>>;
+
+/// What every event-time operator needs of the context.
+pub(crate) fn validate_event_time(services: &Services) -> Result<()> {
+    if services.config.concurrent_jobs > 1 {
+        return Err(Error::InvalidGraph(
+            "event-time operators need batches to run one after another (concurrent_jobs = 1): \
+             a batch's watermark comes from the batches before it"
+                .into(),
+        ));
+    }
+    if services.ctx.checkpoint_dir().is_some() {
+        return Err(Error::InvalidGraph(
+            "event-time state (windows, deduplication, the watermark) is not written to \
+             checkpoints yet, so a restart would lose it; run event-time operators without a \
+             checkpoint directory"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
+/// The state of one aggregate, in hash partitions of its groups.
+struct Shared<G, V> {
+    parts: Vec<Mutex<HashMap<G, V>>>,
+    closes: ClosesAt<G>,
+    reduce: Arc<dyn Fn(V, V) -> V + Send + Sync>,
+    mode: OutputMode,
+    store: StateStore,
+    updated: std::sync::atomic::AtomicU64,
+}
+
+impl<G: Data + Hash + Eq, V: Data> Shared<G, V> {
+    /// Merges one partition of a batch's partial results and returns the rows to emit.
+    fn apply(
+        &self,
+        part: usize,
+        partial: impl Iterator<Item = (G, V)>,
+        wm: Option<EventTime>,
+    ) -> Vec<(G, V)> {
+        let mut state = self.parts[part].lock();
+        let mut updated = Vec::new();
+        for (g, v) in partial {
+            match state.get_mut(&g) {
+                Some(old) => *old = (self.reduce)(old.clone(), v),
+                None => {
+                    state.insert(g.clone(), v);
+                }
+            }
+            updated.push(g);
+        }
+        self.updated
+            .fetch_add(updated.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        let closed = |g: &G| self.closes.as_ref().is_some_and(|c| is_late(c(g), wm));
+        let row = |(g, v): (&G, &V)| (g.clone(), v.clone());
+        let out = match self.mode {
+            OutputMode::Complete => state.iter().map(row).collect(),
+            OutputMode::Update => updated
+                .iter()
+                .filter_map(|g| state.get_key_value(g).map(row))
+                .collect(),
+            OutputMode::Append => state.iter().filter(|(g, _)| closed(g)).map(row).collect(),
+        };
+        if self.mode != OutputMode::Complete {
+            state.retain(|g, _| !closed(g));
+        }
+        out
+    }
+}
+
+/// An event-time aggregate of `events`: `value`s reduced per group.
+pub(crate) fn aggregate<T, G, V>(
+    events: &EventStream<T>,
+    groups: GroupsOf<T, G>,
+    closes: ClosesAt<G>,
+    value: Arc<dyn Fn(&T) -> V + Send + Sync>,
+    reduce: Arc<dyn Fn(V, V) -> V + Send + Sync>,
+    mode: OutputMode,
+    kind: &'static str,
+) -> DStream<(G, V)>
+where
+    T: Data,
+    G: Data + Hash + Eq,
+    V: Data,
+{
+    let graph = &events.stream.graph;
+    let services = graph.services.clone();
+    let n = services.ctx.default_parallelism();
+    let shared = Arc::new(Shared {
+        parts: (0..n).map(|_| Mutex::new(HashMap::new())).collect(),
+        closes,
+        reduce,
+        mode,
+        store: StateStore::in_memory(services.clone(), events.stream.inner.slide(), kind),
+        updated: std::sync::atomic::AtomicU64::new(0),
+    });
+    let complete = mode == OutputMode::Complete;
+    let stream = DStream::from_node(
+        graph,
+        AggregateNode {
+            events: events.clone(),
+            groups,
+            value,
+            shared,
+            services: services.clone(),
+            kind,
+        },
+    );
+    if complete {
+        services.whole_table_streams.lock().insert(stream.id());
+    }
+    stream
+}
+
+struct AggregateNode<T: 'static, G, V> {
+    events: EventStream<T>,
+    groups: GroupsOf<T, G>,
+    value: Arc<dyn Fn(&T) -> V + Send + Sync>,
+    shared: Arc<Shared<G, V>>,
+    services: Arc<Services>,
+    kind: &'static str,
+}
+
+impl<T, G, V> DStreamNode<(G, V)> for AggregateNode<T, G, V>
+where
+    T: Data,
+    G: Data + Hash + Eq,
+    V: Data,
+{
+    fn kind(&self) -> &'static str {
+        self.kind
+    }
+    fn slide_duration(&self) -> Duration {
+        self.events.stream.inner.slide()
+    }
+    fn dependencies(&self) -> Vec<Arc<dyn DStreamBase>> {
+        vec![self.events.stream.inner.clone()]
+    }
+    fn validate(&self, _batch_interval: Duration) -> Result<()> {
+        validate_event_time(&self.services)?;
+        match (self.shared.mode, &self.shared.closes) {
+            (OutputMode::Append, None) => Err(Error::InvalidGraph(format!(
+                "{}: Append emits a row when the watermark closes its window, and an aggregate \
+                 without an event-time window has none; use Update or Complete",
+                self.kind
+            ))),
+            (OutputMode::Complete, _) => {
+                log::warn!(
+                    "{}: Complete output keeps every row for ever (the watermark frees nothing)",
+                    self.kind
+                );
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+    fn state(&self) -> Option<&StateStore> {
+        Some(&self.shared.store)
+    }
+    fn compute(&self, time: Time) -> Result<Option<Rdd<(G, V)>>> {
+        let batch = self.events.batch(time)?;
+        let slot: Slot<(G, V)> = Arc::default();
+        let (events, groups, value, shared, out) = (
+            self.events.clone(),
+            self.groups.clone(),
+            self.value.clone(),
+            self.shared.clone(),
+            slot.clone(),
+        );
+        let ctx = self.services.ctx.clone();
+        let n = shared.parts.len();
+        // The batch's watermark is known only once the batches before it ran: the update is
+        // the batch's work, on the executor.
+        self.services.add_batch_work(
+            time,
+            Box::new(move || {
+                let (rdd, wm) = events.scan(time, batch);
+                let time_of = events.time_of.clone();
+                let pairs = rdd.flat_map(move |r: T| {
+                    let t = time_of(&r);
+                    if is_late(t, wm) {
+                        return Vec::new();
+                    }
+                    let v = value(&r);
+                    groups(&r, t).into_iter().map(|g| (g, v.clone())).collect()
+                });
+                let reduce = shared.reduce.clone();
+                let partial = pairs.reduce_by_key_with_partitioner(
+                    move |a, b| reduce(a, b),
+                    HashPartitioner::new(n),
+                );
+                shared
+                    .updated
+                    .store(0, std::sync::atomic::Ordering::Relaxed);
+                let applier = shared.clone();
+                let emitted = partial
+                    .run_job(move |tc, it| Ok(Arc::new(applier.apply(tc.partition(), it, wm))))?;
+                let rows: usize = shared.parts.iter().map(|p| p.lock().len()).sum();
+                shared.store.record(
+                    rows as u64,
+                    shared.updated.load(std::sync::atomic::Ordering::Relaxed),
+                    std::mem::size_of::<(G, V)>(),
+                );
+                let _ = out.set(ctx.parallelize_partitions(emitted));
+                Ok(())
+            }),
+        );
+        Ok(Some(LateRdd::rdd(
+            &self.services.ctx,
+            self.kind,
+            time,
+            n,
+            slot,
+        )))
+    }
+}

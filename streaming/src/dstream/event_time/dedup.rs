@@ -1,0 +1,139 @@
+//! Deduplication bounded by the watermark: each key is remembered, with its record's event
+//! time, until the watermark passes that time; a record with a remembered key, or a late one,
+//! is dropped.
+
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::sync::Arc;
+use std::time::Duration;
+
+use emberflow_core::{Data, HashPartitioner, Rdd};
+use parking_lot::Mutex;
+
+use super::types::EventTime;
+use super::{is_late, EventStream};
+use crate::dstream::stateful::{LateRdd, Slot};
+use crate::dstream::DStream;
+use crate::error::Result;
+use crate::plumbing::{DStreamBase, DStreamNode};
+use crate::services::Services;
+use crate::state_store::StateStore;
+use crate::time::Time;
+
+type KeyOf<T, K> = Arc<dyn Fn(&T) -> K + Send + Sync>;
+
+struct Shared<K> {
+    /// Keys seen, with their records' event times, by hash partition.
+    parts: Vec<Mutex<HashMap<K, EventTime>>>,
+    store: StateStore,
+}
+
+pub(crate) fn drop_duplicates<T, K>(events: &EventStream<T>, key: KeyOf<T, K>) -> EventStream<T>
+where
+    T: Data,
+    K: Data + Hash + Eq,
+{
+    let graph = &events.stream.graph;
+    let services = graph.services.clone();
+    let n = services.ctx.default_parallelism();
+    let shared = Arc::new(Shared {
+        parts: (0..n).map(|_| Mutex::new(HashMap::new())).collect(),
+        store: StateStore::in_memory(
+            services.clone(),
+            events.stream.inner.slide(),
+            "event_drop_duplicates",
+        ),
+    });
+    let stream = DStream::from_node(
+        graph,
+        DedupNode {
+            events: events.clone(),
+            key,
+            shared,
+            services,
+        },
+    );
+    EventStream {
+        stream,
+        time_of: events.time_of.clone(),
+        watermark: events.watermark.clone(),
+    }
+}
+
+struct DedupNode<T: 'static, K> {
+    events: EventStream<T>,
+    key: KeyOf<T, K>,
+    shared: Arc<Shared<K>>,
+    services: Arc<Services>,
+}
+
+impl<T: Data, K: Data + Hash + Eq> DStreamNode<T> for DedupNode<T, K> {
+    fn kind(&self) -> &'static str {
+        "event_drop_duplicates"
+    }
+    fn slide_duration(&self) -> Duration {
+        self.events.stream.inner.slide()
+    }
+    fn dependencies(&self) -> Vec<Arc<dyn DStreamBase>> {
+        vec![self.events.stream.inner.clone()]
+    }
+    fn validate(&self, _batch_interval: Duration) -> Result<()> {
+        super::aggregate::validate_event_time(&self.services)
+    }
+    fn state(&self) -> Option<&StateStore> {
+        Some(&self.shared.store)
+    }
+    fn compute(&self, time: Time) -> Result<Option<Rdd<T>>> {
+        let batch = self.events.batch(time)?;
+        let slot: Slot<T> = Arc::default();
+        let (events, key, shared, out) = (
+            self.events.clone(),
+            self.key.clone(),
+            self.shared.clone(),
+            slot.clone(),
+        );
+        let ctx = self.services.ctx.clone();
+        let n = shared.parts.len();
+        self.services.add_batch_work(
+            time,
+            Box::new(move || {
+                let (rdd, wm) = events.scan(time, batch);
+                let time_of = events.time_of.clone();
+                let keyed = rdd
+                    .filter(move |r| !is_late(time_of(r), wm))
+                    .map(move |r| (key(&r), r))
+                    .partition_by(HashPartitioner::new(n));
+                let (time_of, seen) = (events.time_of.clone(), shared.clone());
+                let kept = keyed.run_job(move |tc, records| {
+                    let mut state = seen.parts[tc.partition()].lock();
+                    let mut out = Vec::new();
+                    for (k, r) in records {
+                        if let std::collections::hash_map::Entry::Vacant(e) = state.entry(k) {
+                            e.insert(time_of(&r));
+                            out.push(r);
+                        }
+                    }
+                    // Keys whose records the watermark passed cannot come back on time.
+                    state.retain(|_, t| !is_late(*t, wm));
+                    Ok(Arc::new(out))
+                })?;
+                let keys: usize = shared.parts.iter().map(|p| p.lock().len()).sum();
+                let new: usize = kept.iter().map(|p| p.len()).sum();
+                shared.store.record(
+                    keys as u64,
+                    new as u64,
+                    std::mem::size_of::<(K, EventTime)>(),
+                );
+                let _ = out.set(ctx.parallelize_partitions(kept));
+                Ok(())
+            }),
+        );
+        Ok(Some(LateRdd::rdd(
+            &self.services.ctx,
+            "event_drop_duplicates",
+            time,
+            n,
+            slot,
+        )))
+    }
+}

@@ -1,0 +1,309 @@
+//! Event time: windows on a timestamp inside the records, a watermark that bounds lateness and
+//! frees state, deduplication, output modes, and a queryable in-memory table.
+//!
+//! The semantics are Spark's Structured Streaming ones, on DStreams:
+//! - The **watermark** of an [`EventStream`] is the greatest event time seen minus the delay,
+//!   computed when a batch ends and in force from the next batch on; it never goes back.
+//!   Before any record it is undefined (nothing is late, no window closes).
+//! - A record whose event time is **at or before the watermark** is late: every event-time
+//!   aggregate and deduplication drops it, and [`EventStream::late`] holds it.
+//! - [`OutputMode::Append`] emits a window's row once, in the first batch whose watermark is
+//!   at or past the window's end, and frees it; [`OutputMode::Update`] emits the rows the
+//!   batch changed and frees windows the watermark passed; [`OutputMode::Complete`] emits
+//!   the whole table every batch and keeps all of it.
+//! - Windows are `[start, end)`, aligned to the epoch: a record at `t` is in every window of
+//!   the given size whose start is a multiple of the slide and `start <= t < end`.
+//!
+//! The operators run as each batch's first jobs, on the job executor, in batch order; their
+//! state lives in hash partitions next to the engine (as `map_with_state`'s).
+
+mod aggregate;
+mod dedup;
+mod memory_table;
+mod types;
+mod watermark;
+
+pub use memory_table::MemoryTable;
+pub use types::{EventTime, OutputMode, Window};
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use emberflow_core::{Data, Rdd};
+
+use crate::dstream::DStream;
+use crate::plumbing::{DStreamBase, DStreamNode};
+use crate::time::Time;
+use watermark::Watermark;
+
+/// What gives a record its event time.
+type TimeOf<T> = Arc<dyn Fn(&T) -> EventTime + Send + Sync>;
+
+/// A stream whose records carry an event time, with a watermark: what the event-time
+/// operators (windows, keyed aggregates, deduplication, the late records) read.
+///
+/// ```
+/// use emberflow_streaming::testing::BatchRunner;
+/// use emberflow_streaming::{EventTime, OutputMode, Window};
+/// use std::time::Duration;
+/// let runner = BatchRunner::new(Duration::from_secs(1));
+/// // (event time in seconds, user)
+/// let events = runner.queue_input::<(i64, u32), (i64, u32)>(vec![
+///     vec![(1, 7), (4, 8), (12, 7)],
+///     vec![(30, 8)], // the watermark for the next batch: 30 - 10 = 20 s
+///     vec![],        // windows ending by 20 s close: emitted once, then freed
+/// ]);
+/// let timed = events.with_watermark(|e| EventTime::from_millis(e.0 * 1000), Duration::from_secs(10));
+/// let counts = timed.window(Duration::from_secs(10), Duration::from_secs(10))
+///     .count(OutputMode::Append);
+/// let out = runner.collect(&counts);
+/// runner.run(3)?;
+/// let w = |s: i64| Window::new(EventTime::from_millis(s * 1000), Duration::from_secs(10));
+/// let mut batches = out.batches();
+/// batches[2].sort();
+/// assert_eq!(batches, vec![vec![], vec![], vec![(w(0), 2), (w(10), 1)]]);
+/// # Ok::<(), emberflow_streaming::Error>(())
+/// ```
+pub struct EventStream<T: 'static> {
+    stream: DStream<T>,
+    time_of: TimeOf<T>,
+    watermark: Arc<Watermark>,
+}
+
+impl<T: 'static> Clone for EventStream<T> {
+    fn clone(&self) -> Self {
+        EventStream {
+            stream: self.stream.clone(),
+            time_of: self.time_of.clone(),
+            watermark: self.watermark.clone(),
+        }
+    }
+}
+
+impl<T: Data> DStream<T> {
+    /// The stream with event times (`time_of`) and a watermark `delay` behind the greatest
+    /// event time seen (Spark's `withWatermark`).
+    pub fn with_watermark(
+        &self,
+        time_of: impl Fn(&T) -> EventTime + Send + Sync + 'static,
+        delay: Duration,
+    ) -> EventStream<T> {
+        EventStream {
+            stream: self.clone(),
+            time_of: Arc::new(time_of),
+            watermark: Arc::new(Watermark::new(delay)),
+        }
+    }
+}
+
+impl<T: Data> EventStream<T> {
+    /// The records, as a plain stream.
+    pub fn stream(&self) -> &DStream<T> {
+        &self.stream
+    }
+
+    /// The watermark in force for the latest batch (`None` before any record).
+    pub fn watermark(&self) -> Option<EventTime> {
+        self.watermark.current()
+    }
+
+    /// Windows of `size` every `slide` on event time (tumbling when they are equal).
+    ///
+    /// # Panics
+    /// `size` or `slide` is zero, or `slide` is longer than `size`.
+    pub fn window(&self, size: Duration, slide: Duration) -> EventWindows<T> {
+        assert!(
+            !size.is_zero() && !slide.is_zero() && slide <= size,
+            "an event-time window needs 0 < slide <= size (got size {size:?}, slide {slide:?})"
+        );
+        EventWindows {
+            events: self.clone(),
+            size,
+            slide,
+        }
+    }
+
+    /// Records per key, over all event time (no window): rows `(key, count)`. Only
+    /// [`OutputMode::Update`] and [`OutputMode::Complete`]: without a window no row ever
+    /// closes, so an Append aggregate is refused when the context starts.
+    pub fn count_by<K>(
+        &self,
+        key: impl Fn(&T) -> K + Send + Sync + 'static,
+        mode: OutputMode,
+    ) -> DStream<(K, u64)>
+    where
+        K: Data + std::hash::Hash + Eq,
+    {
+        aggregate::aggregate(
+            self,
+            Arc::new(move |t: &T, _| vec![key(t)]),
+            None,
+            Arc::new(|_: &T| 1u64),
+            Arc::new(|a, b| a + b),
+            mode,
+            "event_count_by",
+        )
+    }
+
+    /// The records whose `key` was not seen before, as Spark's `dropDuplicates` with a
+    /// watermark: a key is remembered until the watermark passes its record's event time,
+    /// and late records are dropped (put the event time in the key, as Spark advises, so
+    /// the memory stays bounded).
+    pub fn drop_duplicates<K>(
+        &self,
+        key: impl Fn(&T) -> K + Send + Sync + 'static,
+    ) -> EventStream<T>
+    where
+        K: Data + std::hash::Hash + Eq,
+    {
+        dedup::drop_duplicates(self, Arc::new(key))
+    }
+
+    /// The records each batch's watermark made late (dropped from every aggregate), for a
+    /// side output.
+    pub fn late(&self) -> DStream<T> {
+        let node = LateNode {
+            parent: self.stream.inner.clone(),
+            events: self.clone(),
+            services: self.stream.graph.services.clone(),
+        };
+        DStream::from_node(&self.stream.graph, node)
+    }
+
+    /// The stream's RDD of batch `time` (its lineage only).
+    fn batch(&self, time: Time) -> crate::error::Result<Rdd<T>> {
+        Ok(self
+            .stream
+            .inner
+            .get_or_compute(time)?
+            .unwrap_or_else(|| self.stream.graph.services.ctx.empty()))
+    }
+
+    /// Run as batch `time`'s work: the watermark in force for the batch, and `rdd` (the
+    /// batch's records) noting their event times for the next watermark as its tasks run.
+    fn scan(&self, time: Time, rdd: Rdd<T>) -> (Rdd<T>, Option<EventTime>) {
+        let wm = self.watermark.begin(time);
+        let (time_of, watermark) = (self.time_of.clone(), self.watermark.clone());
+        let observed = rdd.map_partitions(move |records| {
+            let records: Vec<T> = records.collect();
+            watermark.observe(time, records.iter().map(|r| time_of(r)));
+            records
+        });
+        (observed, wm)
+    }
+}
+
+/// Whether a record at `t` is late under watermark `wm`.
+fn is_late(t: EventTime, wm: Option<EventTime>) -> bool {
+    wm.is_some_and(|w| t <= w)
+}
+
+/// Event-time windows of an [`EventStream`]: aggregate them with an output mode.
+pub struct EventWindows<T: 'static> {
+    events: EventStream<T>,
+    size: Duration,
+    slide: Duration,
+}
+
+impl<T: Data> EventWindows<T> {
+    fn windows_of(&self) -> impl Fn(EventTime) -> Vec<Window> + Send + Sync + 'static {
+        let (size, slide) = (self.size, self.slide);
+        move |t| Window::containing(t, size, slide)
+    }
+
+    /// Records per window: rows `(window, count)`.
+    pub fn count(&self, mode: OutputMode) -> DStream<(Window, u64)> {
+        let windows = self.windows_of();
+        aggregate::aggregate(
+            &self.events,
+            Arc::new(move |_: &T, t| windows(t)),
+            Some(Arc::new(|w: &Window| w.end)),
+            Arc::new(|_: &T| 1u64),
+            Arc::new(|a, b| a + b),
+            mode,
+            "event_window_count",
+        )
+    }
+
+    /// Records per window and key: rows `((window, key), count)`.
+    pub fn count_by<K>(
+        &self,
+        key: impl Fn(&T) -> K + Send + Sync + 'static,
+        mode: OutputMode,
+    ) -> DStream<((Window, K), u64)>
+    where
+        K: Data + std::hash::Hash + Eq,
+    {
+        self.reduce_by(key, |_| 1u64, |a, b| a + b, mode)
+    }
+
+    /// `value`s reduced per window and key: rows `((window, key), reduced)`.
+    pub fn reduce_by<K, V>(
+        &self,
+        key: impl Fn(&T) -> K + Send + Sync + 'static,
+        value: impl Fn(&T) -> V + Send + Sync + 'static,
+        reduce: impl Fn(V, V) -> V + Send + Sync + 'static,
+        mode: OutputMode,
+    ) -> DStream<((Window, K), V)>
+    where
+        K: Data + std::hash::Hash + Eq,
+        V: Data,
+    {
+        let windows = self.windows_of();
+        aggregate::aggregate(
+            &self.events,
+            Arc::new(move |r: &T, t| windows(t).into_iter().map(|w| (w, key(r))).collect()),
+            Some(Arc::new(|g: &(Window, K)| g.0.end)),
+            Arc::new(value),
+            Arc::new(reduce),
+            mode,
+            "event_window_reduce",
+        )
+    }
+}
+
+/// The late records of an event stream.
+struct LateNode<T: 'static> {
+    parent: Arc<crate::dstream::DStreamInner<T>>,
+    events: EventStream<T>,
+    services: Arc<crate::services::Services>,
+}
+
+impl<T: Data> DStreamNode<T> for LateNode<T> {
+    fn kind(&self) -> &'static str {
+        "event_late"
+    }
+    fn slide_duration(&self) -> Duration {
+        self.parent.slide()
+    }
+    fn dependencies(&self) -> Vec<Arc<dyn DStreamBase>> {
+        vec![self.parent.clone()]
+    }
+    fn validate(&self, _batch_interval: Duration) -> crate::error::Result<()> {
+        aggregate::validate_event_time(&self.services)
+    }
+    fn compute(&self, time: Time) -> crate::error::Result<Option<Rdd<T>>> {
+        let batch = self.events.batch(time)?;
+        let partitions = batch.num_partitions();
+        let slot: crate::dstream::stateful::Slot<T> = Arc::default();
+        let (events, out) = (self.events.clone(), slot.clone());
+        // The watermark of the batch is known only once the batches before it ran: the
+        // filter is decided by the batch's work, on the executor.
+        self.services.add_batch_work(
+            time,
+            Box::new(move || {
+                let (rdd, wm) = events.scan(time, batch);
+                let time_of = events.time_of.clone();
+                let _ = out.set(rdd.filter(move |r| is_late(time_of(r), wm)));
+                Ok(())
+            }),
+        );
+        Ok(Some(crate::dstream::stateful::LateRdd::rdd(
+            &self.services.ctx,
+            "event_late",
+            time,
+            partitions,
+            slot,
+        )))
+    }
+}
