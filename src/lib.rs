@@ -28,11 +28,11 @@ pub use emberflow_core::{
     Rdd, StorageLevel, TextRecord,
 };
 pub use emberflow_streaming::{
-    batch_output_dir, BatchInfo, Clock, DStream, Error, ManualClock, MapWithStateDStream,
-    OutputOperationInfo, RddQueue, Receiver, ReceiverContext, ReceiverInfo, Result, State,
-    StateSpec, StopOptions, StreamingConfig, StreamingContext, StreamingContextBuilder,
-    StreamingContextState, StreamingListener, StreamingProgress, StreamingStatus, StuckBatch,
-    SystemClock, Time,
+    batch_output_dir, BatchInfo, Clock, DStream, Error, EventStream, EventTime, EventWindows,
+    ManualClock, MapWithStateDStream, MemoryTable, OutputMode, OutputOperationInfo, RddQueue,
+    Receiver, ReceiverContext, ReceiverInfo, Result, State, StateSpec, StopOptions,
+    StreamingConfig, StreamingContext, StreamingContextBuilder, StreamingContextState,
+    StreamingListener, StreamingProgress, StreamingStatus, StuckBatch, SystemClock, Time, Window,
 };
 /// The parts of a [`StreamingProgress`].
 pub mod progress {
@@ -63,9 +63,9 @@ pub mod plumbing {
 /// The names almost every program uses.
 pub mod prelude {
     pub use crate::{
-        Config, Context, CoreError, DStream, Data, Error, HashPartitioner, ManualClock,
-        Partitioner, RangePartitioner, Rdd, RddQueue, Receiver, ReceiverContext, Result, State,
-        StateSpec, StopOptions, StorageLevel, StreamingContext, StreamingListener, TextRecord,
-        Time,
+        Config, Context, CoreError, DStream, Data, Error, EventStream, EventTime, HashPartitioner,
+        ManualClock, MemoryTable, OutputMode, Partitioner, RangePartitioner, Rdd, RddQueue,
+        Receiver, ReceiverContext, Result, State, StateSpec, StopOptions, StorageLevel,
+        StreamingContext, StreamingListener, TextRecord, Time, Window,
     };
 }

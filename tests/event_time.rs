@@ -1,0 +1,445 @@
+//! Event time on the manual clock: output-mode tables per batch for small hand-written
+//! scenarios (as Spark's watermark and deduplication suites), and oracles on generated
+//! activity data — every window result equals a batch group-by over the same data, for any
+//! batching, when events are out of order by less than the delay; with late events, exactly
+//! those are dropped and the late stream holds them; the state stays bounded.
+#![allow(clippy::unwrap_used)]
+
+#[path = "../benches/workloads/activity.rs"]
+mod activity;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use activity::{event_ms, generate, Activity, Shape};
+use emberflow::prelude::*;
+use emberflow::testing::BatchRunner;
+
+const SEC: i64 = 1000;
+
+/// (event time in seconds, user).
+type Ev = (i64, String);
+
+fn ev(t: i64, user: &str) -> Ev {
+    (t, user.to_owned())
+}
+
+fn at(e: &Ev) -> EventTime {
+    EventTime::from_millis(e.0 * SEC)
+}
+
+fn w(start: i64, size: i64) -> Window {
+    Window::new(
+        EventTime::from_millis(start * SEC),
+        Duration::from_secs(size as u64),
+    )
+}
+
+fn sorted<T: Ord>(mut v: Vec<T>) -> Vec<T> {
+    v.sort();
+    v
+}
+
+/// Tumbling 10 s windows, watermark 10 s behind: each output mode's rows, batch by batch.
+#[test]
+fn output_modes_batch_by_batch() {
+    let batches = vec![
+        vec![ev(10, "a"), ev(11, "b"), ev(12, "a")], // watermark: none
+        vec![ev(25, "a")],                           // 12 - 10 = 2
+        vec![ev(9, "b"), ev(26, "a")],               // 25 - 10 = 15: 9 is late
+        vec![ev(40, "c")],                           // 16
+        vec![],                                      // 30: [10, 20) and [20, 30) close
+        vec![ev(15, "a"), ev(41, "c")],              // 30: 15 is late
+        vec![],                                      // 31
+    ];
+    let runner = BatchRunner::new(Duration::from_secs(1));
+    let input = runner.queue_input::<Ev, Ev>(batches);
+    let timed = input.with_watermark(at, Duration::from_secs(10));
+    let windows = timed.window(Duration::from_secs(10), Duration::from_secs(10));
+    let append = runner.collect(&windows.count(OutputMode::Append));
+    let update = runner.collect(&windows.count(OutputMode::Update));
+    let complete = runner.collect(&windows.count(OutputMode::Complete));
+    let late = runner.collect(&timed.late());
+    runner.run(7).unwrap();
+    let tables = |c: &emberflow::testing::Collected<(Window, u64)>| {
+        c.batches().into_iter().map(sorted).collect::<Vec<_>>()
+    };
+    assert_eq!(
+        tables(&append),
+        vec![
+            vec![],
+            vec![],
+            vec![],
+            vec![],
+            vec![(w(10, 10), 3), (w(20, 10), 2)],
+            vec![],
+            vec![],
+        ]
+    );
+    assert_eq!(
+        tables(&update),
+        vec![
+            vec![(w(10, 10), 3)],
+            vec![(w(20, 10), 1)],
+            vec![(w(20, 10), 2)],
+            vec![(w(40, 10), 1)],
+            vec![],
+            vec![(w(40, 10), 2)],
+            vec![],
+        ]
+    );
+    let all = |rows: &[(i64, u64)]| {
+        rows.iter()
+            .map(|(s, n)| (w(*s, 10), *n))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        tables(&complete),
+        vec![
+            all(&[(10, 3)]),
+            all(&[(10, 3), (20, 1)]),
+            all(&[(10, 3), (20, 2)]),
+            all(&[(10, 3), (20, 2), (40, 1)]),
+            all(&[(10, 3), (20, 2), (40, 1)]),
+            all(&[(10, 3), (20, 2), (40, 2)]),
+            all(&[(10, 3), (20, 2), (40, 2)]),
+        ]
+    );
+    assert_eq!(
+        late.batches(),
+        vec![
+            vec![],
+            vec![],
+            vec![ev(9, "b")],
+            vec![],
+            vec![],
+            vec![ev(15, "a")],
+            vec![],
+        ]
+    );
+}
+
+/// Sliding windows count a record in every window that holds it; keyed windows and a
+/// keyed aggregate without a window.
+#[test]
+fn sliding_and_keyed_windows() {
+    let runner = BatchRunner::new(Duration::from_secs(1));
+    let input = runner.queue_input::<Ev, Ev>(vec![
+        vec![ev(3, "a"), ev(7, "b"), ev(8, "a")],
+        vec![ev(12, "a")],
+    ]);
+    let timed = input.with_watermark(at, Duration::from_secs(60));
+    let sliding = runner.collect(
+        &timed
+            .window(Duration::from_secs(10), Duration::from_secs(5))
+            .count(OutputMode::Complete),
+    );
+    let keyed = runner.collect(
+        &timed
+            .window(Duration::from_secs(10), Duration::from_secs(10))
+            .count_by(|e: &Ev| e.1.clone(), OutputMode::Update),
+    );
+    let summed = runner.collect(
+        &timed
+            .window(Duration::from_secs(10), Duration::from_secs(10))
+            .reduce_by(
+                |e: &Ev| e.1.clone(),
+                |e| e.0,
+                |a, b| a + b,
+                OutputMode::Complete,
+            ),
+    );
+    let per_user = runner.collect(&timed.count_by(|e: &Ev| e.1.clone(), OutputMode::Complete));
+    runner.run(2).unwrap();
+    assert_eq!(
+        sorted(sliding.batches()[1].clone()),
+        vec![(w(-5, 10), 1), (w(0, 10), 3), (w(5, 10), 3), (w(10, 10), 1)]
+    );
+    assert_eq!(
+        sorted(keyed.batches()[0].clone()),
+        vec![((w(0, 10), "a".into()), 2), ((w(0, 10), "b".into()), 1)]
+    );
+    assert_eq!(keyed.batches()[1], vec![((w(10, 10), "a".into()), 1)]);
+    assert_eq!(
+        sorted(summed.batches()[1].clone()),
+        vec![
+            ((w(0, 10), "a".to_owned()), 11),
+            ((w(0, 10), "b".to_owned()), 7),
+            ((w(10, 10), "a".to_owned()), 12)
+        ]
+    );
+    assert_eq!(
+        sorted(per_user.batches()[1].clone()),
+        vec![("a".to_owned(), 3), ("b".to_owned(), 1)]
+    );
+}
+
+/// Deduplication remembers a key until the watermark passes its event time; a copy that
+/// arrives later than that is late.
+#[test]
+fn drop_duplicates_is_bounded_by_the_watermark() {
+    let runner = BatchRunner::new(Duration::from_secs(1));
+    let input = runner.queue_input::<Ev, Ev>(vec![
+        vec![ev(10, "a"), ev(10, "a"), ev(11, "b")],
+        vec![ev(10, "a"), ev(30, "c")], // a copy of (10, a): still remembered
+        vec![ev(10, "a"), ev(31, "c")], // watermark 30 - 5 = 25: (10, a) is late now
+    ]);
+    let timed = input.with_watermark(at, Duration::from_secs(5));
+    let unique = timed.drop_duplicates(|e: &Ev| e.clone());
+    let kept = runner.collect(unique.stream());
+    let late = runner.collect(&timed.late());
+    let per_user = runner.collect(&unique.count_by(|e: &Ev| e.1.clone(), OutputMode::Complete));
+    runner.run(3).unwrap();
+    assert_eq!(
+        kept.batches().into_iter().map(sorted).collect::<Vec<_>>(),
+        vec![
+            vec![ev(10, "a"), ev(11, "b")],
+            vec![ev(30, "c")],
+            vec![ev(31, "c")]
+        ]
+    );
+    assert_eq!(late.batches(), vec![vec![], vec![], vec![ev(10, "a")]]);
+    assert_eq!(
+        sorted(per_user.batches()[2].clone()),
+        vec![
+            ("a".to_owned(), 1),
+            ("b".to_owned(), 1),
+            ("c".to_owned(), 2)
+        ]
+    );
+}
+
+/// An Append aggregate without a window never closes a row: refused at start.
+#[test]
+fn append_without_a_window_is_refused() {
+    let runner = BatchRunner::new(Duration::from_secs(1));
+    let input = runner.queue_input::<Ev, Ev>(vec![vec![ev(1, "a")]]);
+    input
+        .with_watermark(at, Duration::from_secs(5))
+        .count_by(|e: &Ev| e.1.clone(), OutputMode::Append)
+        .foreach_rdd(|_, _| Ok(()));
+    let err = runner.run(1).unwrap_err();
+    assert!(err.to_string().contains("Append"), "{err}");
+}
+
+/// Splits `records` into batches at the given cut points.
+fn split<T: Clone>(records: &[T], cuts: &mut Vec<usize>) -> Vec<Vec<T>> {
+    cuts.push(0);
+    cuts.push(records.len());
+    cuts.sort_unstable();
+    cuts.dedup();
+    cuts.windows(2)
+        .map(|c| records[c[0]..c[1]].to_vec())
+        .collect()
+}
+
+fn group_by<K: Ord + Clone>(
+    records: &[Activity],
+    key: impl Fn(&Activity) -> Vec<K>,
+) -> BTreeMap<K, u64> {
+    let mut m = BTreeMap::new();
+    for r in records {
+        for k in key(r) {
+            *m.entry(k).or_default() += 1;
+        }
+    }
+    m
+}
+
+const DELAY: Duration = Duration::from_secs(60);
+
+fn timed_of(a: &Activity) -> EventTime {
+    EventTime::from_nanos(a.creation_time)
+}
+
+/// With events out of order by less than the delay, for any batching: the Complete table of
+/// the last batch, the latest Update row of every window, and the Append rows once a far
+/// later record closes every window, all equal the group-by over the same data.
+#[test]
+fn windows_equal_a_batch_group_by_for_any_batching() {
+    let shape = Shape {
+        n: 3000,
+        step_ms: 400,
+        disorder_ms: 50_000,
+        late_fraction: 0.0,
+        late_by_ms: 0,
+        duplicate_fraction: 0.0,
+    };
+    for seed in 1..=4u64 {
+        let records = generate(shape, seed);
+        let mut rng = activity::Rng::new(seed + 100);
+        let mut cuts: Vec<usize> = (0..rng.below(12) + 1)
+            .map(|_| rng.below(records.len() as u64) as usize)
+            .collect();
+        let mut batches = split(&records, &mut cuts);
+        // A record far later closes every window (its own is left out of the oracle).
+        let mut closer = records[0].clone();
+        closer.creation_time = (event_ms(records.last().unwrap()) + 100 * 60_000) * 1_000_000;
+        batches.push(vec![closer.clone()]);
+        batches.push(vec![]);
+        let n = batches.len();
+
+        let runner = BatchRunner::new(Duration::from_secs(1));
+        let input = runner.queue_input::<Activity, Activity>(batches);
+        let timed = input.with_watermark(timed_of, DELAY);
+        let ten = Duration::from_secs(600);
+        let five = Duration::from_secs(300);
+        let complete = runner.collect(&timed.window(ten, five).count(OutputMode::Complete));
+        let update = runner.collect(
+            &timed
+                .window(ten, ten)
+                .count_by(|a: &Activity| a.user.clone(), OutputMode::Update),
+        );
+        let append = runner.collect(
+            &timed
+                .window(ten, ten)
+                .count_by(|a: &Activity| a.user.clone(), OutputMode::Append),
+        );
+        let late = runner.collect(&timed.late());
+        runner.run(n).unwrap();
+
+        let sliding = |a: &Activity| Window::containing(timed_of(a), ten, five);
+        let tumbling_user = |a: &Activity| {
+            Window::containing(timed_of(a), ten, ten)
+                .into_iter()
+                .map(|w| (w, a.user.clone()))
+                .collect::<Vec<_>>()
+        };
+        let closer_windows = sliding(&closer);
+        let mut got: BTreeMap<Window, u64> = complete.batches()[n - 1].iter().cloned().collect();
+        got.retain(|w, _| !closer_windows.contains(w));
+        assert_eq!(got, group_by(&records, sliding), "complete, seed {seed}");
+
+        let mut latest = BTreeMap::new();
+        for batch in update.batches() {
+            latest.extend(batch);
+        }
+        latest.retain(|(w, _), _| !closer_windows.contains(w));
+        assert_eq!(
+            latest,
+            group_by(&records, tumbling_user),
+            "update, seed {seed}"
+        );
+
+        let appended: Vec<((Window, String), u64)> = append.batches().concat();
+        let once: BTreeMap<(Window, String), u64> = appended.iter().cloned().collect();
+        assert_eq!(once.len(), appended.len(), "append emits each row once");
+        assert_eq!(
+            once,
+            group_by(&records, tumbling_user),
+            "append, seed {seed}"
+        );
+        assert!(
+            late.batches().concat().is_empty(),
+            "nothing late, seed {seed}"
+        );
+    }
+}
+
+/// With late records (behind the delay), exactly those the documented rule names are
+/// dropped from the aggregates and held by the late stream.
+#[test]
+fn late_records_are_exactly_the_documented_drops() {
+    let shape = Shape {
+        n: 3000,
+        step_ms: 400,
+        disorder_ms: 30_000,
+        late_fraction: 0.03,
+        late_by_ms: 5 * 60_000,
+        duplicate_fraction: 0.0,
+    };
+    let records = generate(shape, 9);
+    let batches: Vec<Vec<Activity>> = records.chunks(97).map(<[Activity]>::to_vec).collect();
+    // The oracle: the watermark of batch i is (greatest event time of batches < i) - delay,
+    // never back; a record at or before it is late.
+    let mut expected_late = Vec::new();
+    let mut on_time = Vec::new();
+    let mut max_before: Option<i64> = None;
+    for b in &batches {
+        let wm = max_before.map(|m| m - DELAY.as_millis() as i64);
+        for r in b {
+            if wm.is_some_and(|w| event_ms(r) <= w) {
+                expected_late.push(r.clone());
+            } else {
+                on_time.push(r.clone());
+            }
+        }
+        max_before = max_before.max(b.iter().map(event_ms).max());
+    }
+    assert!(
+        expected_late.len() > 30,
+        "the data has late records: {}",
+        expected_late.len()
+    );
+
+    let runner = BatchRunner::new(Duration::from_secs(1));
+    let n = batches.len();
+    let input = runner.queue_input::<Activity, Activity>(batches);
+    let timed = input.with_watermark(timed_of, DELAY);
+    let late = runner.collect(&timed.late());
+    let complete = runner.collect(
+        &timed
+            .window(Duration::from_secs(600), Duration::from_secs(600))
+            .count_by(|a: &Activity| a.gt.clone(), OutputMode::Complete),
+    );
+    runner.run(n).unwrap();
+    let key = |a: &Activity| (a.creation_time, a.user.clone());
+    let mut got: Vec<_> = late.batches().concat().iter().map(key).collect();
+    got.sort();
+    let mut want: Vec<_> = expected_late.iter().map(key).collect();
+    want.sort();
+    assert_eq!(got, want);
+    let table: BTreeMap<(Window, String), u64> =
+        complete.batches()[n - 1].iter().cloned().collect();
+    let oracle = group_by(&on_time, |a| {
+        Window::containing(
+            timed_of(a),
+            Duration::from_secs(600),
+            Duration::from_secs(600),
+        )
+        .into_iter()
+        .map(|w| (w, a.gt.clone()))
+        .collect()
+    });
+    assert_eq!(table, oracle);
+}
+
+/// Over 10,000 batches with a watermark, Append and Update keep only the open windows, and
+/// deduplication only the keys the watermark has not passed.
+#[test]
+fn state_stays_bounded_over_ten_thousand_batches() {
+    let batches: Vec<Vec<Ev>> = (0..10_000i64)
+        .map(|i| vec![ev(i, if i % 2 == 0 { "a" } else { "b" })])
+        .collect();
+    let runner = BatchRunner::new(Duration::from_millis(100));
+    let input = runner.queue_input::<Ev, Ev>(batches);
+    let timed = input.with_watermark(at, Duration::from_secs(20));
+    timed
+        .window(Duration::from_secs(10), Duration::from_secs(10))
+        .count_by(|e: &Ev| e.1.clone(), OutputMode::Append)
+        .foreach_rdd(|_, _| Ok(()));
+    timed
+        .drop_duplicates(|e: &Ev| e.clone())
+        .count_by(|e: &Ev| e.1.clone(), OutputMode::Update)
+        .foreach_rdd(|_, _| Ok(()));
+    let mut most = BTreeMap::new();
+    for _ in 0..100 {
+        runner.run(100).unwrap();
+        for op in runner.ssc().last_progress().unwrap().state_operators {
+            let m = most.entry(op.operator_name.clone()).or_insert(0);
+            *m = (*m).max(op.num_rows_total);
+        }
+    }
+    let bound = |kind: &str| {
+        most.iter()
+            .find(|(name, _)| name.starts_with(kind))
+            .map(|(_, n)| *n)
+            .unwrap()
+    };
+    // Windows of 10 s, a watermark 20 s behind: at most 4 windows open, 2 users each.
+    assert!(bound("event_window_reduce") <= 8, "{most:?}");
+    // Keys remembered for the 20 s until the watermark passes them, one record per second.
+    assert!(bound("event_drop_duplicates") <= 22, "{most:?}");
+    // The keyed count has no window: its two users stay.
+    assert_eq!(bound("event_count_by"), 2, "{most:?}");
+}
