@@ -443,3 +443,68 @@ fn state_stays_bounded_over_ten_thousand_batches() {
     // The keyed count has no window: its two users stay.
     assert_eq!(bound("event_count_by"), 2, "{most:?}");
 }
+
+/// Writes `lines` to `dir/name`, dated `mtime_ms` (the manual clock's time).
+fn put_lines(dir: &std::path::Path, name: &str, lines: &[String], mtime_ms: u64) {
+    let path = dir.join(name);
+    std::fs::write(&path, lines.join("\n")).unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_modified(std::time::UNIX_EPOCH + Duration::from_millis(mtime_ms))
+        .unwrap();
+}
+
+/// JSON lines become records; malformed lines are counted and skipped; a batch takes at
+/// most `max_files_per_batch` files, oldest first, and the rest wait for later batches —
+/// even past the file stream's 60 s memory.
+#[test]
+fn json_files_are_parsed_and_capped_per_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let records = generate(
+        Shape {
+            n: 140,
+            step_ms: 1000,
+            disorder_ms: 0,
+            late_fraction: 0.0,
+            late_by_ms: 0,
+            duplicate_fraction: 0.0,
+        },
+        3,
+    );
+    // 70 files of two records each, all there at the start; every tenth has a bad line.
+    for (i, pair) in records.chunks(2).enumerate() {
+        let mut lines: Vec<String> = pair
+            .iter()
+            .map(|a| serde_json::to_string(a).unwrap())
+            .collect();
+        if i % 10 == 0 {
+            lines.push("{\"Creation_Time\": oops".into());
+            lines.push(String::new());
+        }
+        put_lines(
+            dir.path(),
+            &format!("part-{i:03}.json"),
+            &lines,
+            500 + i as u64,
+        );
+    }
+    let runner = BatchRunner::new(Duration::from_secs(1));
+    let json = runner.ssc().json_file_stream::<Activity>(dir.path());
+    let events = json.max_files_per_batch(1);
+    let out = runner.collect(&events);
+    runner.run(72).unwrap();
+    let batches = out.batches();
+    assert!(
+        batches[..70].iter().all(|b| b.len() == 2),
+        "one file of two records per batch"
+    );
+    assert!(batches[70..].iter().all(Vec::is_empty));
+    assert_eq!(
+        batches.concat(),
+        records,
+        "every record once, oldest file first"
+    );
+    assert_eq!(json.malformed_lines(), 7);
+}

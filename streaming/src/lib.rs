@@ -54,6 +54,7 @@ pub use context::{
 pub use dstream::event_time::{
     EventStream, EventTime, EventWindows, MemoryTable, OutputMode, Window,
 };
+pub use dstream::json_input::JsonFileStream;
 pub use dstream::map_with_state::{MapWithStateDStream, State, StateSpec};
 pub use dstream::output::batch_output_dir;
 pub use dstream::queue_input::RddQueue;

@@ -77,6 +77,16 @@ impl StreamingContext {
         filter: Option<PathFilter>,
         new_files_only: bool,
     ) -> DStream<String> {
+        self.file_source(dir, filter, new_files_only).0
+    }
+
+    /// A file stream and the handle of its files-per-batch cap.
+    fn file_source(
+        &self,
+        dir: PathBuf,
+        filter: Option<PathFilter>,
+        new_files_only: bool,
+    ) -> (DStream<String>, Arc<std::sync::atomic::AtomicUsize>) {
         self.ensure_initialized("file_stream");
         let graph = &self.inner.graph;
         let source = FileInputState::new(
@@ -87,7 +97,41 @@ impl StreamingContext {
             graph.batch_interval,
             graph.clock.clone(),
         );
-        DStream::from_source(self, source)
+        let cap = source.max_files.clone();
+        (DStream::from_source(self, source), cap)
+    }
+
+    /// Records of the JSON-lines files that appear in `dir` (as `text_file_stream`), one per
+    /// line, deserialised with serde; lines that do not parse are counted
+    /// ([`JsonFileStream::malformed_lines`]), logged and skipped.
+    ///
+    /// ```
+    /// use emberflow_streaming::{ManualClock, StreamingContext};
+    /// use emberflow_core::Context;
+    /// #[derive(Clone, serde::Deserialize)]
+    /// struct Event { user: String }
+    /// let ssc = StreamingContext::builder(&Context::local(2), std::time::Duration::from_secs(1))
+    ///     .clock(ManualClock::new())
+    ///     .build()?;
+    /// let dir = std::env::temp_dir();
+    /// let events = ssc.json_file_stream::<Event>(&dir).max_files_per_batch(10);
+    /// events.map(|e| e.user).foreach_rdd(|_, _| Ok(()));
+    /// # Ok::<(), emberflow_streaming::Error>(())
+    /// ```
+    pub fn json_file_stream<T>(&self, dir: impl AsRef<Path>) -> crate::JsonFileStream<T>
+    where
+        T: Data + serde::de::DeserializeOwned,
+    {
+        let (lines, max_files) = self.file_source(dir.as_ref().to_path_buf(), None, true);
+        let malformed = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let counter = malformed.clone();
+        let stream = lines
+            .flat_map(move |l: String| crate::dstream::json_input::parse_line::<T>(&l, &counter));
+        crate::JsonFileStream {
+            stream,
+            max_files,
+            malformed,
+        }
     }
 
     /// Lines read from a TCP server at `host:port`; reconnects when the connection drops or

@@ -48,6 +48,11 @@ pub(crate) struct FileInputState {
     restored: std::sync::atomic::AtomicBool,
     /// Lines per batch, counted as they are read.
     counts: crate::dstream::counted::RecordCounts,
+    /// Files a batch takes at most (0: all), oldest first (`maxFilesPerTrigger`).
+    pub(crate) max_files: Arc<std::sync::atomic::AtomicUsize>,
+    /// The first file (modification time, path) a capped batch left for the next ones: it
+    /// and the files after it stay eligible however old they grow.
+    backlog: Mutex<Option<(u64, PathBuf)>>,
 }
 
 impl FileInputState {
@@ -70,6 +75,8 @@ impl FileInputState {
             batch_files: Mutex::new(BTreeMap::new()),
             restored: std::sync::atomic::AtomicBool::new(false),
             counts: Default::default(),
+            max_files: Arc::default(),
+            backlog: Mutex::new(None),
         }
     }
 
@@ -94,6 +101,7 @@ impl FileInputState {
             .flatten()
             .cloned()
             .collect();
+        let backlog = self.backlog.lock().clone();
         let entries = std::fs::read_dir(&self.dir).map_err(|e| {
             if e.kind() == std::io::ErrorKind::NotFound {
                 Error::MissingDirectory {
@@ -133,12 +141,26 @@ impl FileInputState {
                 .and_then(|m| m.duration_since(UNIX_EPOCH).ok())
                 .map(|d| d.as_millis() as u64)
                 .unwrap_or(0);
-            if mtime < threshold.millis() || mtime > time.millis() || seen.contains(&path) {
+            let held_back = backlog
+                .as_ref()
+                .is_some_and(|b| (mtime, &path) >= (b.0, &b.1));
+            if (mtime < threshold.millis() && !held_back)
+                || mtime > time.millis()
+                || seen.contains(&path)
+            {
                 continue;
             }
             found.push((mtime, path));
         }
         found.sort();
+        let cap = self.max_files.load(std::sync::atomic::Ordering::Relaxed);
+        let mut backlog = self.backlog.lock();
+        if cap > 0 && found.len() > cap {
+            *backlog = Some(found[cap].clone());
+            found.truncate(cap);
+        } else {
+            *backlog = None;
+        }
         Ok(found.into_iter().map(|(_, p)| p).collect())
     }
 }
