@@ -37,8 +37,8 @@ pub use emberflow_streaming::{
 /// The parts of a [`StreamingProgress`].
 pub mod progress {
     pub use emberflow_streaming::{
-        DurationMs, SinkProgress, SourceProgress, StateOperatorProgress, StreamingProgress,
-        StreamingStatus,
+        DurationMs, EventTimeProgress, SinkProgress, SourceProgress, StateOperatorProgress,
+        StreamingProgress, StreamingStatus,
     };
 }
 

@@ -117,6 +117,35 @@ fn output_modes_batch_by_batch() {
             vec![],
         ]
     );
+    // The progress of the third batch: its event times, the watermark in force, the drop.
+    let p = &runner.ssc().recent_progress()[2];
+    let event_time = p.event_time.clone().unwrap();
+    assert_eq!(event_time.min.as_deref(), Some("1970-01-01T00:00:09.000Z"));
+    assert_eq!(event_time.max.as_deref(), Some("1970-01-01T00:00:26.000Z"));
+    assert_eq!(event_time.avg.as_deref(), Some("1970-01-01T00:00:17.500Z"));
+    assert_eq!(
+        event_time.watermark.as_deref(),
+        Some("1970-01-01T00:00:15.000Z")
+    );
+    assert_eq!(p.state_operators.len(), 3);
+    assert!(
+        p.state_operators
+            .iter()
+            .all(|o| o.num_rows_dropped_by_watermark == 1),
+        "{p:?}"
+    );
+    assert!(
+        p.json()
+            .contains(r#""eventTime":{"avg":"1970-01-01T00:00:17.500Z""#),
+        "{}",
+        p.json()
+    );
+    let first = &runner.ssc().recent_progress()[0];
+    assert_eq!(
+        first.event_time.clone().unwrap().watermark,
+        None,
+        "no watermark before data"
+    );
 }
 
 /// Sliding windows count a record in every window that holds it; keyed windows and a

@@ -62,8 +62,8 @@ pub use dstream::DStream;
 pub use error::{Error, Result};
 pub use listener::{BatchInfo, OutputOperationInfo, ReceiverInfo, StreamingListener, StuckBatch};
 pub use progress::{
-    DurationMs, SinkProgress, SourceProgress, StateOperatorProgress, StreamingProgress,
-    StreamingStatus,
+    DurationMs, EventTimeProgress, SinkProgress, SourceProgress, StateOperatorProgress,
+    StreamingProgress, StreamingStatus,
 };
 pub use receiver::{Receiver, ReceiverContext};
 pub use time::Time;

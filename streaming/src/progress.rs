@@ -81,6 +81,27 @@ pub struct StateOperatorProgress {
     /// An estimate of the state's memory: its rows times their in-memory size (without what
     /// they point to).
     pub memory_used_bytes: u64,
+    /// Records of the batch the watermark made late (event-time operators).
+    #[serde(default)]
+    pub num_rows_dropped_by_watermark: u64,
+}
+
+/// The event times a batch held and the watermark in force (Spark's `eventTime` of a
+/// progress), ISO-8601 in UTC; with several event streams, the least watermark.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventTimeProgress {
+    /// The mean event time of the batch's records.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub avg: Option<String>,
+    /// The greatest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<String>,
+    /// The least.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<String>,
+    /// The watermark in force for the batch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub watermark: Option<String>,
 }
 
 /// One completed batch, as Structured Streaming reports a trigger.
@@ -126,6 +147,9 @@ pub struct StreamingProgress {
     pub sink: SinkProgress,
     /// Each stateful stream's state.
     pub state_operators: Vec<StateOperatorProgress>,
+    /// With event-time operators: the batch's event times and watermark.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_time: Option<EventTimeProgress>,
 }
 
 impl StreamingProgress {
@@ -267,6 +291,7 @@ impl ProgressTracker {
                     num_rows_total: m.rows_total,
                     num_rows_updated: m.rows_updated,
                     memory_used_bytes: m.memory_bytes,
+                    num_rows_dropped_by_watermark: m.rows_dropped_by_watermark,
                 })
             })
             .collect();
@@ -295,7 +320,38 @@ impl ProgressTracker {
                 num_output_rows: -1,
             },
             state_operators,
+            event_time: self.event_time(info.batch_time),
         }
+    }
+
+    /// The event times of the batch at `time` (and of any older batch not reported), taken
+    /// out of the services.
+    fn event_time(&self, time: Time) -> Option<EventTimeProgress> {
+        let streams = {
+            let mut all = self.services.event_times.lock();
+            let newer = all.split_off(&(time + std::time::Duration::from_millis(1)));
+            let this = all.remove(&time);
+            *all = newer;
+            this?
+        };
+        let iso = |ms: i64| iso8601(Time::from_millis(ms.max(0) as u64));
+        let min = streams.values().filter_map(|s| s.min).min();
+        let max = streams.values().filter_map(|s| s.max).max();
+        let (sum, count) = streams
+            .values()
+            .fold((0i128, 0u64), |(s, c), x| (s + x.sum, c + x.count));
+        let watermarks: Vec<Option<i64>> = streams.values().map(|s| s.watermark).collect();
+        let watermark = if watermarks.iter().all(Option::is_some) {
+            watermarks.into_iter().flatten().min()
+        } else {
+            None
+        };
+        Some(EventTimeProgress {
+            avg: (count > 0).then(|| iso((sum / i128::from(count)) as i64)),
+            max: max.map(iso),
+            min: min.map(iso),
+            watermark: watermark.map(iso),
+        })
     }
 }
 

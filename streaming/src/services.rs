@@ -38,6 +38,20 @@ pub(crate) struct Services {
     /// Streams whose every batch is their whole table (event-time aggregates in Complete
     /// mode): a memory table replaces its rows with each batch instead of appending.
     pub(crate) whole_table_streams: Mutex<std::collections::BTreeSet<usize>>,
+    /// Event times each batch held, by batch and by watermark (one per event stream), for
+    /// its progress report.
+    pub(crate) event_times: Mutex<BTreeMap<Time, BTreeMap<usize, EventTimeStats>>>,
+}
+
+/// Event times (ms since the epoch) of one event stream's records in one batch.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct EventTimeStats {
+    pub(crate) min: Option<i64>,
+    pub(crate) max: Option<i64>,
+    pub(crate) sum: i128,
+    pub(crate) count: u64,
+    /// The watermark in force for the batch.
+    pub(crate) watermark: Option<i64>,
 }
 
 impl Services {
@@ -59,6 +73,7 @@ impl Services {
             first_batch: Mutex::new(None),
             batch_work: Mutex::new(BTreeMap::new()),
             whole_table_streams: Mutex::new(std::collections::BTreeSet::new()),
+            event_times: Mutex::new(BTreeMap::new()),
         }
     }
 

@@ -36,6 +36,8 @@ pub struct StateMetrics {
     pub rows_updated: u64,
     /// Rows times their in-memory size (an estimate: what they point to is not counted).
     pub memory_bytes: u64,
+    /// Records of the batch the watermark made late, dropped (event-time operators).
+    pub rows_dropped_by_watermark: u64,
 }
 
 impl StateMetrics {
@@ -44,6 +46,7 @@ impl StateMetrics {
             rows_total: rows,
             rows_updated: updated,
             memory_bytes: rows.saturating_mul(row_bytes as u64),
+            rows_dropped_by_watermark: 0,
         }
     }
 }
@@ -99,6 +102,11 @@ impl StateStore {
     /// `updated` of them touched by the batch.
     pub fn record(&self, rows: u64, updated: u64, row_bytes: usize) {
         *self.metrics.lock() = StateMetrics::of(rows, updated, row_bytes);
+    }
+
+    /// Records the batch's records dropped as late (after [`record`](Self::record)).
+    pub fn record_dropped(&self, rows: u64) {
+        self.metrics.lock().rows_dropped_by_watermark = rows;
     }
 
     /// The state's size after its latest batch.

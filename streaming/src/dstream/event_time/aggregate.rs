@@ -53,6 +53,8 @@ struct Shared<G, V> {
     mode: OutputMode,
     store: StateStore,
     updated: std::sync::atomic::AtomicU64,
+    /// The batch's records dropped as late.
+    dropped: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl<G: Data + Hash + Eq, V: Data> Shared<G, V> {
@@ -118,6 +120,7 @@ where
         mode,
         store: StateStore::in_memory(services.clone(), events.stream.inner.slide(), kind),
         updated: std::sync::atomic::AtomicU64::new(0),
+        dropped: Arc::default(),
     });
     let complete = mode == OutputMode::Complete;
     let stream = DStream::from_node(
@@ -201,9 +204,12 @@ where
             Box::new(move || {
                 let (rdd, wm) = events.scan(time, batch);
                 let time_of = events.time_of.clone();
+                let dropped = shared.dropped.clone();
+                dropped.store(0, std::sync::atomic::Ordering::Relaxed);
                 let pairs = rdd.flat_map(move |r: T| {
                     let t = time_of(&r);
                     if is_late(t, wm) {
+                        dropped.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         return Vec::new();
                     }
                     let v = value(&r);
@@ -226,6 +232,9 @@ where
                     shared.updated.load(std::sync::atomic::Ordering::Relaxed),
                     std::mem::size_of::<(G, V)>(),
                 );
+                shared
+                    .store
+                    .record_dropped(shared.dropped.load(std::sync::atomic::Ordering::Relaxed));
                 let _ = out.set(ctx.parallelize_partitions(emitted));
                 Ok(())
             }),

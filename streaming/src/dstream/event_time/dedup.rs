@@ -26,6 +26,8 @@ struct Shared<K> {
     /// Keys seen, with their records' event times, by hash partition.
     parts: Vec<Mutex<HashMap<K, EventTime>>>,
     store: StateStore,
+    /// The batch's records dropped as late.
+    dropped: Arc<std::sync::atomic::AtomicU64>,
 }
 
 pub(crate) fn drop_duplicates<T, K>(events: &EventStream<T>, key: KeyOf<T, K>) -> EventStream<T>
@@ -43,6 +45,7 @@ where
             events.stream.inner.slide(),
             "event_drop_duplicates",
         ),
+        dropped: Arc::default(),
     });
     let stream = DStream::from_node(
         graph,
@@ -99,8 +102,16 @@ impl<T: Data, K: Data + Hash + Eq> DStreamNode<T> for DedupNode<T, K> {
             Box::new(move || {
                 let (rdd, wm) = events.scan(time, batch);
                 let time_of = events.time_of.clone();
+                let dropped = shared.dropped.clone();
+                dropped.store(0, std::sync::atomic::Ordering::Relaxed);
                 let keyed = rdd
-                    .filter(move |r| !is_late(time_of(r), wm))
+                    .filter(move |r| {
+                        let late = is_late(time_of(r), wm);
+                        if late {
+                            dropped.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        }
+                        !late
+                    })
                     .map(move |r| (key(&r), r))
                     .partition_by(HashPartitioner::new(n));
                 let (time_of, seen) = (events.time_of.clone(), shared.clone());
@@ -124,6 +135,9 @@ impl<T: Data, K: Data + Hash + Eq> DStreamNode<T> for DedupNode<T, K> {
                     new as u64,
                     std::mem::size_of::<(K, EventTime)>(),
                 );
+                shared
+                    .store
+                    .record_dropped(shared.dropped.load(std::sync::atomic::Ordering::Relaxed));
                 let _ = out.set(ctx.parallelize_partitions(kept));
                 Ok(())
             }),

@@ -88,10 +88,11 @@ impl<T: Data> DStream<T> {
         time_of: impl Fn(&T) -> EventTime + Send + Sync + 'static,
         delay: Duration,
     ) -> EventStream<T> {
+        let services = self.graph.services.clone();
         EventStream {
             stream: self.clone(),
             time_of: Arc::new(time_of),
-            watermark: Arc::new(Watermark::new(delay)),
+            watermark: Arc::new(Watermark::new(self.id(), delay, services)),
         }
     }
 }
@@ -182,14 +183,14 @@ impl<T: Data> EventStream<T> {
     /// Run as batch `time`'s work: the watermark in force for the batch, and `rdd` (the
     /// batch's records) noting their event times for the next watermark as its tasks run.
     fn scan(&self, time: Time, rdd: Rdd<T>) -> (Rdd<T>, Option<EventTime>) {
-        let wm = self.watermark.begin(time);
+        let scan = self.watermark.begin(time);
         let (time_of, watermark) = (self.time_of.clone(), self.watermark.clone());
         let observed = rdd.map_partitions(move |records| {
             let records: Vec<T> = records.collect();
-            watermark.observe(time, records.iter().map(|r| time_of(r)));
+            watermark.observe(time, scan, records.iter().map(|r| time_of(r)));
             records
         });
-        (observed, wm)
+        (observed, scan.watermark)
     }
 }
 

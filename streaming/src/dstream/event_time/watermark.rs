@@ -1,33 +1,15 @@
 //! The watermark of an event stream: the greatest event time its batches held, minus the
-//! delay, taken when a batch ends and in force for the next; it never goes back.
+//! delay, taken when a batch ends and in force for the next; it never goes back. The event
+//! times a batch held go to the context's services for the batch's progress report.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::Mutex;
 
 use super::types::EventTime;
+use crate::services::{EventTimeStats, Services};
 use crate::time::Time;
-
-/// Event times a batch held.
-#[derive(Clone, Copy, Debug, Default)]
-struct Seen {
-    min: Option<EventTime>,
-    max: Option<EventTime>,
-}
-
-impl Seen {
-    fn add(&mut self, t: EventTime) {
-        self.min = Some(self.min.map_or(t, |m| m.min(t)));
-        self.max = Some(self.max.map_or(t, |m| m.max(t)));
-    }
-    fn merge(&mut self, o: Seen) {
-        self.min = match (self.min, o.min) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        self.max = self.max.max(o.max);
-    }
-}
 
 struct State {
     /// The batch the watermark below is in force for.
@@ -35,42 +17,69 @@ struct State {
     current: Option<EventTime>,
     /// The greatest event time of the batches before `batch`.
     max_before: Option<EventTime>,
-    /// What `batch` held so far (its tasks report as they end).
-    seen: Seen,
+    /// The greatest event time `batch` held so far (its tasks report as they end).
+    max_now: Option<EventTime>,
+    /// Whether a scan of `batch` already counts its records for the progress report.
+    counted: bool,
 }
 
 /// One event stream's watermark, shared by every operator on it.
 pub(crate) struct Watermark {
+    id: usize,
     delay: Duration,
+    services: Arc<Services>,
     state: Mutex<State>,
 }
 
+/// How a scan of a batch reports: the watermark in force, and whether this scan is the one
+/// whose records the progress report counts (several operators may read the same batch).
+#[derive(Clone, Copy)]
+pub(crate) struct Scan {
+    pub(crate) watermark: Option<EventTime>,
+    pub(crate) counts: bool,
+}
+
 impl Watermark {
-    pub(crate) fn new(delay: Duration) -> Self {
+    pub(crate) fn new(id: usize, delay: Duration, services: Arc<Services>) -> Self {
         Watermark {
+            id,
             delay,
+            services,
             state: Mutex::new(State {
                 batch: None,
                 current: None,
                 max_before: None,
-                seen: Seen::default(),
+                max_now: None,
+                counted: false,
             }),
         }
     }
 
     /// The watermark in force for batch `time`, moving it on when `time` is a new batch
     /// (batches run in order, each after the previous one's jobs ended).
-    pub(crate) fn begin(&self, time: Time) -> Option<EventTime> {
+    pub(crate) fn begin(&self, time: Time) -> Scan {
         let mut s = self.state.lock();
         if s.batch.is_none_or(|b| b < time) {
-            let held = s.seen.max;
-            s.max_before = s.max_before.max(held);
+            s.max_before = s.max_before.max(s.max_now.take());
             let moved = s.max_before.map(|m| m.minus(self.delay));
             s.current = s.current.max(moved);
             s.batch = Some(time);
-            s.seen = Seen::default();
+            s.counted = false;
+            self.services
+                .event_times
+                .lock()
+                .entry(time)
+                .or_default()
+                .entry(self.id)
+                .or_default()
+                .watermark = s.current.map(EventTime::millis);
         }
-        s.current
+        let counts = !s.counted;
+        s.counted = true;
+        Scan {
+            watermark: s.current,
+            counts,
+        }
     }
 
     /// The watermark in force for the latest batch.
@@ -78,16 +87,34 @@ impl Watermark {
         self.state.lock().current
     }
 
-    /// A task of batch `time` read records with these event times (several operators may
-    /// read the same batch: the greatest time is what counts).
-    pub(crate) fn observe(&self, time: Time, times: impl Iterator<Item = EventTime>) {
-        let mut seen = Seen::default();
+    /// A task of batch `time` read records with these event times.
+    pub(crate) fn observe(&self, time: Time, scan: Scan, times: impl Iterator<Item = EventTime>) {
+        let mut seen = EventTimeStats::default();
         for t in times {
-            seen.add(t);
+            let ms = t.millis();
+            seen.min = Some(seen.min.map_or(ms, |m| m.min(ms)));
+            seen.max = Some(seen.max.map_or(ms, |m| m.max(ms)));
+            seen.sum += i128::from(ms);
+            seen.count += 1;
         }
-        let mut s = self.state.lock();
-        if s.batch == Some(time) {
-            s.seen.merge(seen);
+        {
+            let mut s = self.state.lock();
+            if s.batch != Some(time) {
+                return;
+            }
+            s.max_now = s.max_now.max(seen.max.map(EventTime::from_millis));
         }
+        if !scan.counts {
+            return;
+        }
+        let mut all = self.services.event_times.lock();
+        let stats = all.entry(time).or_default().entry(self.id).or_default();
+        stats.min = match (stats.min, seen.min) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        stats.max = stats.max.max(seen.max);
+        stats.sum += seen.sum;
+        stats.count += seen.count;
     }
 }
