@@ -29,9 +29,9 @@ pub use emberflow_core::{
 };
 pub use emberflow_streaming::{
     batch_output_dir, BatchInfo, Clock, DStream, Error, EventStream, EventTime, EventWindows,
-    ManualClock, MapWithStateDStream, MemoryTable, OutputMode, OutputOperationInfo, RddQueue,
-    Receiver, ReceiverContext, ReceiverInfo, Result, State, StateSpec, StopOptions,
-    StreamingConfig, StreamingContext, StreamingContextBuilder, StreamingContextState,
+    JsonFileStream, ManualClock, MapWithStateDStream, MemoryTable, OutputMode, OutputOperationInfo,
+    RddQueue, Receiver, ReceiverContext, ReceiverInfo, Result, SessionWindows, State, StateSpec,
+    StopOptions, StreamingConfig, StreamingContext, StreamingContextBuilder, StreamingContextState,
     StreamingListener, StreamingProgress, StreamingStatus, StuckBatch, SystemClock, Time, Window,
 };
 /// The parts of a [`StreamingProgress`].

@@ -537,3 +537,77 @@ fn json_files_are_parsed_and_capped_per_batch() {
     );
     assert_eq!(json.malformed_lines(), 7);
 }
+
+/// Session windows, 5 s gap, watermark 5 s behind: sessions grow, a bridging event merges
+/// two, Append emits each session once when the watermark reaches its end.
+#[test]
+fn session_windows_grow_merge_and_close() {
+    let runner = BatchRunner::new(Duration::from_secs(1));
+    let input = runner.queue_input::<Ev, Ev>(vec![
+        vec![ev(10, "a"), ev(12, "a"), ev(11, "b")], // a: [10, 17); b: [11, 16)
+        vec![ev(30, "a"), ev(20, "a")],              // a: [10, 17), [20, 25), [30, 35)
+        vec![ev(16, "a")],                           // wm 25: 16 is late, dropped
+        vec![ev(33, "a")],                           // wm 25: a [30, 38)
+        vec![ev(50, "b")],                           // wm 28
+        vec![],                                      // wm 45: everything before closes
+    ]);
+    let timed = input.with_watermark(at, Duration::from_secs(5));
+    let sessions = timed.session_window(|e: &Ev| e.1.clone(), Duration::from_secs(5));
+    let append = runner.collect(&sessions.count(OutputMode::Append));
+    let update = runner.collect(&sessions.count(OutputMode::Update));
+    runner.run(6).unwrap();
+    let s = |a: i64, b: i64, k: &str, n: u64| {
+        (
+            (
+                Window {
+                    start: EventTime::from_millis(a * SEC),
+                    end: EventTime::from_millis(b * SEC),
+                },
+                k.to_owned(),
+            ),
+            n,
+        )
+    };
+    assert_eq!(
+        update.batches().into_iter().map(sorted).collect::<Vec<_>>(),
+        vec![
+            vec![s(10, 17, "a", 2), s(11, 16, "b", 1)],
+            vec![s(20, 25, "a", 1), s(30, 35, "a", 1)],
+            vec![],
+            vec![s(30, 38, "a", 2)],
+            vec![s(50, 55, "b", 1)],
+            vec![],
+        ]
+    );
+    assert_eq!(
+        append.batches().into_iter().map(sorted).collect::<Vec<_>>(),
+        vec![
+            vec![],
+            vec![],
+            vec![s(10, 17, "a", 2), s(11, 16, "b", 1), s(20, 25, "a", 1)],
+            vec![],
+            vec![],
+            vec![s(30, 38, "a", 2)],
+        ]
+    );
+}
+
+/// Within the delay, a late-but-allowed event bridges two sessions into one.
+#[test]
+fn an_allowed_late_event_merges_sessions() {
+    let runner = BatchRunner::new(Duration::from_secs(1));
+    let input = runner.queue_input::<Ev, Ev>(vec![
+        vec![ev(10, "a"), ev(18, "a")], // [10, 15), [18, 23)
+        vec![ev(14, "a")],              // wm 18 - 30 < 0: on time; [14, 19) joins both
+    ]);
+    let sessions = input
+        .with_watermark(at, Duration::from_secs(30))
+        .session_window(|e: &Ev| e.1.clone(), Duration::from_secs(5));
+    let complete = runner.collect(&sessions.count(OutputMode::Complete));
+    runner.run(2).unwrap();
+    let merged = Window {
+        start: EventTime::from_millis(10 * SEC),
+        end: EventTime::from_millis(23 * SEC),
+    };
+    assert_eq!(complete.batches()[1], vec![((merged, "a".to_owned()), 3)]);
+}

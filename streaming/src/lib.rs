@@ -52,7 +52,7 @@ pub use context::{
     StopOptions, StreamingConfig, StreamingContext, StreamingContextBuilder, StreamingContextState,
 };
 pub use dstream::event_time::{
-    EventStream, EventTime, EventWindows, MemoryTable, OutputMode, Window,
+    EventStream, EventTime, EventWindows, MemoryTable, OutputMode, SessionWindows, Window,
 };
 pub use dstream::json_input::JsonFileStream;
 pub use dstream::map_with_state::{MapWithStateDStream, State, StateSpec};

@@ -20,10 +20,12 @@
 mod aggregate;
 mod dedup;
 mod memory_table;
+mod session;
 mod types;
 mod watermark;
 
 pub use memory_table::MemoryTable;
+pub use session::SessionWindows;
 pub use types::{EventTime, OutputMode, Window};
 
 use std::sync::Arc;
@@ -121,6 +123,24 @@ impl<T: Data> EventStream<T> {
             events: self.clone(),
             size,
             slide,
+        }
+    }
+
+    /// Session windows per `key`: a session closes after `gap` without an event of its key;
+    /// sessions merge when an event (late but within the watermark) bridges them. Aggregate
+    /// them with [`SessionWindows::count`].
+    pub fn session_window<K>(
+        &self,
+        key: impl Fn(&T) -> K + Send + Sync + 'static,
+        gap: Duration,
+    ) -> SessionWindows<T, K>
+    where
+        K: Data + std::hash::Hash + Eq,
+    {
+        SessionWindows {
+            events: self.clone(),
+            key: Arc::new(key),
+            gap,
         }
     }
 
