@@ -14,10 +14,15 @@ use serde::{Deserialize, Serialize};
 /// let d = t.to_datetime().unwrap();
 /// assert_eq!(EventTime::from(d), t);
 /// ```
-#[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
-)]
+#[derive(Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct EventTime(i64);
+
+/// Shown as the instant it is (`2015-02-23T10:18:55.090Z`), not as milliseconds.
+impl std::fmt::Debug for EventTime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
+    }
+}
 
 impl EventTime {
     /// From milliseconds since the epoch.
