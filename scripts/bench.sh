@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 ORDERS=${ORDERS:-2000000}
 BIG=${BIG:-$((ORDERS * 5))}
 examples=(order_dashboard gen_orders dashboard_figures rdd_figures streaming_figures state_figures
-    recovery_figures)
+    recovery_figures event_time_figures)
 cargo build -q --release $(printf -- '--example %s ' "${examples[@]}")
 bin=target/release/examples
 
@@ -87,6 +87,7 @@ fi
 "$bin/rdd_figures" 100 2 >"$work/rdd.txt"
 "$bin/streaming_figures" 2000 100000 >"$work/streaming.txt"
 "$bin/state_figures" 10 >"$work/state.txt"
+"$bin/event_time_figures" 2000000 20 >"$work/event_time.txt"
 
 row "10-stage narrow chain / fused hand loop" \
     "$(awk '/^10-stage narrow chain/ { print $NF }' "$work/rdd.txt")"
@@ -98,6 +99,9 @@ row "map_with_state per batch, 5M keys / 100k keys" \
     "$(awk '$2 == "keys" && $1 == 100000 { a = $3 } $2 == "keys" && $1 == 5000000 { b = $3 }
         END { printf "%.2fx (%s / %s ms)", b / a, b, a }' "$work/state.txt")"
 
+row "event-time windowed count per user (Update) / hand loop" \
+    "$(awk '/^event-time windowed count/ { print $NF }' "$work/event_time.txt")"
+
 echo
 echo "| measure | figure |"
 echo "|---|---|"
@@ -106,6 +110,7 @@ echo
 echo "== rdd_figures";       cat "$work/rdd.txt"
 echo "== streaming_figures"; cat "$work/streaming.txt"
 echo "== state_figures";     cat "$work/state.txt"
+echo "== event_time_figures"; cat "$work/event_time.txt"
 echo "== recovery_figures";  cat "$work/recovery.txt"
 echo "== dashboard_figures"; cat "$work/dashboard.txt"
 if [ -f "$work/kafka.txt" ]; then echo "== kafka_figures"; cat "$work/kafka.txt"; fi

@@ -21,7 +21,23 @@ use crate::state_store::StateStore;
 use crate::time::Time;
 
 /// The groups a record (at its event time) counts in.
-pub(crate) type GroupsOf<T, G> = Arc<dyn Fn(&T, EventTime) -> Vec<G> + Send + Sync>;
+pub(crate) type GroupsOf<T, G> = Arc<dyn Fn(&T, EventTime) -> Groups<G> + Send + Sync>;
+
+/// A record's groups: one (a tumbling window, a key) without allocating, or several.
+pub(crate) enum Groups<G> {
+    One(Option<G>),
+    Many(std::vec::IntoIter<G>),
+}
+
+impl<G> Iterator for Groups<G> {
+    type Item = G;
+    fn next(&mut self) -> Option<G> {
+        match self {
+            Groups::One(g) => g.take(),
+            Groups::Many(gs) => gs.next(),
+        }
+    }
+}
 /// When a group closes (a window's end); `None`: never.
 pub(crate) type ClosesAt<G> = Option<Arc<dyn Fn(&G) -> EventTime + Send + Sync>>;
 
@@ -208,12 +224,14 @@ where
                 dropped.store(0, std::sync::atomic::Ordering::Relaxed);
                 let pairs = rdd.flat_map(move |r: T| {
                     let t = time_of(&r);
-                    if is_late(t, wm) {
+                    let gs = if is_late(t, wm) {
                         dropped.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        return Vec::new();
-                    }
+                        Groups::One(None)
+                    } else {
+                        groups(&r, t)
+                    };
                     let v = value(&r);
-                    groups(&r, t).into_iter().map(|g| (g, v.clone())).collect()
+                    gs.map(move |g| (g, v.clone()))
                 });
                 let reduce = shared.reduce.clone();
                 let partial = pairs.reduce_by_key_with_partitioner(

@@ -157,7 +157,7 @@ impl<T: Data> EventStream<T> {
     {
         aggregate::aggregate(
             self,
-            Arc::new(move |t: &T, _| vec![key(t)]),
+            Arc::new(move |t: &T, _| aggregate::Groups::One(Some(key(t)))),
             None,
             Arc::new(|_: &T| 1u64),
             Arc::new(|a, b| a + b),
@@ -204,12 +204,13 @@ impl<T: Data> EventStream<T> {
     /// batch's records) noting their event times for the next watermark as its tasks run.
     fn scan(&self, time: Time, rdd: Rdd<T>) -> (Rdd<T>, Option<EventTime>) {
         let scan = self.watermark.begin(time);
-        let (time_of, watermark) = (self.time_of.clone(), self.watermark.clone());
-        let observed = rdd.map_partitions(move |records| {
-            let records: Vec<T> = records.collect();
-            watermark.observe(time, scan, records.iter().map(|r| time_of(r)));
-            records
-        });
+        let observed = watermark::ObservedRdd::rdd(
+            rdd,
+            self.time_of.clone(),
+            self.watermark.clone(),
+            time,
+            scan,
+        );
         (observed, scan.watermark)
     }
 }
@@ -227,9 +228,17 @@ pub struct EventWindows<T: 'static> {
 }
 
 impl<T: Data> EventWindows<T> {
-    fn windows_of(&self) -> impl Fn(EventTime) -> Vec<Window> + Send + Sync + 'static {
+    fn windows_of(
+        &self,
+    ) -> impl Fn(EventTime) -> aggregate::Groups<Window> + Send + Sync + 'static {
         let (size, slide) = (self.size, self.slide);
-        move |t| Window::containing(t, size, slide)
+        move |t| {
+            if size == slide {
+                aggregate::Groups::One(Some(Window::tumbling(t, size)))
+            } else {
+                aggregate::Groups::Many(Window::containing(t, size, slide).into_iter())
+            }
+        }
     }
 
     /// Records per window: rows `(window, count)`.
@@ -273,7 +282,12 @@ impl<T: Data> EventWindows<T> {
         let windows = self.windows_of();
         aggregate::aggregate(
             &self.events,
-            Arc::new(move |r: &T, t| windows(t).into_iter().map(|w| (w, key(r))).collect()),
+            Arc::new(move |r: &T, t| match windows(t) {
+                aggregate::Groups::One(w) => aggregate::Groups::One(w.map(|w| (w, key(r)))),
+                aggregate::Groups::Many(ws) => {
+                    aggregate::Groups::Many(ws.map(|w| (w, key(r))).collect::<Vec<_>>().into_iter())
+                }
+            }),
             Some(Arc::new(|g: &(Window, K)| g.0.end)),
             Arc::new(value),
             Arc::new(reduce),

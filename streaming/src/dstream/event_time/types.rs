@@ -90,6 +90,15 @@ impl Window {
         }
     }
 
+    /// The window of `size` whose start is a multiple of `size` and that holds `t` (tumbling).
+    pub fn tumbling(t: EventTime, size: Duration) -> Self {
+        let size_ms = (size.as_millis() as i64).max(1);
+        Window {
+            start: EventTime(t.0 - t.0.rem_euclid(size_ms)),
+            end: EventTime(t.0 - t.0.rem_euclid(size_ms) + size_ms),
+        }
+    }
+
     /// Every window of `size` whose start is a multiple of `slide` (from the epoch) and that
     /// holds `t`, oldest first (Spark's `window(col, size, slide)`).
     pub fn containing(t: EventTime, size: Duration, slide: Duration) -> Vec<Window> {
@@ -139,6 +148,8 @@ mod tests {
         let ten = Duration::from_millis(10);
         let five = Duration::from_millis(5);
         assert_eq!(Window::containing(EventTime(12), ten, ten), vec![w(10, 20)]);
+        assert_eq!(Window::tumbling(EventTime(12), ten), w(10, 20));
+        assert_eq!(Window::tumbling(EventTime(-3), ten), w(-10, 0));
         assert_eq!(Window::containing(EventTime(10), ten, ten), vec![w(10, 20)]);
         assert_eq!(
             Window::containing(EventTime(12), ten, five),

@@ -88,15 +88,7 @@ impl Watermark {
     }
 
     /// A task of batch `time` read records with these event times.
-    pub(crate) fn observe(&self, time: Time, scan: Scan, times: impl Iterator<Item = EventTime>) {
-        let mut seen = EventTimeStats::default();
-        for t in times {
-            let ms = t.millis();
-            seen.min = Some(seen.min.map_or(ms, |m| m.min(ms)));
-            seen.max = Some(seen.max.map_or(ms, |m| m.max(ms)));
-            seen.sum += i128::from(ms);
-            seen.count += 1;
-        }
+    fn observe(&self, time: Time, scan: Scan, seen: EventTimeStats) {
         {
             let mut s = self.state.lock();
             if s.batch != Some(time) {
@@ -116,5 +108,106 @@ impl Watermark {
         stats.max = stats.max.max(seen.max);
         stats.sum += seen.sum;
         stats.count += seen.count;
+    }
+}
+
+/// A batch's records as they are, their event times noted for the watermark as each task
+/// reads its partition (no copy: the parent's records pass through).
+pub(crate) struct ObservedRdd<T: 'static> {
+    meta: emberflow_core::plumbing::RddMeta,
+    parent: emberflow_core::Rdd<T>,
+    time_of: super::TimeOf<T>,
+    watermark: Arc<Watermark>,
+    time: Time,
+    scan: Scan,
+}
+
+impl<T: emberflow_core::Data> ObservedRdd<T> {
+    pub(crate) fn rdd(
+        parent: emberflow_core::Rdd<T>,
+        time_of: super::TimeOf<T>,
+        watermark: Arc<Watermark>,
+        time: Time,
+        scan: Scan,
+    ) -> emberflow_core::Rdd<T> {
+        emberflow_core::Rdd::from_node(ObservedRdd {
+            meta: emberflow_core::plumbing::RddMeta::new(parent.context(), "event_times"),
+            parent,
+            time_of,
+            watermark,
+            time,
+            scan,
+        })
+    }
+}
+
+impl<T: emberflow_core::Data> emberflow_core::plumbing::RddBase for ObservedRdd<T> {
+    fn meta(&self) -> &emberflow_core::plumbing::RddMeta {
+        &self.meta
+    }
+    fn dependencies(&self) -> Vec<emberflow_core::plumbing::Dependency> {
+        vec![emberflow_core::plumbing::Dependency::Narrow(
+            self.parent.as_base(),
+        )]
+    }
+    fn num_partitions(&self) -> usize {
+        self.parent.num_partitions()
+    }
+}
+
+impl<T: emberflow_core::Data> emberflow_core::plumbing::RddNode<T> for ObservedRdd<T> {
+    fn compute<'a>(
+        &'a self,
+        split: usize,
+        tc: &'a emberflow_core::plumbing::TaskContext,
+    ) -> emberflow_core::Result<emberflow_core::plumbing::BoxIter<'a, T>> {
+        Ok(Box::new(emberflow_core::plumbing::ChunkIter::new(
+            self.compute_chunks(split, tc)?,
+        )))
+    }
+    fn compute_chunks<'a>(
+        &'a self,
+        split: usize,
+        tc: &'a emberflow_core::plumbing::TaskContext,
+    ) -> emberflow_core::Result<emberflow_core::plumbing::BoxChunks<'a, T>>
+    where
+        T: 'a,
+    {
+        Ok(Box::new(Observing {
+            chunks: self.parent.chunks(split, tc)?,
+            node: self,
+            seen: EventTimeStats::default(),
+            done: false,
+        }))
+    }
+}
+
+/// The records of one partition, chunk by chunk, noting event times; reported once, at the
+/// end.
+struct Observing<'a, T: 'static> {
+    chunks: emberflow_core::plumbing::BoxChunks<'a, T>,
+    node: &'a ObservedRdd<T>,
+    seen: EventTimeStats,
+    done: bool,
+}
+
+impl<T> emberflow_core::plumbing::Chunks<T> for Observing<'_, T> {
+    fn next_chunk(&mut self, out: &mut Vec<T>) -> bool {
+        let before = out.len();
+        let more = self.chunks.next_chunk(out);
+        let s = &mut self.seen;
+        for r in &out[before..] {
+            let ms = (self.node.time_of)(r).millis();
+            s.min = Some(s.min.map_or(ms, |m| m.min(ms)));
+            s.max = Some(s.max.map_or(ms, |m| m.max(ms)));
+            s.sum += i128::from(ms);
+            s.count += 1;
+        }
+        if !more && !std::mem::replace(&mut self.done, true) {
+            self.node
+                .watermark
+                .observe(self.node.time, self.node.scan, self.seen);
+        }
+        more
     }
 }
