@@ -22,6 +22,9 @@ mod activity;
 
 use activity::{event_ms, generate, Activity, Shape};
 
+/// One thread's part of a batch: counts per (window start, user), and its greatest event time.
+type Part<'a> = (HashMap<(i64, &'a str), u64>, Option<i64>);
+
 const WINDOW_MS: i64 = 600_000;
 const DELAY_MS: i64 = 1_800_000;
 
@@ -67,7 +70,7 @@ fn hand(pool: &rayon::ThreadPool, batches: &[Vec<Activity>]) -> u64 {
         let mut max_seen: Option<i64> = None;
         let mut rows = 0u64;
         for batch in batches {
-            let parts: Vec<(HashMap<(i64, &str), u64>, Option<i64>)> = batch
+            let parts: Vec<Part<'_>> = batch
                 .par_chunks(batch.len().div_ceil(pool.current_num_threads() * 2).max(1))
                 .map(|chunk| {
                     let mut counts = HashMap::new();
