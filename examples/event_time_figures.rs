@@ -99,7 +99,7 @@ fn hand(pool: &rayon::ThreadPool, batches: &[Vec<Activity>]) -> u64 {
             changed.sort_unstable();
             changed.dedup();
             rows += changed.len() as u64;
-            state.retain(|(start, _), _| !watermark.is_some_and(|w| start + WINDOW_MS <= w));
+            state.retain(|(start, _), _| watermark.is_none_or(|w| start + WINDOW_MS > w));
             watermark = watermark.max(max_seen.map(|m| m - DELAY_MS));
         }
         rows
