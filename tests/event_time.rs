@@ -611,3 +611,52 @@ fn an_allowed_late_event_merges_sessions() {
     };
     assert_eq!(complete.batches()[1], vec![((merged, "a".to_owned()), 3)]);
 }
+
+/// `map_with_state` on an event stream: a state times out once the watermark passes the
+/// timestamp its function set; a call with data clears the timeout; a timed-out state is
+/// gone.
+#[test]
+fn map_with_state_times_out_on_the_watermark() {
+    let runner = BatchRunner::new(Duration::from_secs(1));
+    // (user, event second)
+    let input = runner.queue_input::<(String, i64), (String, i64)>(vec![
+        vec![("a".into(), 10), ("b".into(), 10)], // a: timeout 20; b: timeout 20
+        vec![("a".into(), 25)],                   // wm 5; a: timeout 35
+        vec![],                                   // wm 15
+        vec![("c".into(), 60)],                   // wm 15; c: timeout 70
+        vec![],                                   // wm 55: b (20) and a (35) time out
+        vec![],                                   // wm 55
+    ]);
+    let timed = input.with_watermark(
+        |e: &(String, i64)| EventTime::from_millis(e.1 * SEC),
+        Duration::from_secs(5),
+    );
+    let mapped = timed.map_with_state(StateSpec::function(
+        |_: Time, user: &String, at: Option<i64>, s: &mut State<u32>| match at {
+            Some(at) => {
+                s.update(s.get().copied().unwrap_or(0) + 1);
+                s.set_timeout_timestamp(EventTime::from_millis((at + 10) * SEC));
+                None
+            }
+            None => {
+                assert!(s.is_timing_out());
+                Some((user.clone(), *s.get().unwrap()))
+            }
+        },
+    ));
+    let ended = runner.collect(&mapped);
+    let states = runner.collect(&mapped.state_snapshots());
+    runner.run(6).unwrap();
+    assert_eq!(
+        ended.batches().into_iter().map(sorted).collect::<Vec<_>>(),
+        vec![
+            vec![],
+            vec![],
+            vec![],
+            vec![],
+            vec![("a".to_owned(), 2), ("b".to_owned(), 1)],
+            vec![],
+        ]
+    );
+    assert_eq!(states.batches()[5], vec![("c".to_owned(), 1)]);
+}

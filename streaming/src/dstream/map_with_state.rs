@@ -20,6 +20,7 @@ use parking_lot::Mutex;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use crate::dstream::event_time::EventTime;
 use crate::dstream::state_spec::MappingFn;
 pub use crate::dstream::state_spec::{State, StateSpec};
 use crate::dstream::stateful::{LateRdd, Slot};
@@ -35,6 +36,9 @@ struct Entry<S> {
     value: Option<S>,
     /// The last batch that brought the key a value.
     touched: Time,
+    /// The event time past which the watermark times the key out
+    /// (`State::set_timeout_timestamp`).
+    deadline: Option<EventTime>,
 }
 
 struct StatePartition<K, S> {
@@ -107,7 +111,15 @@ struct Shared<K: 'static, V, S: 'static, U> {
     applied_through: Mutex<Option<Time>>,
     /// Records applied since the batch's update began (for the state's metrics).
     batch_updates: std::sync::atomic::AtomicU64,
+    /// On an event stream: its watermark times states out (`State::set_timeout_timestamp`).
+    event_time: Option<EventTimeHook<K, V>>,
 }
+
+/// The watermark of the event stream `map_with_state` reads, and its records' event times.
+pub(crate) type EventTimeHook<K, V> = (
+    Arc<crate::dstream::event_time::Watermark>,
+    crate::dstream::event_time::TimeOf<(K, V)>,
+);
 
 impl<K, V, S, U> Shared<K, V, S, U>
 where
@@ -119,13 +131,19 @@ where
     /// Applies one partition of the batch at `time` to its state; returns what the function
     /// emitted. All or nothing: if the mapping function panics, every change this batch made
     /// to the partition is undone before the panic goes on (failing the batch).
-    fn apply(&self, part: usize, records: &mut dyn Iterator<Item = (K, V)>, time: Time) -> Vec<U> {
+    fn apply(
+        &self,
+        part: usize,
+        records: &mut dyn Iterator<Item = (K, V)>,
+        time: Time,
+        watermark: Option<EventTime>,
+    ) -> Vec<U> {
         let mut p = self.parts[part].lock();
         let mut undo = Undo::default();
         let mut applied = 0u64;
         let mut counted = records.inspect(|_| applied += 1);
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            self.apply_logged(&mut p, &mut counted, time, &mut undo)
+            self.apply_logged(&mut p, &mut counted, time, watermark, &mut undo)
         }));
         self.batch_updates
             .fetch_add(applied, std::sync::atomic::Ordering::Relaxed);
@@ -143,6 +161,7 @@ where
         p: &mut StatePartition<K, S>,
         records: &mut dyn Iterator<Item = (K, V)>,
         time: Time,
+        watermark: Option<EventTime>,
         undo: &mut Undo<K, S>,
     ) -> Vec<U> {
         let StatePartition { map, by_time } = p;
@@ -153,6 +172,7 @@ where
             // for the function and put back, or the entry removed.
             if let Some(entry) = map.get_mut(&k) {
                 undo.entries.push((k.clone(), entry.clone()));
+                // A call with data clears the event-time timeout: the function sets it anew.
                 let mut state = State::new(entry.value.take(), false);
                 if let Some(u) = (self.func)(time, &k, Some(v), &mut state) {
                     out.push(u);
@@ -161,6 +181,7 @@ where
                     Some(value) => {
                         entry.value = Some(value);
                         entry.touched = time;
+                        entry.deadline = state.timeout_at;
                         if track {
                             by_time.entry(time).or_default().push(k);
                         }
@@ -185,8 +206,27 @@ where
                     Entry {
                         value: Some(value),
                         touched: time,
+                        deadline: state.timeout_at,
                     },
                 );
+            }
+        }
+        if let Some(wm) = watermark {
+            // Keys whose event-time timeout the watermark passed (Spark: timestamp <
+            // watermark); a scan of the partition, once per batch.
+            let expired: Vec<K> = map
+                .iter()
+                .filter(|(_, e)| e.deadline.is_some_and(|d| d < wm))
+                .map(|(k, _)| k.clone())
+                .collect();
+            for k in expired {
+                let Some(e) = map.remove(&k) else { continue };
+                undo.entries.push((k.clone(), e.clone()));
+                let mut state = State::new(e.value, true);
+                state.timeout_at = e.deadline;
+                if let Some(u) = (self.func)(time, &k, None, &mut state) {
+                    out.push(u);
+                }
             }
         }
         if let Some(idle) = self.timeout {
@@ -236,6 +276,7 @@ where
                         Entry {
                             value: Some(s),
                             touched: time,
+                            deadline: None,
                         },
                     );
                 }
@@ -299,13 +340,31 @@ where
     S: Data + Serialize + DeserializeOwned,
     U: Data,
 {
-    let batch = parent
-        .get_or_compute(time)?
-        .unwrap_or_else(|| ctx.empty())
-        .partition_by(shared.partitioner.clone());
+    let batch = parent.get_or_compute(time)?.unwrap_or_else(|| ctx.empty());
+    let (batch, watermark) = match &shared.event_time {
+        Some((watermark, time_of)) => {
+            let scan = watermark.begin(time);
+            let observed = crate::dstream::event_time::observed(
+                batch,
+                time_of.clone(),
+                watermark.clone(),
+                time,
+                scan,
+            );
+            (observed, scan.watermark)
+        }
+        None => (batch, None),
+    };
+    let batch = batch.partition_by(shared.partitioner.clone());
     let shared = shared.clone();
-    Ok(batch
-        .run_job(move |tc, mut it| Ok(Arc::new(shared.apply(tc.partition(), &mut it, time))))?)
+    Ok(batch.run_job(move |tc, mut it| {
+        Ok(Arc::new(shared.apply(
+            tc.partition(),
+            &mut it,
+            time,
+            watermark,
+        )))
+    })?)
 }
 
 /// The state update of the batch at `time`, run by the batch's first job: replays batches
@@ -376,6 +435,14 @@ where
 {
     fn kind(&self) -> &'static str {
         "map_with_state"
+    }
+    fn validate(&self, _batch_interval: Duration) -> Result<()> {
+        match self.shared.event_time {
+            Some(_) => {
+                crate::dstream::event_time::validate_event_time(self.shared.store.services())
+            }
+            None => Ok(()),
+        }
     }
     fn slide_duration(&self) -> Duration {
         self.parent.slide()
@@ -550,6 +617,19 @@ where
         S: Data + Serialize + DeserializeOwned,
         U: Data,
     {
+        self.map_with_state_on(spec, None)
+    }
+
+    /// `map_with_state`, with the watermark of an event stream when it reads one.
+    pub(crate) fn map_with_state_on<S, U>(
+        &self,
+        spec: StateSpec<K, V, S, U>,
+        event_time: Option<EventTimeHook<K, V>>,
+    ) -> MapWithStateDStream<K, V, S, U>
+    where
+        S: Data + Serialize + DeserializeOwned,
+        U: Data,
+    {
         let partitioner = spec.partitioner.unwrap_or_else(|| {
             Arc::new(HashPartitioner::new(self.graph.ctx.default_parallelism()))
         });
@@ -571,6 +651,7 @@ where
             ),
             applied_through: Mutex::new(None),
             batch_updates: std::sync::atomic::AtomicU64::new(0),
+            event_time,
         });
         // At a restart: the newest state written before the first batch run again; the
         // batches after it are replayed by that batch's update.

@@ -16,6 +16,7 @@ pub struct State<S> {
     updated: bool,
     removed: bool,
     timing_out: bool,
+    pub(crate) timeout_at: Option<crate::dstream::event_time::EventTime>,
 }
 
 impl<S> State<S> {
@@ -25,6 +26,7 @@ impl<S> State<S> {
             updated: false,
             removed: false,
             timing_out,
+            timeout_at: None,
         }
     }
     /// Whether the key has a state.
@@ -55,6 +57,20 @@ impl<S> State<S> {
     /// value); the state is removed after the call.
     pub fn is_timing_out(&self) -> bool {
         self.timing_out
+    }
+
+    /// Times the state out once the watermark passes `t` (Spark's `setTimeoutTimestamp`):
+    /// in a later batch the function is called with no value and
+    /// [`is_timing_out`](Self::is_timing_out), and the state is removed. Only for
+    /// `map_with_state` on an [`EventStream`](crate::EventStream); each call with data
+    /// clears it, so set it every time.
+    pub fn set_timeout_timestamp(&mut self, t: crate::dstream::event_time::EventTime) {
+        self.timeout_at = Some(t);
+    }
+
+    /// The event-time timeout set in this call, if any.
+    pub fn timeout_timestamp(&self) -> Option<crate::dstream::event_time::EventTime> {
+        self.timeout_at
     }
 }
 

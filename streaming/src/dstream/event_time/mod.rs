@@ -36,10 +36,23 @@ use emberflow_core::{Data, Rdd};
 use crate::dstream::DStream;
 use crate::plumbing::{DStreamBase, DStreamNode};
 use crate::time::Time;
-use watermark::Watermark;
 
 /// What gives a record its event time.
-type TimeOf<T> = Arc<dyn Fn(&T) -> EventTime + Send + Sync>;
+pub(crate) type TimeOf<T> = Arc<dyn Fn(&T) -> EventTime + Send + Sync>;
+
+pub(crate) use aggregate::validate_event_time;
+pub(crate) use watermark::Watermark;
+
+/// `rdd`, the records of batch `time`, noting their event times for `watermark`.
+pub(crate) fn observed<T: Data>(
+    rdd: Rdd<T>,
+    time_of: TimeOf<T>,
+    watermark: Arc<Watermark>,
+    time: Time,
+    scan: watermark::Scan,
+) -> Rdd<T> {
+    watermark::ObservedRdd::rdd(rdd, time_of, watermark, time, scan)
+}
 
 /// A stream whose records carry an event time, with a watermark: what the event-time
 /// operators (windows, keyed aggregates, deduplication, the late records) read.
@@ -204,7 +217,7 @@ impl<T: Data> EventStream<T> {
     /// batch's records) noting their event times for the next watermark as its tasks run.
     fn scan(&self, time: Time, rdd: Rdd<T>) -> (Rdd<T>, Option<EventTime>) {
         let scan = self.watermark.begin(time);
-        let observed = watermark::ObservedRdd::rdd(
+        let observed = observed(
             rdd,
             self.time_of.clone(),
             self.watermark.clone(),
@@ -212,6 +225,56 @@ impl<T: Data> EventStream<T> {
             scan,
         );
         (observed, scan.watermark)
+    }
+}
+
+impl<K, V> EventStream<(K, V)>
+where
+    K: Data + std::hash::Hash + Eq + serde::Serialize + serde::de::DeserializeOwned,
+    V: Data,
+{
+    /// [`DStream::map_with_state`] on the records, with event-time timeouts: a state whose
+    /// function called [`State::set_timeout_timestamp`](crate::State::set_timeout_timestamp)
+    /// times out once the watermark passes that time (Spark's `EventTimeTimeout`).
+    ///
+    /// ```
+    /// use emberflow_streaming::testing::BatchRunner;
+    /// use emberflow_streaming::{EventTime, State, StateSpec, Time};
+    /// use std::time::Duration;
+    /// let runner = BatchRunner::new(Duration::from_secs(1));
+    /// // (user, event time in seconds)
+    /// let events = runner.queue_input::<(u32, i64), (u32, i64)>(vec![
+    ///     vec![(1, 10), (2, 11)],
+    ///     vec![(1, 40)], // watermark 40 - 5 = 35 from the next batch: user 2 (timeout 21) ends
+    ///     vec![],
+    /// ]);
+    /// let timed = events.with_watermark(|e| EventTime::from_millis(e.1 * 1000), Duration::from_secs(5));
+    /// let sessions = timed.map_with_state(StateSpec::function(
+    ///     |_: Time, user: &u32, at: Option<i64>, s: &mut State<u32>| match at {
+    ///         Some(at) => {
+    ///             s.update(s.get().copied().unwrap_or(0) + 1);
+    ///             s.set_timeout_timestamp(EventTime::from_millis((at + 10) * 1000));
+    ///             None
+    ///         }
+    ///         None => Some((*user, *s.get().unwrap())), // timing out: report the count
+    ///     },
+    /// ));
+    /// let ended = runner.collect(&sessions);
+    /// runner.run(3)?;
+    /// // User 1's timeout moved to 50 s with its second event; user 2's (21 s) passed.
+    /// assert_eq!(ended.batches(), vec![vec![], vec![], vec![(2, 1)]]);
+    /// # Ok::<(), emberflow_streaming::Error>(())
+    /// ```
+    pub fn map_with_state<S, U>(
+        &self,
+        spec: crate::StateSpec<K, V, S, U>,
+    ) -> crate::MapWithStateDStream<K, V, S, U>
+    where
+        S: Data + serde::Serialize + serde::de::DeserializeOwned,
+        U: Data,
+    {
+        self.stream
+            .map_with_state_on(spec, Some((self.watermark.clone(), self.time_of.clone())))
     }
 }
 
