@@ -324,6 +324,56 @@ fn windows_recover_at_every_batch_boundary() {
     });
 }
 
+/// The input's values as event seconds, a watermark 12 s behind: batch `i` holds event
+/// times `10 i` to `10 i + 6`, so each batch closes the windows of the one before last.
+fn timed(ssc: &StreamingContext, dir: &Path) -> EventStream<(String, i64)> {
+    pairs(ssc, dir).with_watermark(
+        |(_, v): &(String, i64)| EventTime::from_millis(v * 1000),
+        Duration::from_secs(12),
+    )
+}
+
+/// Event-time rows as `(name, value)`: the window's start and the key in the name.
+fn windowed(stream: DStream<((Window, String), u64)>) -> DStream<(String, i64)> {
+    stream.map(|((w, k), n): ((Window, String), u64)| {
+        (
+            format!("{k}@{}-{}", w.start.millis(), w.end.millis()),
+            n as i64,
+        )
+    })
+}
+
+#[test]
+fn event_time_state_and_watermark_recover_at_every_batch_boundary() {
+    check("event-time window, Update", |ssc, dir| {
+        Ok(windowed(
+            timed(ssc, dir)
+                .window(Duration::from_secs(10), Duration::from_secs(10))
+                .count_by(|(k, _)| k.clone(), OutputMode::Update),
+        ))
+    });
+    check("event-time sliding window, Append", |ssc, dir| {
+        Ok(windowed(
+            timed(ssc, dir)
+                .window(Duration::from_secs(10), Duration::from_secs(5))
+                .count_by(|(k, _)| k.clone(), OutputMode::Append),
+        ))
+    });
+    check("deduplicated counts, Complete", |ssc, dir| {
+        Ok(timed(ssc, dir)
+            .drop_duplicates(|(k, v)| (k.clone(), v / 4))
+            .count_by(|(k, _)| k.clone(), OutputMode::Complete)
+            .map(|(k, n)| (k, n as i64)))
+    });
+    check("sessions, Append", |ssc, dir| {
+        Ok(windowed(
+            timed(ssc, dir)
+                .session_window(|(k, _)| k.clone(), Duration::from_secs(3))
+                .count(OutputMode::Append),
+        ))
+    });
+}
+
 #[test]
 fn a_damaged_newest_checkpoint_falls_back_and_a_changed_graph_is_refused() {
     let input = common::temp_dir();

@@ -70,19 +70,25 @@ pub struct StateStore {
     written: Arc<Mutex<BTreeMap<Time, PathBuf>>>,
     apply: Mutex<Option<ApplyRestored>>,
     metrics: Arc<Mutex<StateMetrics>>,
-    /// Whether the state is written to the checkpoint directory (a state kept in memory
-    /// only refuses one at start itself).
-    durable: bool,
+    /// Whether the state is written to files in the checkpoint directory; an inline state
+    /// travels in the node's own checkpoint data instead (the node encodes and restores it).
+    inline: bool,
 }
 
 impl StateStore {
-    /// A state never written to the checkpoint directory: its sizes are reported, nothing
-    /// more.
-    pub(crate) fn in_memory(services: Arc<Services>, slide: Duration, kind: &'static str) -> Self {
+    /// A state small enough to travel in every metadata checkpoint, in the node's own
+    /// checkpoint data (`DStreamNode::checkpoint_data` and `restore`): the store reports its
+    /// sizes and keeps its parents' input recomputable, nothing more.
+    pub(crate) fn inline(services: Arc<Services>, slide: Duration, kind: &'static str) -> Self {
         StateStore {
-            durable: false,
+            inline: true,
             ..StateStore::new(services, slide, kind)
         }
+    }
+
+    /// Whether the node checkpoints the state itself (see [`inline`](Self::inline)).
+    pub(crate) fn is_inline(&self) -> bool {
+        self.inline
     }
 
     pub(crate) fn new(services: Arc<Services>, slide: Duration, kind: &'static str) -> Self {
@@ -94,7 +100,7 @@ impl StateStore {
             written: Arc::default(),
             apply: Mutex::new(None),
             metrics: Arc::default(),
-            durable: true,
+            inline: false,
         }
     }
 
@@ -166,7 +172,7 @@ impl StateStore {
                 self.slide,
             ));
         }
-        if self.durable && self.services().ctx.checkpoint_dir().is_none() {
+        if !self.inline && self.services().ctx.checkpoint_dir().is_none() {
             log::warn!(
                 "{}: no checkpoint directory is set, so its state lives in memory only and will not survive a restart; call StreamingContext::checkpoint(dir)",
                 self.kind

@@ -173,8 +173,8 @@ impl<T: Data> DStreamBase for DStreamInner<T> {
     }
     fn checkpoint_data(&self) -> Result<Option<Vec<u8>>> {
         match self.node.state() {
-            Some(state) => state.encode(),
-            None => self.node.checkpoint_data(),
+            Some(state) if !state.is_inline() => state.encode(),
+            _ => self.node.checkpoint_data(),
         }
     }
     fn data_paths(&self) -> Vec<std::path::PathBuf> {
@@ -186,8 +186,8 @@ impl<T: Data> DStreamBase for DStreamInner<T> {
     }
     fn restore(&self, data: &[u8]) -> Result<()> {
         match self.node.state() {
-            Some(state) => state.restore(data),
-            None => self.node.restore(data),
+            Some(state) if !state.is_inline() => state.restore(data),
+            _ => self.node.restore(data),
         }
     }
     fn state_metrics(&self) -> Option<crate::state_store::StateMetrics> {

@@ -12,6 +12,10 @@ use parking_lot::Mutex;
 
 use super::types::{EventTime, OutputMode};
 use super::{is_late, EventStream};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use super::recovery::Progress;
 use crate::dstream::stateful::{LateRdd, Slot};
 use crate::dstream::DStream;
 use crate::error::{Error, Result};
@@ -50,14 +54,6 @@ pub(crate) fn validate_event_time(services: &Services) -> Result<()> {
                 .into(),
         ));
     }
-    if services.ctx.checkpoint_dir().is_some() {
-        return Err(Error::InvalidGraph(
-            "event-time state (windows, deduplication, the watermark) is not written to \
-             checkpoints yet, so a restart would lose it; run event-time operators without a \
-             checkpoint directory"
-                .into(),
-        ));
-    }
     Ok(())
 }
 
@@ -71,6 +67,7 @@ struct Shared<G, V> {
     updated: std::sync::atomic::AtomicU64,
     /// The batch's records dropped as late.
     dropped: Arc<std::sync::atomic::AtomicU64>,
+    progress: Progress<(G, V)>,
 }
 
 impl<G: Data + Hash + Eq, V: Data> Shared<G, V> {
@@ -123,8 +120,8 @@ pub(crate) fn aggregate<T, G, V>(
 ) -> DStream<(G, V)>
 where
     T: Data,
-    G: Data + Hash + Eq,
-    V: Data,
+    G: Data + Hash + Eq + Serialize + DeserializeOwned,
+    V: Data + Serialize + DeserializeOwned,
 {
     let graph = &events.stream.graph;
     let services = graph.services.clone();
@@ -134,9 +131,10 @@ where
         closes,
         reduce,
         mode,
-        store: StateStore::in_memory(services.clone(), events.stream.inner.slide(), kind),
+        store: StateStore::inline(services.clone(), events.stream.inner.slide(), kind),
         updated: std::sync::atomic::AtomicU64::new(0),
         dropped: Arc::default(),
+        progress: Progress::new(),
     });
     let complete = mode == OutputMode::Complete;
     let stream = DStream::from_node(
@@ -153,6 +151,7 @@ where
     if complete {
         services.whole_table_streams.lock().insert(stream.id());
     }
+    events.watermark.add_replayer(super::replayer(&stream));
     stream
 }
 
@@ -168,8 +167,8 @@ struct AggregateNode<T: 'static, G, V> {
 impl<T, G, V> DStreamNode<(G, V)> for AggregateNode<T, G, V>
 where
     T: Data,
-    G: Data + Hash + Eq,
-    V: Data,
+    G: Data + Hash + Eq + Serialize + DeserializeOwned,
+    V: Data + Serialize + DeserializeOwned,
 {
     fn kind(&self) -> &'static str {
         self.kind
@@ -201,6 +200,53 @@ where
     fn state(&self) -> Option<&StateStore> {
         Some(&self.shared.store)
     }
+    fn fingerprint(&self) -> String {
+        format!(
+            "{} slide={}ms mode={:?}",
+            self.kind,
+            self.slide_duration().as_millis(),
+            self.shared.mode
+        )
+    }
+    /// The state as of the last batch applied, in every metadata checkpoint (see
+    /// `recovery`).
+    fn checkpoint_data(&self) -> Result<Option<Vec<u8>>> {
+        let shared = &self.shared;
+        shared
+            .progress
+            .capture(self.kind, &self.events.watermark, || {
+                shared
+                    .parts
+                    .iter()
+                    .flat_map(|p| {
+                        p.lock()
+                            .iter()
+                            .map(|(g, v)| (g.clone(), v.clone()))
+                            .collect::<Vec<_>>()
+                    })
+                    .collect::<Vec<(G, V)>>()
+            })
+    }
+    fn restore(&self, data: &[u8]) -> Result<()> {
+        let shared = &self.shared;
+        let placement = HashPartitioner::new(shared.parts.len());
+        shared.progress.restore(
+            self.kind,
+            data,
+            &self.events.watermark,
+            self.services.zero_time().unwrap_or(Time::ZERO),
+            self.slide_duration(),
+            |rows: Vec<(G, V)>| {
+                for p in &shared.parts {
+                    p.lock().clear();
+                }
+                for (g, v) in rows {
+                    let part = emberflow_core::Partitioner::partition(&placement, &g);
+                    shared.parts[part].lock().insert(g, v);
+                }
+            },
+        )
+    }
     fn compute(&self, time: Time) -> Result<Option<Rdd<(G, V)>>> {
         let batch = self.events.batch(time)?;
         let slot: Slot<(G, V)> = Arc::default();
@@ -213,11 +259,17 @@ where
         );
         let ctx = self.services.ctx.clone();
         let n = shared.parts.len();
+        let slide = self.events.stream.inner.slide();
         // The batch's watermark is known only once the batches before it ran: the update is
         // the batch's work, on the executor.
         self.services.add_batch_work(
             time,
             Box::new(move || {
+                events.watermark.catch_up(time, slide)?;
+                if let Some(rows) = shared.progress.already(time) {
+                    let _ = out.set(ctx.parallelize_partitions(rows));
+                    return Ok(());
+                }
                 let (rdd, wm) = events.scan(time, batch);
                 let time_of = events.time_of.clone();
                 let dropped = shared.dropped.clone();
@@ -242,8 +294,14 @@ where
                     .updated
                     .store(0, std::sync::atomic::Ordering::Relaxed);
                 let applier = shared.clone();
-                let emitted = partial
-                    .run_job(move |tc, it| Ok(Arc::new(applier.apply(tc.partition(), it, wm))))?;
+                let emitted = {
+                    let _updating = shared.progress.updating.write();
+                    let emitted = partial.run_job(move |tc, it| {
+                        Ok(Arc::new(applier.apply(tc.partition(), it, wm)))
+                    })?;
+                    shared.progress.applied(time, &emitted);
+                    emitted
+                };
                 let rows: usize = shared.parts.iter().map(|p| p.lock().len()).sum();
                 shared.store.record(
                     rows as u64,

@@ -12,6 +12,10 @@ use parking_lot::Mutex;
 
 use super::types::EventTime;
 use super::{is_late, EventStream};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use super::recovery::Progress;
 use crate::dstream::stateful::{LateRdd, Slot};
 use crate::dstream::DStream;
 use crate::error::Result;
@@ -23,8 +27,12 @@ use crate::time::Time;
 type KeyOf<T, K> = Arc<dyn Fn(&T) -> K + Send + Sync>;
 
 struct Shared<K> {
-    /// Keys seen, with their records' event times, by hash partition.
-    parts: Vec<Mutex<HashMap<K, EventTime>>>,
+    /// Keys seen, with their records' event times and the batch that first had them, by
+    /// hash partition.
+    parts: Vec<Mutex<HashMap<K, (EventTime, Time)>>>,
+    /// Batches applied; no rows kept (a re-run batch's records are found again by the batch
+    /// that first had their keys).
+    progress: Progress<()>,
     store: StateStore,
     /// The batch's records dropped as late.
     dropped: Arc<std::sync::atomic::AtomicU64>,
@@ -33,19 +41,20 @@ struct Shared<K> {
 pub(crate) fn drop_duplicates<T, K>(events: &EventStream<T>, key: KeyOf<T, K>) -> EventStream<T>
 where
     T: Data,
-    K: Data + Hash + Eq,
+    K: Data + Hash + Eq + Serialize + DeserializeOwned,
 {
     let graph = &events.stream.graph;
     let services = graph.services.clone();
     let n = services.ctx.default_parallelism();
     let shared = Arc::new(Shared {
         parts: (0..n).map(|_| Mutex::new(HashMap::new())).collect(),
-        store: StateStore::in_memory(
+        store: StateStore::inline(
             services.clone(),
             events.stream.inner.slide(),
             "event_drop_duplicates",
         ),
         dropped: Arc::default(),
+        progress: Progress::new(),
     });
     let stream = DStream::from_node(
         graph,
@@ -56,6 +65,7 @@ where
             services,
         },
     );
+    events.watermark.add_replayer(super::replayer(&stream));
     EventStream {
         stream,
         time_of: events.time_of.clone(),
@@ -70,7 +80,9 @@ struct DedupNode<T: 'static, K> {
     services: Arc<Services>,
 }
 
-impl<T: Data, K: Data + Hash + Eq> DStreamNode<T> for DedupNode<T, K> {
+impl<T: Data, K: Data + Hash + Eq + Serialize + DeserializeOwned> DStreamNode<T>
+    for DedupNode<T, K>
+{
     fn kind(&self) -> &'static str {
         "event_drop_duplicates"
     }
@@ -86,6 +98,44 @@ impl<T: Data, K: Data + Hash + Eq> DStreamNode<T> for DedupNode<T, K> {
     fn state(&self) -> Option<&StateStore> {
         Some(&self.shared.store)
     }
+    /// The keys remembered as of the last batch applied, in every metadata checkpoint.
+    fn checkpoint_data(&self) -> Result<Option<Vec<u8>>> {
+        let shared = &self.shared;
+        shared
+            .progress
+            .capture(self.kind(), &self.events.watermark, || {
+                shared
+                    .parts
+                    .iter()
+                    .flat_map(|p| {
+                        p.lock()
+                            .iter()
+                            .map(|(k, v)| (k.clone(), *v))
+                            .collect::<Vec<_>>()
+                    })
+                    .collect::<Vec<(K, (EventTime, Time))>>()
+            })
+    }
+    fn restore(&self, data: &[u8]) -> Result<()> {
+        let shared = &self.shared;
+        let placement = HashPartitioner::new(shared.parts.len());
+        shared.progress.restore(
+            self.kind(),
+            data,
+            &self.events.watermark,
+            self.services.zero_time().unwrap_or(Time::ZERO),
+            self.slide_duration(),
+            |keys: Vec<(K, (EventTime, Time))>| {
+                for p in &shared.parts {
+                    p.lock().clear();
+                }
+                for (k, v) in keys {
+                    let part = emberflow_core::Partitioner::partition(&placement, &k);
+                    shared.parts[part].lock().insert(k, v);
+                }
+            },
+        )
+    }
     fn compute(&self, time: Time) -> Result<Option<Rdd<T>>> {
         let batch = self.events.batch(time)?;
         let slot: Slot<T> = Arc::default();
@@ -97,16 +147,19 @@ impl<T: Data, K: Data + Hash + Eq> DStreamNode<T> for DedupNode<T, K> {
         );
         let ctx = self.services.ctx.clone();
         let n = shared.parts.len();
+        let slide = self.events.stream.inner.slide();
         self.services.add_batch_work(
             time,
             Box::new(move || {
+                events.watermark.catch_up(time, slide)?;
+                let rerun = shared.progress.already(time).is_some();
                 let (rdd, wm) = events.scan(time, batch);
                 let time_of = events.time_of.clone();
                 let dropped = shared.dropped.clone();
                 dropped.store(0, std::sync::atomic::Ordering::Relaxed);
                 let keyed = rdd
                     .filter(move |r| {
-                        let late = is_late(time_of(r), wm);
+                        let late = !rerun && is_late(time_of(r), wm);
                         if late {
                             dropped.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         }
@@ -115,25 +168,43 @@ impl<T: Data, K: Data + Hash + Eq> DStreamNode<T> for DedupNode<T, K> {
                     .map(move |r| (key(&r), r))
                     .partition_by(HashPartitioner::new(n));
                 let (time_of, seen) = (events.time_of.clone(), shared.clone());
+                let _updating = shared.progress.updating.write();
                 let kept = keyed.run_job(move |tc, records| {
                     let mut state = seen.parts[tc.partition()].lock();
                     let mut out = Vec::new();
+                    if rerun {
+                        // The state already holds this batch: its records are those whose
+                        // key this batch was first to have (once each).
+                        let mut again = std::collections::HashSet::new();
+                        for (k, r) in records {
+                            if state.get(&k).is_some_and(|(_, first)| *first == time)
+                                && again.insert(k)
+                            {
+                                out.push(r);
+                            }
+                        }
+                        return Ok(Arc::new(out));
+                    }
                     for (k, r) in records {
                         if let std::collections::hash_map::Entry::Vacant(e) = state.entry(k) {
-                            e.insert(time_of(&r));
+                            e.insert((time_of(&r), time));
                             out.push(r);
                         }
                     }
                     // Keys whose records the watermark passed cannot come back on time.
-                    state.retain(|_, t| !is_late(*t, wm));
+                    state.retain(|_, (t, _)| !is_late(*t, wm));
                     Ok(Arc::new(out))
                 })?;
+                if !rerun {
+                    shared.progress.applied(time, &[]);
+                }
+                drop(_updating);
                 let keys: usize = shared.parts.iter().map(|p| p.lock().len()).sum();
                 let new: usize = kept.iter().map(|p| p.len()).sum();
                 shared.store.record(
                     keys as u64,
                     new as u64,
-                    std::mem::size_of::<(K, EventTime)>(),
+                    std::mem::size_of::<(K, EventTime, Time)>(),
                 );
                 shared
                     .store

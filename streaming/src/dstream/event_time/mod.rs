@@ -20,6 +20,7 @@
 mod aggregate;
 mod dedup;
 mod memory_table;
+mod recovery;
 mod session;
 mod types;
 mod watermark;
@@ -148,7 +149,7 @@ impl<T: Data> EventStream<T> {
         gap: Duration,
     ) -> SessionWindows<T, K>
     where
-        K: Data + std::hash::Hash + Eq,
+        K: Data + std::hash::Hash + Eq + serde::Serialize + serde::de::DeserializeOwned,
     {
         SessionWindows {
             events: self.clone(),
@@ -166,7 +167,7 @@ impl<T: Data> EventStream<T> {
         mode: OutputMode,
     ) -> DStream<(K, u64)>
     where
-        K: Data + std::hash::Hash + Eq,
+        K: Data + std::hash::Hash + Eq + serde::Serialize + serde::de::DeserializeOwned,
     {
         aggregate::aggregate(
             self,
@@ -188,7 +189,7 @@ impl<T: Data> EventStream<T> {
         key: impl Fn(&T) -> K + Send + Sync + 'static,
     ) -> EventStream<T>
     where
-        K: Data + std::hash::Hash + Eq,
+        K: Data + std::hash::Hash + Eq + serde::Serialize + serde::de::DeserializeOwned,
     {
         dedup::drop_duplicates(self, Arc::new(key))
     }
@@ -278,6 +279,17 @@ where
     }
 }
 
+/// An operator's replayer: generates its RDD of a batch (see `Watermark::catch_up`).
+fn replayer<R: Data>(stream: &DStream<R>) -> watermark::Replayer {
+    let me = Arc::downgrade(&stream.inner);
+    Box::new(move |t| {
+        if let Some(me) = me.upgrade() {
+            me.get_or_compute(t)?;
+        }
+        Ok(())
+    })
+}
+
 /// Whether a record at `t` is late under watermark `wm`.
 fn is_late(t: EventTime, wm: Option<EventTime>) -> bool {
     wm.is_some_and(|w| t <= w)
@@ -325,7 +337,7 @@ impl<T: Data> EventWindows<T> {
         mode: OutputMode,
     ) -> DStream<((Window, K), u64)>
     where
-        K: Data + std::hash::Hash + Eq,
+        K: Data + std::hash::Hash + Eq + serde::Serialize + serde::de::DeserializeOwned,
     {
         self.reduce_by(key, |_| 1u64, |a, b| a + b, mode)
     }
@@ -339,8 +351,8 @@ impl<T: Data> EventWindows<T> {
         mode: OutputMode,
     ) -> DStream<((Window, K), V)>
     where
-        K: Data + std::hash::Hash + Eq,
-        V: Data,
+        K: Data + std::hash::Hash + Eq + serde::Serialize + serde::de::DeserializeOwned,
+        V: Data + serde::Serialize + serde::de::DeserializeOwned,
     {
         let windows = self.windows_of();
         aggregate::aggregate(
@@ -387,9 +399,11 @@ impl<T: Data> DStreamNode<T> for LateNode<T> {
         let (events, out) = (self.events.clone(), slot.clone());
         // The watermark of the batch is known only once the batches before it ran: the
         // filter is decided by the batch's work, on the executor.
+        let slide = self.parent.slide();
         self.services.add_batch_work(
             time,
             Box::new(move || {
+                events.watermark.catch_up(time, slide)?;
                 let (rdd, wm) = events.scan(time, batch);
                 let time_of = events.time_of.clone();
                 let _ = out.set(rdd.filter(move |r| is_late(time_of(r), wm)));

@@ -13,6 +13,10 @@ use parking_lot::Mutex;
 use super::aggregate::validate_event_time;
 use super::types::{EventTime, OutputMode, Window};
 use super::{is_late, EventStream};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use super::recovery::Progress;
 use crate::dstream::stateful::{LateRdd, Slot};
 use crate::dstream::DStream;
 use crate::error::Result;
@@ -33,7 +37,7 @@ pub struct SessionWindows<T: 'static, K: 'static> {
     pub(crate) gap: Duration,
 }
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
 struct Session {
     window: Window,
     count: u64,
@@ -68,6 +72,7 @@ struct Shared<K> {
     mode: OutputMode,
     store: StateStore,
     dropped: Arc<std::sync::atomic::AtomicU64>,
+    progress: Progress<Row<K>>,
 }
 
 impl<K: Data + Hash + Eq> Shared<K> {
@@ -114,7 +119,7 @@ impl<K: Data + Hash + Eq> Shared<K> {
     }
 }
 
-impl<T: Data, K: Data + Hash + Eq> SessionWindows<T, K> {
+impl<T: Data, K: Data + Hash + Eq + Serialize + DeserializeOwned> SessionWindows<T, K> {
     /// Events per session and key: rows `((session window, key), count)`.
     pub fn count(&self, mode: OutputMode) -> DStream<((Window, K), u64)> {
         let graph = &self.events.stream.graph;
@@ -124,12 +129,13 @@ impl<T: Data, K: Data + Hash + Eq> SessionWindows<T, K> {
             parts: (0..n).map(|_| Mutex::new(HashMap::new())).collect(),
             gap: self.gap,
             mode,
-            store: StateStore::in_memory(
+            store: StateStore::inline(
                 services.clone(),
                 self.events.stream.inner.slide(),
                 "event_session_count",
             ),
             dropped: Arc::default(),
+            progress: Progress::new(),
         });
         let complete = mode == OutputMode::Complete;
         let stream = DStream::from_node(
@@ -144,6 +150,7 @@ impl<T: Data, K: Data + Hash + Eq> SessionWindows<T, K> {
         if complete {
             services.whole_table_streams.lock().insert(stream.id());
         }
+        self.events.watermark.add_replayer(super::replayer(&stream));
         stream
     }
 }
@@ -155,7 +162,9 @@ struct SessionNode<T: 'static, K: 'static> {
     services: Arc<Services>,
 }
 
-impl<T: Data, K: Data + Hash + Eq> DStreamNode<((Window, K), u64)> for SessionNode<T, K> {
+impl<T: Data, K: Data + Hash + Eq + Serialize + DeserializeOwned> DStreamNode<((Window, K), u64)>
+    for SessionNode<T, K>
+{
     fn kind(&self) -> &'static str {
         "event_session_count"
     }
@@ -170,6 +179,44 @@ impl<T: Data, K: Data + Hash + Eq> DStreamNode<((Window, K), u64)> for SessionNo
     }
     fn state(&self) -> Option<&StateStore> {
         Some(&self.shared.store)
+    }
+    /// The sessions as of the last batch applied, in every metadata checkpoint.
+    fn checkpoint_data(&self) -> Result<Option<Vec<u8>>> {
+        let shared = &self.shared;
+        shared
+            .progress
+            .capture(self.kind(), &self.events.watermark, || {
+                shared
+                    .parts
+                    .iter()
+                    .flat_map(|p| {
+                        p.lock()
+                            .iter()
+                            .map(|(k, v)| (k.clone(), v.clone()))
+                            .collect::<Vec<_>>()
+                    })
+                    .collect::<Vec<(K, Vec<Session>)>>()
+            })
+    }
+    fn restore(&self, data: &[u8]) -> Result<()> {
+        let shared = &self.shared;
+        let placement = HashPartitioner::new(shared.parts.len());
+        shared.progress.restore(
+            self.kind(),
+            data,
+            &self.events.watermark,
+            self.services.zero_time().unwrap_or(Time::ZERO),
+            self.slide_duration(),
+            |sessions: Vec<(K, Vec<Session>)>| {
+                for p in &shared.parts {
+                    p.lock().clear();
+                }
+                for (k, v) in sessions {
+                    let part = emberflow_core::Partitioner::partition(&placement, &k);
+                    shared.parts[part].lock().insert(k, v);
+                }
+            },
+        )
     }
     fn fingerprint(&self) -> String {
         format!(
@@ -190,9 +237,15 @@ impl<T: Data, K: Data + Hash + Eq> DStreamNode<((Window, K), u64)> for SessionNo
         );
         let ctx = self.services.ctx.clone();
         let n = shared.parts.len();
+        let slide = self.events.stream.inner.slide();
         self.services.add_batch_work(
             time,
             Box::new(move || {
+                events.watermark.catch_up(time, slide)?;
+                if let Some(rows) = shared.progress.already(time) {
+                    let _ = out.set(ctx.parallelize_partitions(rows));
+                    return Ok(());
+                }
                 let (rdd, wm) = events.scan(time, batch);
                 let time_of = events.time_of.clone();
                 let dropped = shared.dropped.clone();
@@ -208,6 +261,7 @@ impl<T: Data, K: Data + Hash + Eq> DStreamNode<((Window, K), u64)> for SessionNo
                     })
                     .partition_by(HashPartitioner::new(n));
                 let applier = shared.clone();
+                let updating = shared.progress.updating.write();
                 let results =
                     keyed.run_job(move |tc, it| Ok(applier.apply(tc.partition(), it, wm)))?;
                 let updated: u64 = results.iter().map(|(_, u)| u).sum();
@@ -215,6 +269,8 @@ impl<T: Data, K: Data + Hash + Eq> DStreamNode<((Window, K), u64)> for SessionNo
                     .into_iter()
                     .map(|(rows, _)| Arc::new(rows))
                     .collect();
+                shared.progress.applied(time, &emitted);
+                drop(updating);
                 let sessions: usize = shared
                     .parts
                     .iter()

@@ -23,12 +23,30 @@ struct State {
     counted: bool,
 }
 
-/// One event stream's watermark, shared by every operator on it.
+/// One event stream's watermark, shared by every operator on it, and the replay of the
+/// batches its operators' restored state has not seen.
 pub(crate) struct Watermark {
     id: usize,
     delay: Duration,
     services: Arc<Services>,
     state: Mutex<State>,
+    /// Each operator's "generate your RDD of this batch" (which leaves its batch work), to
+    /// replay batches after a restart.
+    replayers: Mutex<Vec<Replayer>>,
+    /// After a restart: the first batch an operator's restored state has not seen.
+    replay_from: Mutex<Option<Time>>,
+}
+
+/// Generates one operator's RDD of a batch (its state update becomes batch work).
+pub(crate) type Replayer = Box<dyn Fn(Time) -> crate::error::Result<()> + Send + Sync>;
+
+/// The watermark's state, as an operator's checkpoint data carries it.
+#[derive(Clone, Copy, Debug, Default, serde::Serialize, serde::Deserialize)]
+pub(crate) struct Saved {
+    batch: Option<Time>,
+    current: Option<EventTime>,
+    max_before: Option<EventTime>,
+    max_now: Option<EventTime>,
 }
 
 /// How a scan of a batch reports: the watermark in force, and whether this scan is the one
@@ -52,7 +70,63 @@ impl Watermark {
                 max_now: None,
                 counted: false,
             }),
+            replayers: Mutex::new(Vec::new()),
+            replay_from: Mutex::new(None),
         }
+    }
+
+    /// Registers an operator's replayer (see [`catch_up`](Self::catch_up)).
+    pub(crate) fn add_replayer(&self, r: Replayer) {
+        self.replayers.lock().push(r);
+    }
+
+    /// The state to save with an operator's checkpoint data.
+    pub(crate) fn save(&self) -> Saved {
+        let s = self.state.lock();
+        Saved {
+            batch: s.batch,
+            current: s.current,
+            max_before: s.max_before,
+            max_now: s.max_now,
+        }
+    }
+
+    /// Restores a saved state (the newest of those the operators saved wins), and asks for
+    /// the batches from `first_unseen` on to be replayed before the next batch runs.
+    pub(crate) fn restore(&self, saved: Saved, first_unseen: Time) {
+        {
+            let mut s = self.state.lock();
+            if saved.batch > s.batch {
+                s.batch = saved.batch;
+                s.current = saved.current;
+                s.max_before = saved.max_before;
+                s.max_now = saved.max_now;
+                s.counted = true;
+            }
+        }
+        let mut from = self.replay_from.lock();
+        *from = Some(from.map_or(first_unseen, |f| f.min(first_unseen)));
+    }
+
+    /// Run first by every operator's work for batch `time`: after a restart, replays the
+    /// batches before it that some operator's restored state has not seen — every operator
+    /// generates its RDD of the batch, then the batch's works run, in order (outputs are not
+    /// run: those batches completed before the restart).
+    pub(crate) fn catch_up(&self, time: Time, slide: Duration) -> crate::error::Result<()> {
+        let Some(mut b) = self.replay_from.lock().take() else {
+            return Ok(());
+        };
+        while b < time {
+            log::info!("event time: replaying batch {b} into the restored state");
+            for r in self.replayers.lock().iter() {
+                r(b)?;
+            }
+            for work in self.services.take_batch_work(b) {
+                work()?;
+            }
+            b = b + slide;
+        }
+        Ok(())
     }
 
     /// The watermark in force for batch `time`, moving it on when `time` is a new batch
