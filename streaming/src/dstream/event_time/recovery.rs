@@ -63,7 +63,7 @@ impl<R: Clone + Serialize + DeserializeOwned> Progress<R> {
     /// restart): those saved, or none if they were not kept.
     pub(crate) fn already(&self, time: Time) -> Option<Vec<Arc<Vec<R>>>> {
         let a = self.inner.lock();
-        if !a.through.is_some_and(|t| time <= t) {
+        if a.through.is_none_or(|t| time > t) {
             return None;
         }
         Some(
