@@ -660,3 +660,46 @@ fn map_with_state_times_out_on_the_watermark() {
     );
     assert_eq!(states.batches()[5], vec![("c".to_owned(), 1)]);
 }
+
+/// Idle advance: with no records for 3 s of batches, the watermark moves on with the
+/// batches and the open window closes; without it the window stays open.
+#[test]
+fn idle_advance_closes_windows_without_new_input() {
+    let run = |idle: bool| {
+        let runner = BatchRunner::new(Duration::from_secs(1));
+        let mut batches = vec![vec![ev(12, "a")]];
+        batches.extend((0..20).map(|_| Vec::new()));
+        let input = runner.queue_input::<Ev, Ev>(batches);
+        let mut timed = input.with_watermark(at, Duration::from_secs(5));
+        if idle {
+            timed = timed.idle_advance(Duration::from_secs(3));
+        }
+        let out = runner.collect(
+            &timed
+                .window(Duration::from_secs(10), Duration::from_secs(10))
+                .count(OutputMode::Append),
+        );
+        runner.run(21).unwrap();
+        let watermarks: Vec<Option<String>> = runner
+            .ssc()
+            .recent_progress()
+            .iter()
+            .map(|p| p.event_time.clone().and_then(|e| e.watermark))
+            .collect();
+        (out.batches(), watermarks)
+    };
+    let (still, _) = run(false);
+    assert!(
+        still.concat().is_empty(),
+        "without idle advance the window stays open"
+    );
+    let (closed, watermarks) = run(true);
+    // Batch 2: 12 - 5 = 7 s. From batch 4 (3 s after the last data) +1 s a batch: 20 s is
+    // reached in batch 16, whose Append emits [10, 20).
+    assert_eq!(watermarks[1].as_deref(), Some("1970-01-01T00:00:07.000Z"));
+    assert_eq!(watermarks[2].as_deref(), Some("1970-01-01T00:00:07.000Z"));
+    assert_eq!(watermarks[3].as_deref(), Some("1970-01-01T00:00:08.000Z"));
+    let at_batch = closed.iter().position(|b| !b.is_empty()).unwrap();
+    assert_eq!(at_batch, 15);
+    assert_eq!(closed[15], vec![(w(10, 10), 1)]);
+}

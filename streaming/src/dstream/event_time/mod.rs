@@ -119,6 +119,17 @@ impl<T: Data> EventStream<T> {
         &self.stream
     }
 
+    /// Idle advance: once the stream has had no records for `after` (batch time), the
+    /// watermark moves on with the batches, so windows close without new input. Records
+    /// that arrive later behind it are late.
+    ///
+    /// # Spark
+    /// Spark leaves the watermark where it is while no data arrives, and windows open.
+    pub fn idle_advance(&self, after: Duration) -> EventStream<T> {
+        self.watermark.set_idle(after);
+        self.clone()
+    }
+
     /// The watermark in force for the latest batch (`None` before any record).
     pub fn watermark(&self) -> Option<EventTime> {
         self.watermark.current()

@@ -21,6 +21,8 @@ struct State {
     max_now: Option<EventTime>,
     /// Whether a scan of `batch` already counts its records for the progress report.
     counted: bool,
+    /// The newest batch that held records.
+    last_data: Option<Time>,
 }
 
 /// One event stream's watermark, shared by every operator on it, and the replay of the
@@ -35,6 +37,9 @@ pub(crate) struct Watermark {
     replayers: Mutex<Vec<Replayer>>,
     /// After a restart: the first batch an operator's restored state has not seen.
     replay_from: Mutex<Option<Time>>,
+    /// With idle advance: how long (batch time) without records before the watermark moves
+    /// on with the batches.
+    idle: Mutex<Option<Duration>>,
 }
 
 /// Generates one operator's RDD of a batch (its state update becomes batch work).
@@ -47,6 +52,7 @@ pub(crate) struct Saved {
     current: Option<EventTime>,
     max_before: Option<EventTime>,
     max_now: Option<EventTime>,
+    last_data: Option<Time>,
 }
 
 /// How a scan of a batch reports: the watermark in force, and whether this scan is the one
@@ -69,10 +75,17 @@ impl Watermark {
                 max_before: None,
                 max_now: None,
                 counted: false,
+                last_data: None,
             }),
             replayers: Mutex::new(Vec::new()),
             replay_from: Mutex::new(None),
+            idle: Mutex::new(None),
         }
+    }
+
+    /// See `EventStream::idle_advance`.
+    pub(crate) fn set_idle(&self, after: Duration) {
+        *self.idle.lock() = Some(after);
     }
 
     /// Registers an operator's replayer (see [`catch_up`](Self::catch_up)).
@@ -88,6 +101,7 @@ impl Watermark {
             current: s.current,
             max_before: s.max_before,
             max_now: s.max_now,
+            last_data: s.last_data,
         }
     }
 
@@ -101,6 +115,7 @@ impl Watermark {
                 s.current = saved.current;
                 s.max_before = saved.max_before;
                 s.max_now = saved.max_now;
+                s.last_data = saved.last_data;
                 s.counted = true;
             }
         }
@@ -134,9 +149,22 @@ impl Watermark {
     pub(crate) fn begin(&self, time: Time) -> Scan {
         let mut s = self.state.lock();
         if s.batch.is_none_or(|b| b < time) {
+            let previous = s.batch;
+            if s.max_now.is_some() {
+                s.last_data = previous;
+            }
             s.max_before = s.max_before.max(s.max_now.take());
             let moved = s.max_before.map(|m| m.minus(self.delay));
             s.current = s.current.max(moved);
+            // Idle advance: long enough without records, event time is taken to move with
+            // the batches.
+            if let (Some(idle), Some(last), Some(prev), Some(wm)) =
+                (*self.idle.lock(), s.last_data, previous, s.current)
+            {
+                if time - last >= idle {
+                    s.current = Some(wm.plus(time - prev));
+                }
+            }
             s.batch = Some(time);
             s.counted = false;
             self.services
