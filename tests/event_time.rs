@@ -703,3 +703,37 @@ fn idle_advance_closes_windows_without_new_input() {
     assert_eq!(at_batch, 15);
     assert_eq!(closed[15], vec![(w(10, 10), 1)]);
 }
+
+/// A union of event streams goes by the least of its inputs' watermarks, each input with
+/// its own delay.
+#[test]
+fn a_union_goes_by_the_least_watermark() {
+    let runner = BatchRunner::new(Duration::from_secs(1));
+    let fast = runner.queue_input::<Ev, Ev>(vec![
+        vec![ev(100, "a")],
+        vec![ev(46, "a"), ev(44, "a")],
+        vec![],
+    ]);
+    let slow = runner.queue_input::<Ev, Ev>(vec![vec![ev(50, "b")], vec![], vec![]]);
+    let both = fast
+        .with_watermark(at, Duration::from_secs(10))
+        .union(&slow.with_watermark(at, Duration::from_secs(5)));
+    let late = runner.collect(&both.late());
+    let counts = runner.collect(
+        &both
+            .window(Duration::from_secs(10), Duration::from_secs(10))
+            .count(OutputMode::Complete),
+    );
+    runner.run(3).unwrap();
+    // Batch 2: fast's watermark is 90 s, slow's 45 s: 44 is late, 46 is not.
+    assert_eq!(late.batches(), vec![vec![], vec![ev(44, "a")], vec![]]);
+    assert_eq!(
+        sorted(counts.batches()[1].clone()),
+        vec![(w(40, 10), 1), (w(50, 10), 1), (w(100, 10), 1)]
+    );
+    let p = &runner.ssc().recent_progress()[1];
+    assert_eq!(
+        p.event_time.clone().unwrap().watermark.as_deref(),
+        Some("1970-01-01T00:00:45.000Z")
+    );
+}

@@ -70,6 +70,7 @@ where
         stream,
         time_of: events.time_of.clone(),
         watermark: events.watermark.clone(),
+        inputs: Vec::new(),
     }
 }
 

@@ -84,6 +84,8 @@ pub struct EventStream<T: 'static> {
     stream: DStream<T>,
     time_of: TimeOf<T>,
     watermark: Arc<Watermark>,
+    /// A union's inputs (each scanned for its own watermark).
+    inputs: Vec<EventStream<T>>,
 }
 
 impl<T: 'static> Clone for EventStream<T> {
@@ -92,6 +94,7 @@ impl<T: 'static> Clone for EventStream<T> {
             stream: self.stream.clone(),
             time_of: self.time_of.clone(),
             watermark: self.watermark.clone(),
+            inputs: self.inputs.clone(),
         }
     }
 }
@@ -109,6 +112,7 @@ impl<T: Data> DStream<T> {
             stream: self.clone(),
             time_of: Arc::new(time_of),
             watermark: Arc::new(Watermark::new(self.id(), delay, services)),
+            inputs: Vec::new(),
         }
     }
 }
@@ -128,6 +132,25 @@ impl<T: Data> EventStream<T> {
     pub fn idle_advance(&self, after: Duration) -> EventStream<T> {
         self.watermark.set_idle(after);
         self.clone()
+    }
+
+    /// The union of this stream and `other`: its watermark is the least of theirs (Spark's
+    /// default with several inputs), each going on with its own delay; the records' event
+    /// times are read with this stream's extractor.
+    pub fn union(&self, other: &EventStream<T>) -> EventStream<T> {
+        let stream = self.stream.union(&other.stream);
+        let services = self.stream.graph.services.clone();
+        let inputs = vec![self.clone(), other.clone()];
+        EventStream {
+            watermark: Arc::new(Watermark::union(
+                stream.id(),
+                inputs.iter().map(|i| i.watermark.clone()).collect(),
+                services,
+            )),
+            stream,
+            time_of: self.time_of.clone(),
+            inputs,
+        }
     }
 
     /// The watermark in force for the latest batch (`None` before any record).
@@ -229,6 +252,22 @@ impl<T: Data> EventStream<T> {
     /// batch's records) noting their event times for the next watermark as its tasks run.
     fn scan(&self, time: Time, rdd: Rdd<T>) -> (Rdd<T>, Option<EventTime>) {
         let scan = self.watermark.begin(time);
+        if !self.inputs.is_empty() {
+            // A union: each input's records are noted for its own watermark.
+            let parts: Vec<Rdd<T>> = self
+                .inputs
+                .iter()
+                .map(|input| {
+                    let batch = input.batch(time).unwrap_or_else(|e| {
+                        log::error!("event time: input of batch {time}: {e}");
+                        self.stream.graph.services.ctx.empty()
+                    });
+                    input.scan(time, batch).0
+                })
+                .collect();
+            let union = self.stream.graph.services.ctx.union(&parts);
+            return (union, scan.watermark);
+        }
         let observed = observed(
             rdd,
             self.time_of.clone(),

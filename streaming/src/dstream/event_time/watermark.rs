@@ -40,19 +40,23 @@ pub(crate) struct Watermark {
     /// With idle advance: how long (batch time) without records before the watermark moves
     /// on with the batches.
     idle: Mutex<Option<Duration>>,
+    /// A union's inputs: its watermark is the least of theirs.
+    inputs: Vec<Arc<Watermark>>,
 }
 
 /// Generates one operator's RDD of a batch (its state update becomes batch work).
 pub(crate) type Replayer = Box<dyn Fn(Time) -> crate::error::Result<()> + Send + Sync>;
 
 /// The watermark's state, as an operator's checkpoint data carries it.
-#[derive(Clone, Copy, Debug, Default, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Saved {
     batch: Option<Time>,
     current: Option<EventTime>,
     max_before: Option<EventTime>,
     max_now: Option<EventTime>,
     last_data: Option<Time>,
+    /// A union's inputs' watermarks.
+    inputs: Vec<Saved>,
 }
 
 /// How a scan of a batch reports: the watermark in force, and whether this scan is the one
@@ -80,7 +84,22 @@ impl Watermark {
             replayers: Mutex::new(Vec::new()),
             replay_from: Mutex::new(None),
             idle: Mutex::new(None),
+            inputs: Vec::new(),
         }
+    }
+
+    /// The watermark of a union of event streams: the least of the inputs' watermarks
+    /// (undefined until each has one), never going back.
+    pub(crate) fn union(id: usize, inputs: Vec<Arc<Watermark>>, services: Arc<Services>) -> Self {
+        Watermark {
+            inputs,
+            ..Watermark::new(id, Duration::ZERO, services)
+        }
+    }
+
+    /// Whether this is a union's watermark.
+    pub(crate) fn is_union(&self) -> bool {
+        !self.inputs.is_empty()
     }
 
     /// See `EventStream::idle_advance`.
@@ -102,12 +121,20 @@ impl Watermark {
             max_before: s.max_before,
             max_now: s.max_now,
             last_data: s.last_data,
+            inputs: self.inputs.iter().map(|w| w.save()).collect(),
         }
     }
 
     /// Restores a saved state (the newest of those the operators saved wins), and asks for
     /// the batches from `first_unseen` on to be replayed before the next batch runs.
     pub(crate) fn restore(&self, saved: Saved, first_unseen: Time) {
+        self.restore_state(saved);
+        let mut from = self.replay_from.lock();
+        *from = Some(from.map_or(first_unseen, |f| f.min(first_unseen)));
+    }
+
+    /// Restores a saved state, with a union's inputs' (the newest saved wins).
+    fn restore_state(&self, saved: Saved) {
         {
             let mut s = self.state.lock();
             if saved.batch > s.batch {
@@ -119,8 +146,9 @@ impl Watermark {
                 s.counted = true;
             }
         }
-        let mut from = self.replay_from.lock();
-        *from = Some(from.map_or(first_unseen, |f| f.min(first_unseen)));
+        for (w, saved) in self.inputs.iter().zip(saved.inputs) {
+            w.restore_state(saved);
+        }
     }
 
     /// Run first by every operator's work for batch `time`: after a restart, replays the
@@ -147,6 +175,25 @@ impl Watermark {
     /// The watermark in force for batch `time`, moving it on when `time` is a new batch
     /// (batches run in order, each after the previous one's jobs ended).
     pub(crate) fn begin(&self, time: Time) -> Scan {
+        if self.is_union() {
+            let all: Vec<Option<EventTime>> = self
+                .inputs
+                .iter()
+                .map(|w| w.begin(time).watermark)
+                .collect();
+            let least = if all.iter().all(Option::is_some) {
+                all.into_iter().flatten().min()
+            } else {
+                None
+            };
+            let mut s = self.state.lock();
+            s.current = s.current.max(least);
+            s.batch = Some(time);
+            return Scan {
+                watermark: s.current,
+                counts: false,
+            };
+        }
         let mut s = self.state.lock();
         if s.batch.is_none_or(|b| b < time) {
             let previous = s.batch;
