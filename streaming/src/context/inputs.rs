@@ -103,7 +103,7 @@ impl StreamingContext {
 
     /// Records of the JSON-lines files that appear in `dir` (as `text_file_stream`), one per
     /// line, deserialised with serde; lines that do not parse are counted
-    /// ([`JsonFileStream::malformed_lines`]), logged and skipped.
+    /// ([`JsonFileStream::malformed_lines`](crate::JsonFileStream::malformed_lines)), logged and skipped.
     ///
     /// ```
     /// use emberflow_streaming::{ManualClock, StreamingContext};

@@ -1,18 +1,30 @@
 //! Event time: windows on a timestamp inside the records, a watermark that bounds lateness and
-//! frees state, deduplication, output modes, and a queryable in-memory table.
+//! frees state, deduplication, session windows, output modes, event-time timeouts of
+//! `map_with_state`, and a queryable in-memory table.
 //!
 //! The semantics are Spark's Structured Streaming ones, on DStreams:
 //! - The **watermark** of an [`EventStream`] is the greatest event time seen minus the delay,
 //!   computed when a batch ends and in force from the next batch on; it never goes back.
-//!   Before any record it is undefined (nothing is late, no window closes).
+//!   Before any record it is undefined (nothing is late, no window closes). A union of event
+//!   streams ([`EventStream::union`]) goes by the least of its inputs' watermarks.
 //! - A record whose event time is **at or before the watermark** is late: every event-time
-//!   aggregate and deduplication drops it, and [`EventStream::late`] holds it.
+//!   aggregate and deduplication drops it (counted as `numRowsDroppedByWatermark` in the
+//!   progress), and [`EventStream::late`] holds it.
 //! - [`OutputMode::Append`] emits a window's row once, in the first batch whose watermark is
 //!   at or past the window's end, and frees it; [`OutputMode::Update`] emits the rows the
 //!   batch changed and frees windows the watermark passed; [`OutputMode::Complete`] emits
 //!   the whole table every batch and keeps all of it.
 //! - Windows are `[start, end)`, aligned to the epoch: a record at `t` is in every window of
-//!   the given size whose start is a multiple of the slide and `start <= t < end`.
+//!   the given size whose start is a multiple of the slide and `start <= t < end`. A session
+//!   window runs from its first event to its last plus the gap and merges with any session
+//!   an event bridges it to.
+//! - Deduplication remembers a key until the watermark passes its record's event time.
+//! - `map_with_state` on an event stream times a state out once the watermark passes the
+//!   time its function set with `State::set_timeout_timestamp` (strictly, as Spark).
+//! - [`EventStream::idle_advance`] (not in Spark): after a while without records the
+//!   watermark moves on with the batches, so windows close without new input.
+//! - Restarts: the watermark and every operator's state travel in each metadata checkpoint
+//!   (`recovery`); `get_or_create` continues exactly.
 //!
 //! The operators run as each batch's first jobs, on the job executor, in batch order; their
 //! state lives in hash partitions next to the engine (as `map_with_state`'s).
