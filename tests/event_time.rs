@@ -737,3 +737,29 @@ fn a_union_goes_by_the_least_watermark() {
         Some("1970-01-01T00:00:45.000Z")
     );
 }
+
+/// `map_with_state` with event-time timeouts does not yet survive a restart: with a
+/// checkpoint directory it is refused at start, with the reason.
+#[test]
+fn event_time_timeouts_with_a_checkpoint_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let ssc = StreamingContext::builder(&Context::local(2), Duration::from_secs(1))
+        .clock(ManualClock::new())
+        .build()
+        .unwrap();
+    ssc.checkpoint(dir.path()).unwrap();
+    ssc.queue_stream(&RddQueue::<(String, i64)>::new(), true)
+        .with_watermark(
+            |e: &(String, i64)| EventTime::from_millis(e.1),
+            Duration::from_secs(5),
+        )
+        .map_with_state(StateSpec::function(
+            |_: Time, _: &String, _: Option<i64>, _: &mut State<u32>| None::<u32>,
+        ))
+        .foreach_rdd(|_, _| Ok(()));
+    let err = ssc.start().unwrap_err();
+    assert!(
+        err.to_string().contains("does not survive a restart"),
+        "{err}"
+    );
+}

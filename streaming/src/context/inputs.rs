@@ -103,7 +103,7 @@ impl StreamingContext {
 
     /// Records of the JSON-lines files that appear in `dir` (as `text_file_stream`), one per
     /// line, deserialised with serde; lines that do not parse are counted
-    /// ([`JsonFileStream::malformed_lines`](crate::JsonFileStream::malformed_lines)), logged and skipped.
+    /// ([`JsonFileStream::malformed_lines`](crate::dstream::json_input::JsonFileStream::malformed_lines)), logged and skipped.
     ///
     /// ```
     /// use emberflow_streaming::{ManualClock, StreamingContext};
@@ -118,7 +118,10 @@ impl StreamingContext {
     /// events.map(|e| e.user).foreach_rdd(|_, _| Ok(()));
     /// # Ok::<(), emberflow_streaming::Error>(())
     /// ```
-    pub fn json_file_stream<T>(&self, dir: impl AsRef<Path>) -> crate::JsonFileStream<T>
+    pub fn json_file_stream<T>(
+        &self,
+        dir: impl AsRef<Path>,
+    ) -> crate::dstream::json_input::JsonFileStream<T>
     where
         T: Data + serde::de::DeserializeOwned,
     {
@@ -127,7 +130,7 @@ impl StreamingContext {
         let counter = malformed.clone();
         let stream = lines
             .flat_map(move |l: String| crate::dstream::json_input::parse_line::<T>(&l, &counter));
-        crate::JsonFileStream {
+        crate::dstream::json_input::JsonFileStream {
             stream,
             max_files,
             malformed,

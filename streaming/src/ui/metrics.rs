@@ -11,7 +11,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
-use super::model::PartitionLag;
+use super::lag::PartitionLag;
 use crate::listener::BatchInfo;
 use crate::progress::StreamingProgress;
 

@@ -21,6 +21,7 @@
 //! a number a 400.
 
 mod api;
+mod lag;
 mod metrics;
 mod model;
 

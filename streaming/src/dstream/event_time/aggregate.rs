@@ -2,20 +2,18 @@
 //! window and a key, or a key), merged into the state's hash partitions, and the rows the
 //! output mode asks for are emitted; groups the watermark closed are freed.
 
-use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::Arc;
 use std::time::Duration;
 
 use emberflow_core::{Data, HashPartitioner, Rdd};
-use parking_lot::Mutex;
 
 use super::types::{EventTime, OutputMode};
 use super::{is_late, EventStream};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::recovery::Progress;
+use super::recovery::{Progress, StateParts};
 use crate::dstream::stateful::{LateRdd, Slot};
 use crate::dstream::DStream;
 use crate::error::{Error, Result};
@@ -59,7 +57,7 @@ pub(crate) fn validate_event_time(services: &Services) -> Result<()> {
 
 /// The state of one aggregate, in hash partitions of its groups.
 struct Shared<G, V> {
-    parts: Vec<Mutex<HashMap<G, V>>>,
+    parts: StateParts<G, V>,
     closes: ClosesAt<G>,
     reduce: Arc<dyn Fn(V, V) -> V + Send + Sync>,
     mode: OutputMode,
@@ -127,7 +125,7 @@ where
     let services = graph.services.clone();
     let n = services.ctx.default_parallelism();
     let shared = Arc::new(Shared {
-        parts: (0..n).map(|_| Mutex::new(HashMap::new())).collect(),
+        parts: StateParts::new(n),
         closes,
         reduce,
         mode,
@@ -214,37 +212,17 @@ where
         let shared = &self.shared;
         shared
             .progress
-            .capture(self.kind, &self.events.watermark, || {
-                shared
-                    .parts
-                    .iter()
-                    .flat_map(|p| {
-                        p.lock()
-                            .iter()
-                            .map(|(g, v)| (g.clone(), v.clone()))
-                            .collect::<Vec<_>>()
-                    })
-                    .collect::<Vec<(G, V)>>()
-            })
+            .capture(self.kind, &self.events.watermark, || shared.parts.rows())
     }
     fn restore(&self, data: &[u8]) -> Result<()> {
         let shared = &self.shared;
-        let placement = HashPartitioner::new(shared.parts.len());
         shared.progress.restore(
             self.kind,
             data,
             &self.events.watermark,
             self.services.zero_time().unwrap_or(Time::ZERO),
             self.slide_duration(),
-            |rows: Vec<(G, V)>| {
-                for p in &shared.parts {
-                    p.lock().clear();
-                }
-                for (g, v) in rows {
-                    let part = emberflow_core::Partitioner::partition(&placement, &g);
-                    shared.parts[part].lock().insert(g, v);
-                }
-            },
+            |rows| shared.parts.load(rows),
         )
     }
     fn compute(&self, time: Time) -> Result<Option<Rdd<(G, V)>>> {
@@ -302,7 +280,7 @@ where
                     shared.progress.applied(time, &emitted);
                     emitted
                 };
-                let rows: usize = shared.parts.iter().map(|p| p.lock().len()).sum();
+                let rows = shared.parts.total();
                 shared.store.record(
                     rows as u64,
                     shared.updated.load(std::sync::atomic::Ordering::Relaxed),

@@ -2,20 +2,18 @@
 //! time, until the watermark passes that time; a record with a remembered key, or a late one,
 //! is dropped.
 
-use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::Arc;
 use std::time::Duration;
 
 use emberflow_core::{Data, HashPartitioner, Rdd};
-use parking_lot::Mutex;
 
 use super::types::EventTime;
 use super::{is_late, EventStream};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::recovery::Progress;
+use super::recovery::{Progress, StateParts};
 use crate::dstream::stateful::{LateRdd, Slot};
 use crate::dstream::DStream;
 use crate::error::Result;
@@ -29,7 +27,7 @@ type KeyOf<T, K> = Arc<dyn Fn(&T) -> K + Send + Sync>;
 struct Shared<K> {
     /// Keys seen, with their records' event times and the batch that first had them, by
     /// hash partition.
-    parts: Vec<Mutex<HashMap<K, (EventTime, Time)>>>,
+    parts: StateParts<K, (EventTime, Time)>,
     /// Batches applied; no rows kept (a re-run batch's records are found again by the batch
     /// that first had their keys).
     progress: Progress<()>,
@@ -47,7 +45,7 @@ where
     let services = graph.services.clone();
     let n = services.ctx.default_parallelism();
     let shared = Arc::new(Shared {
-        parts: (0..n).map(|_| Mutex::new(HashMap::new())).collect(),
+        parts: StateParts::new(n),
         store: StateStore::inline(
             services.clone(),
             events.stream.inner.slide(),
@@ -104,37 +102,17 @@ impl<T: Data, K: Data + Hash + Eq + Serialize + DeserializeOwned> DStreamNode<T>
         let shared = &self.shared;
         shared
             .progress
-            .capture(self.kind(), &self.events.watermark, || {
-                shared
-                    .parts
-                    .iter()
-                    .flat_map(|p| {
-                        p.lock()
-                            .iter()
-                            .map(|(k, v)| (k.clone(), *v))
-                            .collect::<Vec<_>>()
-                    })
-                    .collect::<Vec<(K, (EventTime, Time))>>()
-            })
+            .capture(self.kind(), &self.events.watermark, || shared.parts.rows())
     }
     fn restore(&self, data: &[u8]) -> Result<()> {
         let shared = &self.shared;
-        let placement = HashPartitioner::new(shared.parts.len());
         shared.progress.restore(
             self.kind(),
             data,
             &self.events.watermark,
             self.services.zero_time().unwrap_or(Time::ZERO),
             self.slide_duration(),
-            |keys: Vec<(K, (EventTime, Time))>| {
-                for p in &shared.parts {
-                    p.lock().clear();
-                }
-                for (k, v) in keys {
-                    let part = emberflow_core::Partitioner::partition(&placement, &k);
-                    shared.parts[part].lock().insert(k, v);
-                }
-            },
+            |rows| shared.parts.load(rows),
         )
     }
     fn compute(&self, time: Time) -> Result<Option<Rdd<T>>> {
@@ -200,7 +178,7 @@ impl<T: Data, K: Data + Hash + Eq + Serialize + DeserializeOwned> DStreamNode<T>
                     shared.progress.applied(time, &[]);
                 }
                 drop(_updating);
-                let keys: usize = shared.parts.iter().map(|p| p.lock().len()).sum();
+                let keys = shared.parts.total();
                 let new: usize = kept.iter().map(|p| p.len()).sum();
                 shared.store.record(
                     keys as u64,

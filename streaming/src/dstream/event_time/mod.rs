@@ -330,8 +330,8 @@ where
     /// ```
     pub fn map_with_state<S, U>(
         &self,
-        spec: crate::StateSpec<K, V, S, U>,
-    ) -> crate::MapWithStateDStream<K, V, S, U>
+        spec: crate::dstream::state_spec::StateSpec<K, V, S, U>,
+    ) -> crate::dstream::map_with_state::MapWithStateDStream<K, V, S, U>
     where
         S: Data + serde::Serialize + serde::de::DeserializeOwned,
         U: Data,

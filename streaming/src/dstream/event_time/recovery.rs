@@ -141,3 +141,54 @@ impl<R: Clone + Serialize + DeserializeOwned> Progress<R> {
         Ok(())
     }
 }
+
+/// An operator's state in hash partitions of its keys (as its batches' shuffles place
+/// them), with what a checkpoint reads and a restart loads.
+pub(crate) struct StateParts<K, V>(Vec<Mutex<std::collections::HashMap<K, V>>>);
+
+impl<K: Clone + std::hash::Hash + Eq, V: Clone> StateParts<K, V> {
+    pub(crate) fn new(n: usize) -> Self {
+        StateParts(
+            (0..n.max(1))
+                .map(|_| Mutex::new(std::collections::HashMap::new()))
+                .collect(),
+        )
+    }
+
+    /// Every entry, for a checkpoint.
+    pub(crate) fn rows(&self) -> Vec<(K, V)> {
+        self.0
+            .iter()
+            .flat_map(|p| {
+                p.lock()
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    /// Replaces the state with `rows`, each in the partition a batch's shuffle gives its key.
+    pub(crate) fn load(&self, rows: Vec<(K, V)>) {
+        let placement = emberflow_core::HashPartitioner::new(self.0.len());
+        for p in &self.0 {
+            p.lock().clear();
+        }
+        for (k, v) in rows {
+            let part = emberflow_core::Partitioner::partition(&placement, &k);
+            self.0[part].lock().insert(k, v);
+        }
+    }
+
+    /// Entries in all partitions.
+    pub(crate) fn total(&self) -> usize {
+        self.0.iter().map(|p| p.lock().len()).sum()
+    }
+}
+
+impl<K, V> std::ops::Deref for StateParts<K, V> {
+    type Target = [Mutex<std::collections::HashMap<K, V>>];
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}

@@ -8,7 +8,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use emberflow_core::{Data, HashPartitioner, Rdd};
-use parking_lot::Mutex;
 
 use super::aggregate::validate_event_time;
 use super::types::{EventTime, OutputMode, Window};
@@ -16,7 +15,7 @@ use super::{is_late, EventStream};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use super::recovery::Progress;
+use super::recovery::{Progress, StateParts};
 use crate::dstream::stateful::{LateRdd, Slot};
 use crate::dstream::DStream;
 use crate::error::Result;
@@ -67,7 +66,7 @@ fn add(sessions: &mut Vec<Session>, t: EventTime, gap: Duration) {
 }
 
 struct Shared<K> {
-    parts: Vec<Mutex<HashMap<K, Vec<Session>>>>,
+    parts: StateParts<K, Vec<Session>>,
     gap: Duration,
     mode: OutputMode,
     store: StateStore,
@@ -126,7 +125,7 @@ impl<T: Data, K: Data + Hash + Eq + Serialize + DeserializeOwned> SessionWindows
         let services = graph.services.clone();
         let n = services.ctx.default_parallelism();
         let shared = Arc::new(Shared {
-            parts: (0..n).map(|_| Mutex::new(HashMap::new())).collect(),
+            parts: StateParts::new(n),
             gap: self.gap,
             mode,
             store: StateStore::inline(
@@ -185,37 +184,17 @@ impl<T: Data, K: Data + Hash + Eq + Serialize + DeserializeOwned> DStreamNode<((
         let shared = &self.shared;
         shared
             .progress
-            .capture(self.kind(), &self.events.watermark, || {
-                shared
-                    .parts
-                    .iter()
-                    .flat_map(|p| {
-                        p.lock()
-                            .iter()
-                            .map(|(k, v)| (k.clone(), v.clone()))
-                            .collect::<Vec<_>>()
-                    })
-                    .collect::<Vec<(K, Vec<Session>)>>()
-            })
+            .capture(self.kind(), &self.events.watermark, || shared.parts.rows())
     }
     fn restore(&self, data: &[u8]) -> Result<()> {
         let shared = &self.shared;
-        let placement = HashPartitioner::new(shared.parts.len());
         shared.progress.restore(
             self.kind(),
             data,
             &self.events.watermark,
             self.services.zero_time().unwrap_or(Time::ZERO),
             self.slide_duration(),
-            |sessions: Vec<(K, Vec<Session>)>| {
-                for p in &shared.parts {
-                    p.lock().clear();
-                }
-                for (k, v) in sessions {
-                    let part = emberflow_core::Partitioner::partition(&placement, &k);
-                    shared.parts[part].lock().insert(k, v);
-                }
-            },
+            |rows| shared.parts.load(rows),
         )
     }
     fn fingerprint(&self) -> String {
