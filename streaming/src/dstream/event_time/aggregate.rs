@@ -210,20 +210,15 @@ where
     /// `recovery`).
     fn checkpoint_data(&self) -> Result<Option<Vec<u8>>> {
         let shared = &self.shared;
-        shared
-            .progress
-            .capture(self.kind, &self.events.watermark, || shared.parts.rows())
+        self.events
+            .capture(&shared.progress, self.kind, || shared.parts.rows())
     }
     fn restore(&self, data: &[u8]) -> Result<()> {
         let shared = &self.shared;
-        shared.progress.restore(
-            self.kind,
-            data,
-            &self.events.watermark,
-            self.services.zero_time().unwrap_or(Time::ZERO),
-            self.slide_duration(),
-            |rows| shared.parts.load(rows),
-        )
+        self.events
+            .restore(&shared.progress, self.kind, data, |rows| {
+                shared.parts.load(rows)
+            })
     }
     fn compute(&self, time: Time) -> Result<Option<Rdd<(G, V)>>> {
         let batch = self.events.batch(time)?;

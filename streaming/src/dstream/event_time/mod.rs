@@ -251,6 +251,38 @@ impl<T: Data> EventStream<T> {
         DStream::from_node(&self.stream.graph, node)
     }
 
+    /// An operator's checkpoint data: its `state` with its progress and this watermark.
+    fn capture<S: serde::Serialize, R: Data + serde::Serialize + serde::de::DeserializeOwned>(
+        &self,
+        progress: &recovery::Progress<R>,
+        kind: &str,
+        state: impl FnOnce() -> S,
+    ) -> crate::error::Result<Option<Vec<u8>>> {
+        progress.capture(kind, &self.watermark, state)
+    }
+
+    /// Restores an operator's checkpoint data (see `capture`), handing its state to `load`.
+    fn restore<
+        S: serde::de::DeserializeOwned,
+        R: Data + serde::Serialize + serde::de::DeserializeOwned,
+    >(
+        &self,
+        progress: &recovery::Progress<R>,
+        kind: &str,
+        data: &[u8],
+        load: impl FnOnce(S),
+    ) -> crate::error::Result<()> {
+        let services = &self.stream.graph.services;
+        progress.restore(
+            kind,
+            data,
+            &self.watermark,
+            services.zero_time().unwrap_or(Time::ZERO),
+            self.stream.inner.slide(),
+            load,
+        )
+    }
+
     /// The stream's RDD of batch `time` (its lineage only).
     fn batch(&self, time: Time) -> crate::error::Result<Rdd<T>> {
         Ok(self

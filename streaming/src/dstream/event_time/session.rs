@@ -182,20 +182,15 @@ impl<T: Data, K: Data + Hash + Eq + Serialize + DeserializeOwned> DStreamNode<((
     /// The sessions as of the last batch applied, in every metadata checkpoint.
     fn checkpoint_data(&self) -> Result<Option<Vec<u8>>> {
         let shared = &self.shared;
-        shared
-            .progress
-            .capture(self.kind(), &self.events.watermark, || shared.parts.rows())
+        self.events
+            .capture(&shared.progress, self.kind(), || shared.parts.rows())
     }
     fn restore(&self, data: &[u8]) -> Result<()> {
         let shared = &self.shared;
-        shared.progress.restore(
-            self.kind(),
-            data,
-            &self.events.watermark,
-            self.services.zero_time().unwrap_or(Time::ZERO),
-            self.slide_duration(),
-            |rows| shared.parts.load(rows),
-        )
+        self.events
+            .restore(&shared.progress, self.kind(), data, |rows| {
+                shared.parts.load(rows)
+            })
     }
     fn fingerprint(&self) -> String {
         format!(
