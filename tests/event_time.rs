@@ -738,28 +738,106 @@ fn a_union_goes_by_the_least_watermark() {
     );
 }
 
-/// `map_with_state` with event-time timeouts does not yet survive a restart: with a
-/// checkpoint directory it is refused at start, with the reason.
-#[test]
-fn event_time_timeouts_with_a_checkpoint_are_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let ssc = StreamingContext::builder(&Context::local(2), Duration::from_secs(1))
-        .clock(ManualClock::new())
-        .build()
+/// Writes batch `i`'s input file (dated inside the batch at `1000 (i + 1)` ms): lines
+/// `user,event second`.
+fn put_batch(dir: &std::path::Path, i: u64, lines: &[(&str, i64)]) -> std::path::PathBuf {
+    let body: Vec<String> = lines.iter().map(|(u, t)| format!("{u},{t}")).collect();
+    let path = dir.join(format!("in-{i:03}.txt"));
+    put_lines(dir, &format!("in-{i:03}.txt"), &body, 1000 * i + 500);
+    path
+}
+
+/// Runs the event-time graph over the files in `input` from checkpoint `ckpt` for
+/// `batches` batches starting at `start` (a restart when the checkpoint exists); returns
+/// the rows per batch time.
+fn run_events(
+    input: &std::path::Path,
+    ckpt: &std::path::Path,
+    start: u64,
+    batches: usize,
+) -> BTreeMap<Time, Vec<(String, u32)>> {
+    use std::sync::{Arc, Mutex};
+    let out: Arc<Mutex<BTreeMap<Time, Vec<(String, u32)>>>> = Arc::default();
+    let sink = out.clone();
+    let runner = emberflow::testing::BatchRunner::get_or_create(
+        &Context::local(2),
+        Duration::from_secs(1),
+        ckpt,
+        Time::from_millis(1000 * start),
+        |b| b,
+        |ssc| {
+            let timed = ssc
+                .text_file_stream(input)
+                .map(|l: String| {
+                    let (u, t) = l.split_once(',').unwrap();
+                    (u.to_owned(), t.parse::<i64>().unwrap())
+                })
+                .with_watermark(
+                    |e: &(String, i64)| EventTime::from_millis(e.1 * SEC),
+                    Duration::from_secs(5),
+                );
+            let counts = timed.map_with_state(StateSpec::function(
+                |_: Time, u: &String, t: Option<i64>, s: &mut State<u32>| match t {
+                    Some(t) => {
+                        s.update(s.get().copied().unwrap_or(0) + 1);
+                        s.set_timeout_timestamp(EventTime::from_millis((t + 10) * SEC));
+                        None
+                    }
+                    None => Some((u.clone(), *s.get().unwrap())),
+                },
+            ));
+            counts.foreach_rdd(move |rdd, time| {
+                sink.lock().unwrap().insert(time, sorted(rdd.collect()?));
+                Ok(())
+            });
+            Ok(())
+        },
+    )
+    .unwrap();
+    runner.run(batches).unwrap();
+    runner
+        .ssc()
+        .stop(StopOptions::immediate().keep_context(true))
         .unwrap();
-    ssc.checkpoint(dir.path()).unwrap();
-    ssc.queue_stream(&RddQueue::<(String, i64)>::new(), true)
-        .with_watermark(
-            |e: &(String, i64)| EventTime::from_millis(e.1),
-            Duration::from_secs(5),
-        )
-        .map_with_state(StateSpec::function(
-            |_: Time, _: &String, _: Option<i64>, _: &mut State<u32>| None::<u32>,
-        ))
-        .foreach_rdd(|_, _| Ok(()));
-    let err = ssc.start().unwrap_err();
-    assert!(
-        err.to_string().contains("does not survive a restart"),
-        "{err}"
+    let rows = out.lock().unwrap().clone();
+    rows
+}
+
+/// `map_with_state` with event-time timeouts continues exactly after a restart from its
+/// checkpoint even when the input of the batches before it is gone (its state, timeouts and
+/// watermark come back from the checkpoint, not from recomputing the input).
+#[test]
+fn event_time_timeouts_survive_a_restart_without_the_old_input() {
+    let input = tempfile::tempdir().unwrap();
+    let batches: Vec<Vec<(&str, i64)>> = vec![
+        vec![("a", 10), ("b", 11)],
+        vec![("a", 14)],
+        vec![("c", 20)],
+        vec![("c", 24)],
+        vec![("d", 40)], // watermark 35 from the next batch: a (24), b (21), c (34) time out
+        vec![],
+        vec![("e", 60)], // 55: d (50) times out
+        vec![],
+    ];
+    let files: Vec<_> = batches
+        .iter()
+        .enumerate()
+        .map(|(i, b)| put_batch(input.path(), i as u64, b))
+        .collect();
+    let straight = run_events(input.path(), tempfile::tempdir().unwrap().path(), 0, 8);
+    let row = |u: &str, n: u32| (u.to_owned(), n);
+    assert_eq!(
+        straight[&Time::from_millis(6000)],
+        vec![row("a", 2), row("b", 1), row("c", 2)]
     );
+    assert_eq!(straight[&Time::from_millis(8000)], vec![row("d", 1)]);
+
+    let ckpt = tempfile::tempdir().unwrap();
+    let mut restarted = run_events(input.path(), ckpt.path(), 0, 4);
+    // The input the first run read is gone; only the checkpoint can bring its state back.
+    for f in &files[..4] {
+        std::fs::remove_file(f).unwrap();
+    }
+    restarted.extend(run_events(input.path(), ckpt.path(), 4, 4));
+    assert_eq!(restarted, straight);
 }

@@ -365,6 +365,22 @@ fn event_time_state_and_watermark_recover_at_every_batch_boundary() {
             .count_by(|(k, _)| k.clone(), OutputMode::Complete)
             .map(|(k, n)| (k, n as i64)))
     });
+    check("map_with_state with event-time timeouts", |ssc, dir| {
+        Ok(timed(ssc, dir)
+            .map_with_state(StateSpec::function(
+                |_: Time, k: &String, v: Option<i64>, s: &mut State<i64>| match v {
+                    Some(v) => {
+                        let n = s.get().copied().unwrap_or(0) + 1;
+                        s.update(n);
+                        // Times out once the watermark is 3 s past this key's newest event.
+                        s.set_timeout_timestamp(EventTime::from_millis((v + 3) * 1000));
+                        Some((k.clone(), n))
+                    }
+                    None => Some((format!("{k} timed out"), *s.get().unwrap())),
+                },
+            ))
+            .stream())
+    });
     check("sessions, Append", |ssc, dir| {
         Ok(windowed(
             timed(ssc, dir)

@@ -32,7 +32,7 @@
 mod aggregate;
 mod dedup;
 mod memory_table;
-mod recovery;
+pub(crate) mod recovery;
 mod session;
 mod types;
 mod watermark;
@@ -366,15 +366,15 @@ where
     ) -> crate::dstream::map_with_state::MapWithStateDStream<K, V, S, U>
     where
         S: Data + serde::Serialize + serde::de::DeserializeOwned,
-        U: Data,
+        U: Data + serde::Serialize + serde::de::DeserializeOwned,
     {
         self.stream
-            .map_with_state_on(spec, Some((self.watermark.clone(), self.time_of.clone())))
+            .map_with_state_on_events(spec, self.watermark.clone(), self.time_of.clone())
     }
 }
 
 /// An operator's replayer: generates its RDD of a batch (see `Watermark::catch_up`).
-fn replayer<R: Data>(stream: &DStream<R>) -> watermark::Replayer {
+pub(crate) fn replayer<R: Data>(stream: &DStream<R>) -> watermark::Replayer {
     let me = Arc::downgrade(&stream.inner);
     Box::new(move |t| {
         if let Some(me) = me.upgrade() {

@@ -47,7 +47,7 @@ struct Saved<S, R> {
     watermark: SavedWatermark,
 }
 
-impl<R: Clone + Serialize + DeserializeOwned> Progress<R> {
+impl<R: Clone> Progress<R> {
     pub(crate) fn new() -> Self {
         Progress {
             inner: Mutex::new(Applied {
@@ -75,6 +75,11 @@ impl<R: Clone + Serialize + DeserializeOwned> Progress<R> {
         )
     }
 
+    /// The newest batch applied.
+    pub(crate) fn through(&self) -> Option<Time> {
+        self.inner.lock().through
+    }
+
     /// Batch `time` was applied and emitted `rows`.
     pub(crate) fn applied(&self, time: Time, rows: &[Arc<Vec<R>>]) {
         let mut a = self.inner.lock();
@@ -84,7 +89,9 @@ impl<R: Clone + Serialize + DeserializeOwned> Progress<R> {
             a.emitted.pop_front();
         }
     }
+}
 
+impl<R: Clone + Serialize + DeserializeOwned> Progress<R> {
     /// The checkpoint data: `state()` read with the progress, unless an update is running
     /// (then the previous capture).
     pub(crate) fn capture<S: Serialize>(

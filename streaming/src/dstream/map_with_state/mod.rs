@@ -24,12 +24,13 @@ use crate::dstream::state_spec::MappingFn;
 pub use crate::dstream::state_spec::{State, StateSpec};
 use crate::dstream::stateful::{LateRdd, Slot};
 use crate::dstream::DStreamInner;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::plumbing::{DStreamBase, DStreamNode};
 use crate::state_store::StateStore;
 use crate::time::Time;
 pub use stream::MapWithStateDStream;
 
+mod event_time;
 mod stream;
 
 #[derive(Clone)]
@@ -115,6 +116,8 @@ struct Shared<K: 'static, V, S: 'static, U> {
     batch_updates: std::sync::atomic::AtomicU64,
     /// On an event stream: its watermark times states out (`State::set_timeout_timestamp`).
     event_time: Option<EventTimeHook<K, V>>,
+    /// On an event stream: the state's inline checkpoint (set once, after `Shared` exists).
+    inline: std::sync::OnceLock<event_time::Inline<U>>,
 }
 
 /// The watermark of the event stream `map_with_state` reads, and its records' event times.
@@ -386,9 +389,17 @@ where
 {
     let graph = shared.store.services();
     let ctx = graph.ctx.clone();
+    let slide = parent.slide();
+    let inline = shared.inline.get();
+    if let Some((watermark, _)) = &shared.event_time {
+        // Batches the restored state missed, through every event-time operator, in order.
+        watermark.catch_up(time, slide)?;
+    }
+    if let Some(rows) = inline.and_then(|i| i.progress.already(time)) {
+        return Ok(ctx.parallelize_partitions(rows));
+    }
     shared.load_initial(graph.zero_time().unwrap_or(Time::ZERO))?;
     // Replay batches the state has not seen (only after a restart from a checkpoint).
-    let slide = parent.slide();
     // A fresh start has applied nothing before its first batch (zero + slide); so has a
     // restart that found no state written yet: both replay from the zero time.
     let applied = shared.applied_through.lock().or(graph.zero_time());
@@ -402,7 +413,14 @@ where
     shared
         .batch_updates
         .store(0, std::sync::atomic::Ordering::Relaxed);
-    let emitted = apply_batch(parent, shared, time, &ctx)?;
+    let emitted = {
+        let _updating = inline.map(|i| i.progress.updating.write());
+        let emitted = apply_batch(parent, shared, time, &ctx)?;
+        if let Some(i) = inline {
+            i.progress.applied(time, &emitted);
+        }
+        emitted
+    };
     let keys: usize = shared.parts.iter().map(|p| p.lock().map.len()).sum();
     shared.store.record(
         keys as u64,
@@ -419,6 +437,7 @@ where
         .load(std::sync::atomic::Ordering::SeqCst);
     let zero = graph.zero_time().unwrap_or(Time::ZERO);
     let due = graph.ctx.checkpoint_dir().is_some()
+        && !shared.store.is_inline()
         && Time::from_millis((time - zero).as_millis() as u64)
             .is_multiple_of(shared.store.interval());
     if wanted || due {
@@ -442,17 +461,7 @@ where
         if self.shared.event_time.is_none() {
             return Ok(());
         }
-        let services = self.shared.store.services();
-        crate::dstream::event_time::validate_event_time(services)?;
-        if services.ctx.checkpoint_dir().is_some() {
-            // Its state is written at checkpoint intervals and replayed from there, while the
-            // watermark it times out by goes on from the newest batch: not yet reconciled.
-            return Err(Error::InvalidGraph(
-                "map_with_state with event-time timeouts does not survive a restart yet; run it \
-                 without a checkpoint directory"
-                    .into(),
-            ));
-        }
+        crate::dstream::event_time::validate_event_time(self.shared.store.services())?;
         Ok(())
     }
     fn slide_duration(&self) -> Duration {
@@ -464,6 +473,20 @@ where
     /// The state lives in the node's partitions; written snapshots are restored into them.
     fn state(&self) -> Option<&StateStore> {
         Some(&self.shared.store)
+    }
+    /// On an event stream the state is inline in the metadata checkpoint (otherwise the
+    /// base writes the state store's files).
+    fn checkpoint_data(&self) -> Result<Option<Vec<u8>>> {
+        match self.shared.inline.get() {
+            Some(i) => (i.capture)(),
+            None => Ok(None),
+        }
+    }
+    fn restore(&self, data: &[u8]) -> Result<()> {
+        match self.shared.inline.get() {
+            Some(i) => (i.restore)(data),
+            None => Ok(()),
+        }
     }
     /// Generates the batch's RDD without touching the state: the update runs as the batch's
     /// first job, on the job executor (its cost is processing time, not scheduling delay).

@@ -178,14 +178,24 @@ where
             initial: Mutex::new(spec.initial),
             snapshots_wanted: std::sync::atomic::AtomicBool::new(false),
             snapshots: Mutex::new(BTreeMap::new()),
-            store: StateStore::new(
-                self.graph.services.clone(),
-                self.inner.slide(),
-                "map_with_state",
-            ),
+            // On an event stream the state travels inline in the metadata checkpoint.
+            store: if event_time.is_some() {
+                StateStore::inline(
+                    self.graph.services.clone(),
+                    self.inner.slide(),
+                    "map_with_state",
+                )
+            } else {
+                StateStore::new(
+                    self.graph.services.clone(),
+                    self.inner.slide(),
+                    "map_with_state",
+                )
+            },
             applied_through: Mutex::new(None),
             batch_updates: std::sync::atomic::AtomicU64::new(0),
             event_time,
+            inline: std::sync::OnceLock::new(),
         });
         // At a restart: the newest state written before the first batch run again; the
         // batches after it are replayed by that batch's update.
@@ -212,5 +222,30 @@ where
             },
         );
         MapWithStateDStream { stream, shared }
+    }
+}
+
+impl<K, V> DStream<(K, V)>
+where
+    K: Data + Hash + Eq + Serialize + DeserializeOwned,
+    V: Data,
+{
+    /// `map_with_state` on the records of an event stream: the watermark times states out,
+    /// and the state travels inline in every metadata checkpoint with it.
+    pub(crate) fn map_with_state_on_events<S, U>(
+        &self,
+        spec: StateSpec<K, V, S, U>,
+        watermark: Arc<crate::dstream::event_time::Watermark>,
+        time_of: crate::dstream::event_time::TimeOf<(K, V)>,
+    ) -> MapWithStateDStream<K, V, S, U>
+    where
+        S: Data + Serialize + DeserializeOwned,
+        U: Data + Serialize + DeserializeOwned,
+    {
+        let out = self.map_with_state_on(spec, Some((watermark.clone(), time_of)));
+        let inline = super::event_time::inline(&out.shared, watermark.clone(), self.inner.slide());
+        let _ = out.shared.inline.set(inline);
+        watermark.add_replayer(crate::dstream::event_time::replayer(&out.stream));
+        out
     }
 }
