@@ -747,6 +747,9 @@ fn put_batch(dir: &std::path::Path, i: u64, lines: &[(&str, i64)]) -> std::path:
     path
 }
 
+/// Rows per batch time.
+type ByTime = BTreeMap<Time, Vec<(String, u32)>>;
+
 /// Runs the event-time graph over the files in `input` from checkpoint `ckpt` for
 /// `batches` batches starting at `start` (a restart when the checkpoint exists); returns
 /// the rows per batch time.
@@ -755,9 +758,9 @@ fn run_events(
     ckpt: &std::path::Path,
     start: u64,
     batches: usize,
-) -> BTreeMap<Time, Vec<(String, u32)>> {
+) -> ByTime {
     use std::sync::{Arc, Mutex};
-    let out: Arc<Mutex<BTreeMap<Time, Vec<(String, u32)>>>> = Arc::default();
+    let out: Arc<Mutex<ByTime>> = Arc::default();
     let sink = out.clone();
     let runner = emberflow::testing::BatchRunner::get_or_create(
         &Context::local(2),
