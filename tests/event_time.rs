@@ -844,3 +844,90 @@ fn event_time_timeouts_survive_a_restart_without_the_old_input() {
     restarted.extend(run_events(input.path(), ckpt.path(), 4, 4));
     assert_eq!(restarted, straight);
 }
+
+/// The event-time API as users write it (the chapter's queries), end to end over JSON files:
+/// every table holds what a group-by over the same records gives.
+#[test]
+fn the_chapter_queries_as_users_write_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let records = generate(
+        Shape {
+            n: 400,
+            step_ms: 3000,
+            disorder_ms: 0,
+            late_fraction: 0.0,
+            late_by_ms: 0,
+            duplicate_fraction: 0.1,
+        },
+        11,
+    );
+    let lines: Vec<String> = records
+        .iter()
+        .map(|a| serde_json::to_string(a).unwrap())
+        .collect();
+    put_lines(dir.path(), "activity.json", &lines, 500);
+    let runner = BatchRunner::new(Duration::from_secs(1));
+    let ssc = runner.ssc();
+
+    let events: DStream<Activity> = ssc
+        .json_file_stream::<Activity>(dir.path())
+        .max_files_per_batch(10);
+    let timed: EventStream<Activity> = events.with_watermark(
+        |a: &Activity| EventTime::from_nanos(a.creation_time),
+        Duration::from_secs(30 * 60),
+    );
+    let per_window: DStream<(Window, u64)> = timed
+        .window(Duration::from_secs(600), Duration::from_secs(300))
+        .count(OutputMode::Complete);
+    let per_user: DStream<((Window, String), u64)> = timed
+        .window(Duration::from_secs(600), Duration::from_secs(600))
+        .count_by(|a| a.user.clone(), OutputMode::Append);
+    let sums = timed
+        .window(Duration::from_secs(600), Duration::from_secs(600))
+        .reduce_by(|a| a.gt.clone(), |a| a.x, |x, y| x + y, OutputMode::Update);
+    let sessions: DStream<((Window, String), u64)> = timed
+        .session_window(|a| a.user.clone(), Duration::from_secs(5 * 60))
+        .count(OutputMode::Append);
+    let unique: EventStream<Activity> =
+        timed.drop_duplicates(|a| (a.user.clone(), a.creation_time));
+    let per_user_unique: DStream<(String, u64)> =
+        unique.count_by(|a| a.user.clone(), OutputMode::Complete);
+    let late: DStream<Activity> = timed.late();
+    let table: MemoryTable<(Window, u64)> = per_window.to_memory_table("events_per_window");
+    let appended = per_user.to_memory_table("per_user");
+    let summed = runner.collect(&sums);
+    let _ = sessions.to_memory_table("sessions");
+    let unique_table = per_user_unique.to_memory_table("unique");
+    let late_rows = late.to_memory_table("late");
+    runner.run(3).unwrap();
+
+    let rows: Vec<(Window, u64)> = table.rows();
+    let sliding = |a: &Activity| {
+        Window::containing(
+            EventTime::from_nanos(a.creation_time),
+            Duration::from_secs(600),
+            Duration::from_secs(300),
+        )
+    };
+    assert_eq!(
+        rows.into_iter().collect::<BTreeMap<_, _>>(),
+        group_by(&records, sliding)
+    );
+    assert!(
+        appended.rows().is_empty(),
+        "no window closed: the data spans 20 minutes"
+    );
+    assert!(!summed.batches()[0].is_empty());
+    let mut seen = std::collections::BTreeSet::new();
+    let firsts: Vec<Activity> = records
+        .iter()
+        .filter(|a| seen.insert((a.user.clone(), a.creation_time)))
+        .cloned()
+        .collect();
+    assert!(firsts.len() < records.len(), "the data has re-sent records");
+    assert_eq!(
+        unique_table.rows().into_iter().collect::<BTreeMap<_, _>>(),
+        group_by(&firsts, |a| vec![a.user.clone()])
+    );
+    assert!(late_rows.rows().is_empty());
+}

@@ -192,6 +192,13 @@ where
                 );
                 Ok(())
             }
+            (OutputMode::Update, None) => {
+                log::warn!(
+                    "{}: without an event-time window no row closes, so every key is kept for ever",
+                    self.kind
+                );
+                Ok(())
+            }
             _ => Ok(()),
         }
     }
