@@ -14,7 +14,6 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::recovery::{Progress, StateParts};
-use crate::dstream::stateful::{LateRdd, Slot};
 use crate::dstream::DStream;
 use crate::error::{Error, Result};
 use crate::plumbing::{DStreamBase, DStreamNode};
@@ -65,7 +64,7 @@ struct Shared<G, V> {
     updated: std::sync::atomic::AtomicU64,
     /// The batch's records dropped as late.
     dropped: Arc<std::sync::atomic::AtomicU64>,
-    progress: Progress<(G, V)>,
+    progress: Arc<Progress<(G, V)>>,
 }
 
 impl<G: Data + Hash + Eq, V: Data> Shared<G, V> {
@@ -132,7 +131,7 @@ where
         store: StateStore::inline(services.clone(), events.stream.inner.slide(), kind),
         updated: std::sync::atomic::AtomicU64::new(0),
         dropped: Arc::default(),
-        progress: Progress::new(),
+        progress: Arc::new(Progress::new()),
     });
     let complete = mode == OutputMode::Complete;
     let stream = DStream::from_node(
@@ -228,29 +227,16 @@ where
             })
     }
     fn compute(&self, time: Time) -> Result<Option<Rdd<(G, V)>>> {
-        let batch = self.events.batch(time)?;
-        let slot: Slot<(G, V)> = Arc::default();
-        let (events, groups, value, shared, out) = (
+        let (events, groups, value, shared) = (
             self.events.clone(),
             self.groups.clone(),
             self.value.clone(),
             self.shared.clone(),
-            slot.clone(),
         );
-        let ctx = self.services.ctx.clone();
         let n = shared.parts.len();
-        let slide = self.events.stream.inner.slide();
-        // The batch's watermark is known only once the batches before it ran: the update is
-        // the batch's work, on the executor.
-        self.services.add_batch_work(
-            time,
-            Box::new(move || {
-                events.watermark.catch_up(time, slide)?;
-                if let Some(rows) = shared.progress.already(time) {
-                    let _ = out.set(ctx.parallelize_partitions(rows));
-                    return Ok(());
-                }
-                let (rdd, wm) = events.scan(time, batch);
+        let progress = shared.progress.clone();
+        self.events
+            .operator_batch(self.kind, time, n, progress, move |rdd, wm| {
                 let time_of = events.time_of.clone();
                 let dropped = shared.dropped.clone();
                 dropped.store(0, std::sync::atomic::Ordering::Relaxed);
@@ -274,33 +260,17 @@ where
                     .updated
                     .store(0, std::sync::atomic::Ordering::Relaxed);
                 let applier = shared.clone();
-                let emitted = {
-                    let _updating = shared.progress.updating.write();
-                    let emitted = partial.run_job(move |tc, it| {
-                        Ok(Arc::new(applier.apply(tc.partition(), it, wm)))
-                    })?;
-                    shared.progress.applied(time, &emitted);
-                    emitted
-                };
-                let rows = shared.parts.total();
+                let emitted = partial
+                    .run_job(move |tc, it| Ok(Arc::new(applier.apply(tc.partition(), it, wm))))?;
                 shared.store.record(
-                    rows as u64,
+                    shared.parts.total() as u64,
                     shared.updated.load(std::sync::atomic::Ordering::Relaxed),
                     std::mem::size_of::<(G, V)>(),
                 );
                 shared
                     .store
                     .record_dropped(shared.dropped.load(std::sync::atomic::Ordering::Relaxed));
-                let _ = out.set(ctx.parallelize_partitions(emitted));
-                Ok(())
-            }),
-        );
-        Ok(Some(LateRdd::rdd(
-            &self.services.ctx,
-            self.kind,
-            time,
-            n,
-            slot,
-        )))
+                Ok(emitted)
+            })
     }
 }

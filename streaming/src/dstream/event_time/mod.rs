@@ -283,6 +283,56 @@ impl<T: Data> EventStream<T> {
         )
     }
 
+    /// An event-time operator's RDD of batch `time`. Its state update is left as the batch's
+    /// work (on the executor, in batch order, once the watermark caught up after a restart):
+    /// `update` gets the batch's records, noted for the watermark, and the batch's watermark,
+    /// and returns the rows to emit per partition. A batch the restored state already holds
+    /// emits the rows saved for it instead.
+    fn operator_batch<R: Data>(
+        &self,
+        kind: &'static str,
+        time: Time,
+        partitions: usize,
+        progress: Arc<recovery::Progress<R>>,
+        update: impl FnOnce(Rdd<T>, Option<EventTime>) -> crate::error::Result<Vec<Arc<Vec<R>>>>
+            + Send
+            + 'static,
+    ) -> crate::error::Result<Option<Rdd<R>>> {
+        let batch = self.batch(time)?;
+        let slot: crate::dstream::stateful::Slot<R> = Arc::default();
+        let (events, out) = (self.clone(), slot.clone());
+        let services = self.stream.graph.services.clone();
+        let ctx = services.ctx.clone();
+        let slide = self.stream.inner.slide();
+        services.add_batch_work(
+            time,
+            Box::new(move || {
+                events.watermark.catch_up(time, slide)?;
+                if let Some(rows) = progress.already(time) {
+                    let _ = out.set(ctx.parallelize_partitions(rows));
+                    return Ok(());
+                }
+                let (rdd, wm) = events.scan(time, batch);
+                let emitted = {
+                    // A checkpoint taken meanwhile uses the capture before this update.
+                    let _updating = progress.updating.write();
+                    let emitted = update(rdd, wm)?;
+                    progress.applied(time, &emitted);
+                    emitted
+                };
+                let _ = out.set(ctx.parallelize_partitions(emitted));
+                Ok(())
+            }),
+        );
+        Ok(Some(crate::dstream::stateful::LateRdd::rdd(
+            &services.ctx,
+            kind,
+            time,
+            partitions,
+            slot,
+        )))
+    }
+
     /// The stream's RDD of batch `time` (its lineage only).
     fn batch(&self, time: Time) -> crate::error::Result<Rdd<T>> {
         Ok(self

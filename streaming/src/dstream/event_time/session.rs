@@ -16,7 +16,6 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::recovery::{Progress, StateParts};
-use crate::dstream::stateful::{LateRdd, Slot};
 use crate::dstream::DStream;
 use crate::error::Result;
 use crate::plumbing::{DStreamBase, DStreamNode};
@@ -71,7 +70,7 @@ struct Shared<K> {
     mode: OutputMode,
     store: StateStore,
     dropped: Arc<std::sync::atomic::AtomicU64>,
-    progress: Progress<Row<K>>,
+    progress: Arc<Progress<Row<K>>>,
 }
 
 impl<K: Data + Hash + Eq> Shared<K> {
@@ -134,7 +133,7 @@ impl<T: Data, K: Data + Hash + Eq + Serialize + DeserializeOwned> SessionWindows
                 "event_session_count",
             ),
             dropped: Arc::default(),
-            progress: Progress::new(),
+            progress: Arc::new(Progress::new()),
         });
         let complete = mode == OutputMode::Complete;
         let stream = DStream::from_node(
@@ -201,26 +200,11 @@ impl<T: Data, K: Data + Hash + Eq + Serialize + DeserializeOwned> DStreamNode<((
         )
     }
     fn compute(&self, time: Time) -> Result<Option<Rdd<((Window, K), u64)>>> {
-        let batch = self.events.batch(time)?;
-        let slot: Slot<((Window, K), u64)> = Arc::default();
-        let (events, key, shared, out) = (
-            self.events.clone(),
-            self.key.clone(),
-            self.shared.clone(),
-            slot.clone(),
-        );
-        let ctx = self.services.ctx.clone();
+        let (events, key, shared) = (self.events.clone(), self.key.clone(), self.shared.clone());
         let n = shared.parts.len();
-        let slide = self.events.stream.inner.slide();
-        self.services.add_batch_work(
-            time,
-            Box::new(move || {
-                events.watermark.catch_up(time, slide)?;
-                if let Some(rows) = shared.progress.already(time) {
-                    let _ = out.set(ctx.parallelize_partitions(rows));
-                    return Ok(());
-                }
-                let (rdd, wm) = events.scan(time, batch);
+        let progress = shared.progress.clone();
+        self.events
+            .operator_batch(self.kind(), time, n, progress, move |rdd, wm| {
                 let time_of = events.time_of.clone();
                 let dropped = shared.dropped.clone();
                 dropped.store(0, std::sync::atomic::Ordering::Relaxed);
@@ -235,7 +219,6 @@ impl<T: Data, K: Data + Hash + Eq + Serialize + DeserializeOwned> DStreamNode<((
                     })
                     .partition_by(HashPartitioner::new(n));
                 let applier = shared.clone();
-                let updating = shared.progress.updating.write();
                 let results =
                     keyed.run_job(move |tc, it| Ok(applier.apply(tc.partition(), it, wm)))?;
                 let updated: u64 = results.iter().map(|(_, u)| u).sum();
@@ -243,8 +226,6 @@ impl<T: Data, K: Data + Hash + Eq + Serialize + DeserializeOwned> DStreamNode<((
                     .into_iter()
                     .map(|(rows, _)| Arc::new(rows))
                     .collect();
-                shared.progress.applied(time, &emitted);
-                drop(updating);
                 let sessions: usize = shared
                     .parts
                     .iter()
@@ -258,17 +239,8 @@ impl<T: Data, K: Data + Hash + Eq + Serialize + DeserializeOwned> DStreamNode<((
                 shared
                     .store
                     .record_dropped(shared.dropped.load(std::sync::atomic::Ordering::Relaxed));
-                let _ = out.set(ctx.parallelize_partitions(emitted));
-                Ok(())
-            }),
-        );
-        Ok(Some(LateRdd::rdd(
-            &self.services.ctx,
-            "event_session_count",
-            time,
-            n,
-            slot,
-        )))
+                Ok(emitted)
+            })
     }
 }
 
