@@ -87,7 +87,7 @@ where
                 .filter_map(|(k, e)| {
                     e.value
                         .clone()
-                        .map(|v| (k.clone(), (v, e.touched, e.deadline)))
+                        .map(|v| (k.clone(), (v, e.touched, e.deadline())))
                 })
                 .collect::<Vec<_>>()
         })
@@ -113,7 +113,7 @@ where
             Entry {
                 value: Some(value),
                 touched,
-                deadline,
+                deadline: super::deadline_of(deadline),
             },
         );
     }
