@@ -191,6 +191,15 @@ fn the_page_shows_the_batches_that_ran_and_updates_itself() {
         .map(|x| (x % 3, 1u64))
         .update_state_by_key(|v: &[u64], s: Option<u64>| Some(s.unwrap_or(0) + v.len() as u64))
         .foreach_rdd(|rdd, _| Ok(rdd.count().map(|_| ())?));
+    // Records as event seconds: the page shows the watermark (greatest time seen minus 2 s).
+    input
+        .with_watermark(
+            |x| EventTime::from_millis(i64::from(*x) * 1000),
+            Duration::from_secs(2),
+        )
+        .window(Duration::from_secs(10), Duration::from_secs(10))
+        .count(OutputMode::Update)
+        .foreach_rdd(|rdd, _| Ok(rdd.count().map(|_| ())?));
     let mut infos = runner.run(3).unwrap();
     let url = runner.ssc().ui_url().unwrap();
 
@@ -223,6 +232,11 @@ fn the_page_shows_the_batches_that_ran_and_updates_itself() {
         tab.eval("document.getElementById('failed').textContent"),
         "1"
     );
+    // Batch 3 runs with the watermark of batches 1 and 2: 4 s - 2 s.
+    assert_eq!(
+        tab.eval("document.getElementById('watermark').textContent"),
+        "1970-01-01T00:00:02.000Z"
+    );
     assert_eq!(
         tab.eval("document.getElementById('title').textContent"),
         "browser-test — emberflow streaming"
@@ -245,7 +259,7 @@ fn the_page_shows_the_batches_that_ran_and_updates_itself() {
         "{shown}"
     );
     tab.click("#batches tr[data-batch=\"2000\"]");
-    tab.wait_until("document.querySelectorAll('#operations tbody tr').length === 2");
+    tab.wait_until("document.querySelectorAll('#operations tbody tr').length === 3");
     let ops = tab.eval("document.getElementById('operations').innerText");
     let ops = ops.as_str().unwrap();
     assert!(ops.contains("failed"), "{ops}");
