@@ -90,6 +90,9 @@ fn main() -> Result<()> {
     let late = timed.late().count().to_memory_table("late");
     let read = events.count().to_memory_table("read");
 
+    // Each completed batch, heard after its outputs (the tables) ran.
+    let (tx, completed) = std::sync::mpsc::channel();
+    ssc.add_streaming_listener(Completed(tx));
     ssc.start()?;
     let started = Instant::now();
     // Files arrive while the job runs, each renamed into place whole.
@@ -106,17 +109,21 @@ fn main() -> Result<()> {
             .and_then(|()| std::fs::rename(&tmp, &path))
             .map_err(|e| Error::Io { path, source: e })?;
     }
-    // Until every record is read, and a few batches more for the last windows' Append rows.
-    while read.rows().iter().sum::<u64>() < records.len() as u64 {
-        if started.elapsed() > Duration::from_secs(300) {
-            return Err(Error::User(
-                "the files were not all read in 5 minutes".into(),
-            ));
+    // Until every record is read, then two batches more: the first runs with the watermark
+    // of the last records, and closes the windows it passed (their Append rows).
+    let mut after_all = 0;
+    let mut elapsed = Duration::ZERO;
+    while after_all < 2 {
+        completed
+            .recv_timeout(Duration::from_secs(300))
+            .map_err(|_| Error::User("no batch completed in 5 minutes".into()))?;
+        if read.rows().iter().sum::<u64>() >= records.len() as u64 {
+            if after_all == 0 {
+                elapsed = started.elapsed();
+            }
+            after_all += 1;
         }
-        std::thread::sleep(Duration::from_millis(50));
     }
-    let elapsed = started.elapsed();
-    std::thread::sleep(Duration::from_millis(600));
     ssc.stop(StopOptions::graceful())?;
     let _ = std::fs::remove_dir_all(&dir);
 
@@ -155,6 +162,15 @@ fn main() -> Result<()> {
         println!("\nlast progress: {}", p.json());
     }
     Ok(())
+}
+
+/// Tells the main thread of every completed batch.
+struct Completed(std::sync::mpsc::Sender<()>);
+
+impl StreamingListener for Completed {
+    fn on_batch_completed(&self, _: &emberflow::BatchInfo) {
+        let _ = self.0.send(());
+    }
 }
 
 /// Prints rows sorted, with windows shown as `[start, end)`.
