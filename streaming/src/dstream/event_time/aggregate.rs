@@ -76,18 +76,24 @@ impl<G: Data + Hash + Eq, V: Data> Shared<G, V> {
         wm: Option<EventTime>,
     ) -> Vec<(G, V)> {
         let mut state = self.parts[part].lock();
+        // Only Update emits by what changed: the other modes count the groups, not list them.
+        let listing = self.mode == OutputMode::Update;
         let mut updated = Vec::new();
+        let mut count = 0u64;
         for (g, v) in partial {
+            count += 1;
+            if listing {
+                updated.push(g.clone());
+            }
             match state.get_mut(&g) {
                 Some(old) => *old = (self.reduce)(old.clone(), v),
                 None => {
-                    state.insert(g.clone(), v);
+                    state.insert(g, v);
                 }
             }
-            updated.push(g);
         }
         self.updated
-            .fetch_add(updated.len() as u64, std::sync::atomic::Ordering::Relaxed);
+            .fetch_add(count, std::sync::atomic::Ordering::Relaxed);
         let closed = |g: &G| self.closes.as_ref().is_some_and(|c| is_late(c(g), wm));
         let row = |(g, v): (&G, &V)| (g.clone(), v.clone());
         let out = match self.mode {
@@ -141,7 +147,6 @@ where
             groups,
             value,
             shared,
-            services: services.clone(),
             kind,
         },
     );
@@ -157,7 +162,6 @@ struct AggregateNode<T: 'static, G, V> {
     groups: GroupsOf<T, G>,
     value: Arc<dyn Fn(&T) -> V + Send + Sync>,
     shared: Arc<Shared<G, V>>,
-    services: Arc<Services>,
     kind: &'static str,
 }
 
@@ -177,7 +181,7 @@ where
         vec![self.events.stream.inner.clone()]
     }
     fn validate(&self, _batch_interval: Duration) -> Result<()> {
-        validate_event_time(&self.services)?;
+        validate_event_time(self.events.services())?;
         match (self.shared.mode, &self.shared.closes) {
             (OutputMode::Append, None) => Err(Error::InvalidGraph(format!(
                 "{}: Append emits a row when the watermark closes its window, and an aggregate \

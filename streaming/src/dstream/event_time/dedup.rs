@@ -18,7 +18,6 @@ use crate::dstream::stateful::{LateRdd, Slot};
 use crate::dstream::DStream;
 use crate::error::Result;
 use crate::plumbing::{DStreamBase, DStreamNode};
-use crate::services::Services;
 use crate::state_store::StateStore;
 use crate::time::Time;
 
@@ -60,7 +59,6 @@ where
             events: events.clone(),
             key,
             shared,
-            services,
         },
     );
     events.watermark.add_replayer(super::replayer(&stream));
@@ -76,7 +74,6 @@ struct DedupNode<T: 'static, K> {
     events: EventStream<T>,
     key: KeyOf<T, K>,
     shared: Arc<Shared<K>>,
-    services: Arc<Services>,
 }
 
 impl<T: Data, K: Data + Hash + Eq + Serialize + DeserializeOwned> DStreamNode<T>
@@ -92,7 +89,7 @@ impl<T: Data, K: Data + Hash + Eq + Serialize + DeserializeOwned> DStreamNode<T>
         vec![self.events.stream.inner.clone()]
     }
     fn validate(&self, _batch_interval: Duration) -> Result<()> {
-        super::aggregate::validate_event_time(&self.services)
+        super::aggregate::validate_event_time(self.events.services())
     }
     fn state(&self) -> Option<&StateStore> {
         Some(&self.shared.store)
@@ -119,15 +116,15 @@ impl<T: Data, K: Data + Hash + Eq + Serialize + DeserializeOwned> DStreamNode<T>
             self.shared.clone(),
             slot.clone(),
         );
-        let ctx = self.services.ctx.clone();
+        let ctx = self.events.services().ctx.clone();
         let n = shared.parts.len();
         let slide = self.events.stream.inner.slide();
-        self.services.add_batch_work(
+        self.events.services().add_batch_work(
             time,
             Box::new(move || {
                 events.watermark.catch_up(time, slide)?;
                 let rerun = shared.progress.already(time).is_some();
-                let (rdd, wm) = events.scan(time, batch);
+                let (rdd, wm) = events.scan(time, batch)?;
                 let time_of = events.time_of.clone();
                 let dropped = shared.dropped.clone();
                 dropped.store(0, std::sync::atomic::Ordering::Relaxed);
@@ -188,7 +185,7 @@ impl<T: Data, K: Data + Hash + Eq + Serialize + DeserializeOwned> DStreamNode<T>
             }),
         );
         Ok(Some(LateRdd::rdd(
-            &self.services.ctx,
+            &self.events.services().ctx,
             "event_drop_duplicates",
             time,
             n,

@@ -244,9 +244,7 @@ impl<T: Data> EventStream<T> {
     /// side output.
     pub fn late(&self) -> DStream<T> {
         let node = LateNode {
-            parent: self.stream.inner.clone(),
             events: self.clone(),
-            services: self.stream.graph.services.clone(),
         };
         DStream::from_node(&self.stream.graph, node)
     }
@@ -272,7 +270,7 @@ impl<T: Data> EventStream<T> {
         data: &[u8],
         load: impl FnOnce(S),
     ) -> crate::error::Result<()> {
-        let services = &self.stream.graph.services;
+        let services = self.services();
         progress.restore(
             kind,
             data,
@@ -301,7 +299,7 @@ impl<T: Data> EventStream<T> {
         let batch = self.batch(time)?;
         let slot: crate::dstream::stateful::Slot<R> = Arc::default();
         let (events, out) = (self.clone(), slot.clone());
-        let services = self.stream.graph.services.clone();
+        let services = self.services().clone();
         let ctx = services.ctx.clone();
         let slide = self.stream.inner.slide();
         services.add_batch_work(
@@ -312,7 +310,7 @@ impl<T: Data> EventStream<T> {
                     let _ = out.set(ctx.parallelize_partitions(rows));
                     return Ok(());
                 }
-                let (rdd, wm) = events.scan(time, batch);
+                let (rdd, wm) = events.scan(time, batch)?;
                 let emitted = {
                     // A checkpoint taken meanwhile uses the capture before this update.
                     let _updating = progress.updating.write();
@@ -339,28 +337,21 @@ impl<T: Data> EventStream<T> {
             .stream
             .inner
             .get_or_compute(time)?
-            .unwrap_or_else(|| self.stream.graph.services.ctx.empty()))
+            .unwrap_or_else(|| self.services().ctx.empty()))
     }
 
     /// Run as batch `time`'s work: the watermark in force for the batch, and `rdd` (the
     /// batch's records) noting their event times for the next watermark as its tasks run.
-    fn scan(&self, time: Time, rdd: Rdd<T>) -> (Rdd<T>, Option<EventTime>) {
+    fn scan(&self, time: Time, rdd: Rdd<T>) -> crate::error::Result<(Rdd<T>, Option<EventTime>)> {
         let scan = self.watermark.begin(time);
         if !self.inputs.is_empty() {
             // A union: each input's records are noted for its own watermark.
-            let parts: Vec<Rdd<T>> = self
+            let parts = self
                 .inputs
                 .iter()
-                .map(|input| {
-                    let batch = input.batch(time).unwrap_or_else(|e| {
-                        log::error!("event time: input of batch {time}: {e}");
-                        self.stream.graph.services.ctx.empty()
-                    });
-                    input.scan(time, batch).0
-                })
-                .collect();
-            let union = self.stream.graph.services.ctx.union(&parts);
-            return (union, scan.watermark);
+                .map(|input| Ok(input.scan(time, input.batch(time)?)?.0))
+                .collect::<crate::error::Result<Vec<Rdd<T>>>>()?;
+            return Ok((self.services().ctx.union(&parts), scan.watermark));
         }
         let observed = observed(
             rdd,
@@ -369,7 +360,12 @@ impl<T: Data> EventStream<T> {
             time,
             scan,
         );
-        (observed, scan.watermark)
+        Ok((observed, scan.watermark))
+    }
+
+    /// The services of the stream's context.
+    fn services(&self) -> &Arc<crate::services::Services> {
+        &self.stream.graph.services
     }
 }
 
@@ -498,14 +494,19 @@ impl<T: Data> EventWindows<T> {
         K: Data + std::hash::Hash + Eq + serde::Serialize + serde::de::DeserializeOwned,
         V: Data + serde::Serialize + serde::de::DeserializeOwned,
     {
-        let windows = self.windows_of();
+        let (size, slide) = (self.size, self.slide);
         aggregate::aggregate(
             &self.events,
-            Arc::new(move |r: &T, t| match windows(t) {
-                aggregate::Groups::One(w) => aggregate::Groups::One(w.map(|w| (w, key(r)))),
-                aggregate::Groups::Many(ws) => {
-                    aggregate::Groups::Many(ws.map(|w| (w, key(r))).collect::<Vec<_>>().into_iter())
+            // The key once per record; sliding windows in one allocation.
+            Arc::new(move |r: &T, t| {
+                let k = key(r);
+                if size == slide {
+                    return aggregate::Groups::One(Some((Window::tumbling(t, size), k)));
                 }
+                let keyed: Vec<(Window, K)> = Window::each_containing(t, size, slide)
+                    .map(|w| (w, k.clone()))
+                    .collect();
+                aggregate::Groups::Many(keyed.into_iter())
             }),
             Some(Arc::new(|g: &(Window, K)| g.0.end)),
             Arc::new(value),
@@ -518,9 +519,7 @@ impl<T: Data> EventWindows<T> {
 
 /// The late records of an event stream.
 struct LateNode<T: 'static> {
-    parent: Arc<crate::dstream::DStreamInner<T>>,
     events: EventStream<T>,
-    services: Arc<crate::services::Services>,
 }
 
 impl<T: Data> DStreamNode<T> for LateNode<T> {
@@ -528,13 +527,13 @@ impl<T: Data> DStreamNode<T> for LateNode<T> {
         "event_late"
     }
     fn slide_duration(&self) -> Duration {
-        self.parent.slide()
+        self.events.stream.inner.slide()
     }
     fn dependencies(&self) -> Vec<Arc<dyn DStreamBase>> {
-        vec![self.parent.clone()]
+        vec![self.events.stream.inner.clone()]
     }
     fn validate(&self, _batch_interval: Duration) -> crate::error::Result<()> {
-        aggregate::validate_event_time(&self.services)
+        aggregate::validate_event_time(self.events.services())
     }
     fn compute(&self, time: Time) -> crate::error::Result<Option<Rdd<T>>> {
         let batch = self.events.batch(time)?;
@@ -543,19 +542,19 @@ impl<T: Data> DStreamNode<T> for LateNode<T> {
         let (events, out) = (self.events.clone(), slot.clone());
         // The watermark of the batch is known only once the batches before it ran: the
         // filter is decided by the batch's work, on the executor.
-        let slide = self.parent.slide();
-        self.services.add_batch_work(
+        let slide = self.events.stream.inner.slide();
+        self.events.services().add_batch_work(
             time,
             Box::new(move || {
                 events.watermark.catch_up(time, slide)?;
-                let (rdd, wm) = events.scan(time, batch);
+                let (rdd, wm) = events.scan(time, batch)?;
                 let time_of = events.time_of.clone();
                 let _ = out.set(rdd.filter(move |r| is_late(time_of(r), wm)));
                 Ok(())
             }),
         );
         Ok(Some(crate::dstream::stateful::LateRdd::rdd(
-            &self.services.ctx,
+            &self.events.services().ctx,
             "event_late",
             time,
             partitions,

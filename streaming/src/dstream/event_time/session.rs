@@ -19,7 +19,6 @@ use super::recovery::{Progress, StateParts};
 use crate::dstream::DStream;
 use crate::error::Result;
 use crate::plumbing::{DStreamBase, DStreamNode};
-use crate::services::Services;
 use crate::state_store::StateStore;
 use crate::time::Time;
 
@@ -142,7 +141,6 @@ impl<T: Data, K: Data + Hash + Eq + Serialize + DeserializeOwned> SessionWindows
                 events: self.events.clone(),
                 key: self.key.clone(),
                 shared,
-                services: services.clone(),
             },
         );
         if complete {
@@ -157,7 +155,6 @@ struct SessionNode<T: 'static, K: 'static> {
     events: EventStream<T>,
     key: KeyOf<T, K>,
     shared: Arc<Shared<K>>,
-    services: Arc<Services>,
 }
 
 impl<T: Data, K: Data + Hash + Eq + Serialize + DeserializeOwned> DStreamNode<((Window, K), u64)>
@@ -173,7 +170,7 @@ impl<T: Data, K: Data + Hash + Eq + Serialize + DeserializeOwned> DStreamNode<((
         vec![self.events.stream.inner.clone()]
     }
     fn validate(&self, _batch_interval: Duration) -> Result<()> {
-        validate_event_time(&self.services)
+        validate_event_time(self.events.services())
     }
     fn state(&self) -> Option<&StateStore> {
         Some(&self.shared.store)

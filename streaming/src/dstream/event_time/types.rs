@@ -102,19 +102,30 @@ impl Window {
     /// Every window of `size` whose start is a multiple of `slide` (from the epoch) and that
     /// holds `t`, oldest first (Spark's `window(col, size, slide)`).
     pub fn containing(t: EventTime, size: Duration, slide: Duration) -> Vec<Window> {
+        Self::each_containing(t, size, slide).collect()
+    }
+
+    /// [`containing`](Self::containing) without collecting them.
+    pub(crate) fn each_containing(
+        t: EventTime,
+        size: Duration,
+        slide: Duration,
+    ) -> impl Iterator<Item = Window> {
         let (size_ms, slide_ms) = (size.as_millis() as i64, (slide.as_millis() as i64).max(1));
+        // The newest start at or before `t`, and how many starts before it still reach `t`.
         let last = t.0 - t.0.rem_euclid(slide_ms);
-        let mut out = Vec::with_capacity((size_ms / slide_ms) as usize + 1);
-        let mut start = last;
-        while start + size_ms > t.0 {
-            out.push(Window {
+        let count = if size_ms > t.0 - last {
+            (last - t.0 + size_ms - 1) / slide_ms + 1
+        } else {
+            0
+        };
+        (0..count).rev().map(move |i| {
+            let start = last - i * slide_ms;
+            Window {
                 start: EventTime(start),
                 end: EventTime(start + size_ms),
-            });
-            start -= slide_ms;
-        }
-        out.reverse();
-        out
+            }
+        })
     }
 }
 
