@@ -11,6 +11,8 @@ use super::types::EventTime;
 use crate::services::{EventTimeStats, Services};
 use crate::time::Time;
 
+/// Where the watermark is; what a checkpoint saves of it (but `counted`).
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 struct State {
     /// The batch the watermark below is in force for.
     batch: Option<Time>,
@@ -20,6 +22,7 @@ struct State {
     /// The greatest event time `batch` held so far (its tasks report as they end).
     max_now: Option<EventTime>,
     /// Whether a scan of `batch` already counts its records for the progress report.
+    #[serde(skip)]
     counted: bool,
     /// The newest batch that held records.
     last_data: Option<Time>,
@@ -50,11 +53,7 @@ pub(crate) type Replayer = Box<dyn Fn(Time) -> crate::error::Result<()> + Send +
 /// The watermark's state, as an operator's checkpoint data carries it.
 #[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Saved {
-    batch: Option<Time>,
-    current: Option<EventTime>,
-    max_before: Option<EventTime>,
-    max_now: Option<EventTime>,
-    last_data: Option<Time>,
+    state: State,
     /// A union's inputs' watermarks.
     inputs: Vec<Saved>,
 }
@@ -73,14 +72,7 @@ impl Watermark {
             id,
             delay,
             services,
-            state: Mutex::new(State {
-                batch: None,
-                current: None,
-                max_before: None,
-                max_now: None,
-                counted: false,
-                last_data: None,
-            }),
+            state: Mutex::new(State::default()),
             replayers: Mutex::new(Vec::new()),
             replay_from: Mutex::new(None),
             idle: Mutex::new(None),
@@ -114,13 +106,8 @@ impl Watermark {
 
     /// The state to save with an operator's checkpoint data.
     pub(crate) fn save(&self) -> Saved {
-        let s = self.state.lock();
         Saved {
-            batch: s.batch,
-            current: s.current,
-            max_before: s.max_before,
-            max_now: s.max_now,
-            last_data: s.last_data,
+            state: self.state.lock().clone(),
             inputs: self.inputs.iter().map(|w| w.save()).collect(),
         }
     }
@@ -137,13 +124,12 @@ impl Watermark {
     fn restore_state(&self, saved: Saved) {
         {
             let mut s = self.state.lock();
-            if saved.batch > s.batch {
-                s.batch = saved.batch;
-                s.current = saved.current;
-                s.max_before = saved.max_before;
-                s.max_now = saved.max_now;
-                s.last_data = saved.last_data;
-                s.counted = true;
+            if saved.state.batch > s.batch {
+                // Its batch was scanned before the save: its records are counted.
+                *s = State {
+                    counted: true,
+                    ..saved.state
+                };
             }
         }
         for (w, saved) in self.inputs.iter().zip(saved.inputs) {
