@@ -468,3 +468,57 @@ fn a_mapping_function_that_panics_part_way_leaves_the_state_as_it_was() {
         vec![(1, 1111), (2, 6)]
     );
 }
+
+/// A state table larger than the cache takes the path that looks a group of keys up ahead of
+/// their updates: records must still apply in order (a key twice in one group), and removals
+/// and new keys mix with updates, exactly as a fold over the records says.
+#[test]
+fn a_state_larger_than_the_cache_applies_records_in_order() {
+    let mut rng = Rng(7);
+    let first: Vec<(u64, i64)> = (0..200_000u64).map(|k| (k, 1)).collect();
+    let mut second = Vec::new();
+    for _ in 0..30_000 {
+        let k = rng.next() % 260_000; // some keys are new
+        let v = (rng.next() % 7) as i64 - 1; // -1 removes the key
+        second.push((k, v));
+        if rng.next() % 4 == 0 {
+            second.push((k, 2)); // the same key again, next in line
+        }
+    }
+    let runner = BatchRunner::new(S);
+    let input: DStream<(u64, i64)> = runner.queue_input(vec![first.clone(), second.clone()]);
+    let mapped = input.map_with_state(
+        StateSpec::function(|_t, k: &u64, v: Option<i64>, s: &mut State<i64>| {
+            let v = v.unwrap_or(0);
+            if v < 0 {
+                s.remove();
+                return Some((*k, -1));
+            }
+            let total = s.get().copied().unwrap_or(0) + v;
+            s.update(total);
+            Some((*k, total))
+        })
+        .num_partitions(1),
+    );
+    let emitted = runner.collect(&mapped);
+    let snaps = runner.collect(&mapped.state_snapshots());
+    runner.run(2).unwrap();
+    let mut fold: BTreeMap<u64, i64> = BTreeMap::new();
+    let mut want = Vec::new();
+    for (k, v) in first.iter().chain(&second) {
+        if *v < 0 {
+            fold.remove(k);
+            want.push((*k, -1));
+        } else {
+            let total = fold.get(k).copied().unwrap_or(0) + v;
+            fold.insert(*k, total);
+            want.push((*k, total));
+        }
+    }
+    let got: Vec<(u64, i64)> = emitted.batches().concat();
+    assert_eq!(sorted(got), sorted(want));
+    assert_eq!(
+        sorted(snaps.batches()[1].clone()),
+        fold.into_iter().collect::<Vec<_>>()
+    );
+}

@@ -46,6 +46,11 @@ struct Entry<S> {
     deadline: i64,
 }
 
+/// Table size (bytes of entries) above which a partition's updates look keys up ahead.
+const PREFETCH_ABOVE: usize = 4 << 20;
+/// How many keys are looked up ahead at a time.
+const PREFETCH_GROUP: usize = 32;
+
 /// An entry's deadline when it has none.
 const NO_DEADLINE: i64 = i64::MIN;
 
@@ -188,7 +193,30 @@ where
         let StatePartition { map, by_time } = p;
         let mut out = Vec::new();
         let track = self.timeout.is_some();
-        for (k, v) in records {
+        // A table larger than the cache makes each lookup a wait on memory; looking a group
+        // of keys up ahead of their updates lets those waits overlap (the loads are
+        // independent), so the updates below find their entries in cache.
+        let prefetch = map.capacity() * std::mem::size_of::<(K, Entry<S>)>() > PREFETCH_ABOVE;
+        let mut group: Vec<(K, V)> = Vec::with_capacity(if prefetch { PREFETCH_GROUP } else { 0 });
+        loop {
+            let (k, v) = if prefetch {
+                if group.is_empty() {
+                    group.extend((&mut *records).take(PREFETCH_GROUP));
+                    for (k, _) in &group {
+                        std::hint::black_box(map.get(k).map(|e| e.touched));
+                    }
+                    group.reverse();
+                }
+                match group.pop() {
+                    Some(r) => r,
+                    None => break,
+                }
+            } else {
+                match records.next() {
+                    Some(r) => r,
+                    None => break,
+                }
+            };
             // One lookup for a key that has state (the common case): the value is taken out
             // for the function and put back, or the entry removed.
             if let Some(entry) = map.get_mut(&k) {
