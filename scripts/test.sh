@@ -2,7 +2,9 @@
 # The whole test suite, on any machine of the project's kind: makes sure the Kafka-protocol
 # broker the Kafka tests need is installed (nisshi, from the Rust package registry; see
 # ../shared/KAFKA.md) and Debian's Chromium and chromedriver for the UI's browser test,
-# starts the broker on 127.0.0.1, runs every test, and stops it.
+# and an S3-compatible server (moto, from the Python package registry, in a virtual
+# environment under target/) for the object-store checkpoint tests; starts both on
+# 127.0.0.1, runs every test, and stops them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,6 +24,14 @@ if ! nisshi --version 2>/dev/null | grep -q "nisshi $NISSHI_VERSION"; then
     --ignore-rust-version --debug --no-default-features --features dynostore
 fi
 
+MOTO_VERSION=5.2.1
+venv=target/s3-server
+if ! "$venv/bin/pip" show moto 2>/dev/null | grep -qx "Version: $MOTO_VERSION"; then
+  echo "== installing moto $MOTO_VERSION (an S3-compatible server) into $venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q "moto[server]==$MOTO_VERSION"
+fi
+
 port=${EMBERFLOW_KAFKA_PORT:-19092}
 broker_dir=$(mktemp -d)
 (
@@ -30,9 +40,12 @@ broker_dir=$(mktemp -d)
     --storage-engine memory://nisshi/ --group-initial-rebalance-delay 0s > broker.log 2>&1
 ) &
 broker=$!
+s3_port=${EMBERFLOW_S3_PORT:-19100}
+"$venv/bin/moto_server" -H 127.0.0.1 -p "$s3_port" > "$broker_dir/s3.log" 2>&1 &
+s3=$!
 cleanup() {
-  kill "$broker" 2>/dev/null || true
-  wait "$broker" 2>/dev/null || true
+  kill "$broker" "$s3" 2>/dev/null || true
+  wait "$broker" "$s3" 2>/dev/null || true
   rm -rf "$broker_dir"
 }
 trap cleanup EXIT
@@ -47,5 +60,16 @@ if ! (echo > "/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
 fi
 export EMBERFLOW_KAFKA_BROKER="127.0.0.1:$port"
 echo "== broker up at $EMBERFLOW_KAFKA_BROKER"
+for _ in $(seq 1 300); do
+  if curl -sf -o /dev/null -X PUT "http://127.0.0.1:$s3_port/emberflow-test"; then break; fi
+  sleep 0.1
+done
+if ! curl -sf -o /dev/null "http://127.0.0.1:$s3_port/emberflow-test"; then
+  echo "the S3-compatible server did not serve 127.0.0.1:$s3_port; its log:" >&2
+  cat "$broker_dir/s3.log" >&2
+  exit 1
+fi
+export EMBERFLOW_S3_ENDPOINT="http://127.0.0.1:$s3_port"
+echo "== S3-compatible server up at $EMBERFLOW_S3_ENDPOINT (bucket emberflow-test)"
 
 cargo test --workspace --all-features "$@"

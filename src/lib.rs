@@ -54,6 +54,14 @@ pub mod testing {
     pub use emberflow_streaming::testing::*;
 }
 
+/// Checkpoint stores shared by the members of a job: the
+/// [`CheckpointStore`](checkpoint_store::CheckpointStore) trait, a directory, an
+/// S3-compatible bucket (feature `s3`), and the generation-fenced partition leases built on
+/// them.
+pub mod checkpoint_store {
+    pub use emberflow_streaming::checkpoint_store::*;
+}
+
 /// Extension points for implementers of new RDD and DStream kinds.
 pub mod plumbing {
     pub use emberflow_core::plumbing::*;

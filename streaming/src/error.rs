@@ -61,6 +61,30 @@ pub enum Error {
         /// What went wrong.
         message: String,
     },
+    /// A member wrote for a partition a newer generation of the group has claimed since:
+    /// it lost the partition (a rebalance, or it was paused past its session) and must stop
+    /// working on it.
+    #[error(
+        "partition {partition}: generation {generation} is fenced, generation {newer} owns it now"
+    )]
+    Fenced {
+        /// The partition.
+        partition: String,
+        /// The writer's generation.
+        generation: u64,
+        /// The newest claimed generation.
+        newer: u64,
+    },
+    /// A checkpoint store's service failed (an object store's request).
+    #[error("checkpoint store {store}: {operation} failed: {reason}")]
+    Store {
+        /// The store (its URL).
+        store: String,
+        /// What was asked (`put partitions/…`).
+        operation: String,
+        /// What the service answered.
+        reason: String,
+    },
     /// An I/O operation on `path` failed.
     #[error("I/O error on {path}: {source}")]
     Io {

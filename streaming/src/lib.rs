@@ -27,6 +27,7 @@
 
 mod backpressure;
 pub(crate) mod checkpoint;
+pub mod checkpoint_store;
 mod clock;
 mod context;
 pub(crate) mod dstream;
