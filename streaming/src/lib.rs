@@ -33,6 +33,7 @@ mod context;
 pub(crate) mod dstream;
 mod error;
 pub(crate) mod graph;
+mod group;
 mod listener;
 pub mod plumbing;
 mod progress;

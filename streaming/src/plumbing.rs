@@ -14,6 +14,7 @@ use std::time::Duration;
 use emberflow_core::Rdd;
 
 use crate::error::{Error, Result};
+pub use crate::group::{PartitionGroup, PartitionState, Slot};
 use crate::services::Services;
 pub use crate::state_store::StateStore;
 use crate::time::Time;
@@ -437,5 +438,32 @@ impl<T: emberflow_core::Data, S: Source<T>> crate::listener::StreamingListener
 {
     fn on_batch_completed(&self, info: &crate::listener::BatchInfo) {
         self.source.batch_completed(info);
+    }
+}
+
+/// A group-partitioned input's handle on its job's [`PartitionGroup`] (from
+/// [`StreamingContext::group_input`](crate::StreamingContext::group_input)): the group's
+/// partitions and leases, and where a batch's partition checkpoints are left as its first
+/// work.
+#[derive(Clone)]
+pub struct GroupInput {
+    pub(crate) services: Arc<Services>,
+    pub(crate) group: Arc<PartitionGroup>,
+}
+
+impl GroupInput {
+    /// Opens the batch at `time` over `slots` — (partition, the batch time its outputs
+    /// carry, the source's record of the batch) in the order of the batch RDD's partitions —
+    /// and leaves, as the batch's first work, the writing of each partition's checkpoint.
+    pub fn begin_batch(&self, time: Time, slots: Vec<(usize, Time, Vec<u8>)>) {
+        let work = self.group.begin_batch(time, slots);
+        self.services.add_batch_work(time, work);
+    }
+}
+
+impl std::ops::Deref for GroupInput {
+    type Target = PartitionGroup;
+    fn deref(&self) -> &PartitionGroup {
+        &self.group
     }
 }

@@ -41,6 +41,8 @@ pub(crate) struct Services {
     /// Event times each batch held, by batch and by watermark (one per event stream), for
     /// its progress report.
     pub(crate) event_times: Mutex<BTreeMap<Time, BTreeMap<usize, EventTimeStats>>>,
+    /// Set when a group-partitioned input makes the job one of several members.
+    pub(crate) group: std::sync::OnceLock<Arc<crate::group::PartitionGroup>>,
 }
 
 /// Event times (ms since the epoch) of one event stream's records in one batch.
@@ -74,6 +76,7 @@ impl Services {
             batch_work: Mutex::new(BTreeMap::new()),
             whole_table_streams: Mutex::new(std::collections::BTreeSet::new()),
             event_times: Mutex::new(BTreeMap::new()),
+            group: std::sync::OnceLock::new(),
         }
     }
 

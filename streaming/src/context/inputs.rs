@@ -18,6 +18,51 @@ use crate::receiver::{Receiver, ReceiverRunner};
 use crate::time::Time;
 
 impl StreamingContext {
+    /// Makes this job one member of several that share its partitioned input (a Kafka
+    /// consumer group's partitions): the handle a group-partitioned source works through.
+    /// Partition checkpoints go to `store`, or, without one, to the context's checkpoint
+    /// directory; the context's own metadata checkpoints then go to a directory of this
+    /// member's under it (`members/<member>`), never read by another member, so every start
+    /// of the program builds its graph afresh and restores partitions as it gains them. One
+    /// group input per job.
+    pub fn group_input(
+        &self,
+        store: Option<Arc<dyn crate::checkpoint_store::CheckpointStore>>,
+    ) -> Result<crate::plumbing::GroupInput> {
+        let graph = self.graph();
+        if graph.group.get().is_some() {
+            return Err(Error::InvalidGraph(
+                "a job has at most one group-partitioned input".into(),
+            ));
+        }
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default();
+        let member = format!("member-{}-{nanos:x}", std::process::id());
+        let group = Arc::new(crate::group::PartitionGroup::new(member.clone()));
+        let dir = graph.checkpoint_dir.lock().clone();
+        match (store, dir) {
+            (Some(store), dir) => {
+                group.set_store(store);
+                if let Some(dir) = dir {
+                    self.checkpoint(dir.join("members").join(&member))?;
+                }
+            }
+            (None, Some(dir)) => {
+                group.set_store(Arc::new(crate::checkpoint_store::LocalDirStore::new(&dir)?));
+                self.checkpoint(dir.join("members").join(&member))?;
+            }
+            // No store: `PartitionGroup::store` says so when the input starts.
+            (None, None) => {}
+        }
+        let _ = graph.group.set(group.clone());
+        Ok(crate::plumbing::GroupInput {
+            services: graph.services.clone(),
+            group,
+        })
+    }
+
     /// A stream fed from a queue of RDDs: each batch takes the next one (`one_at_a_time`) or
     /// all queued ones; an empty queue gives an empty RDD.
     pub fn queue_stream<T: Data>(&self, queue: &RddQueue<T>, one_at_a_time: bool) -> DStream<T> {

@@ -70,6 +70,15 @@ impl StreamingContext {
         }
         let graph = &self.inner.graph;
         graph.validate()?;
+        if let Some(group) = graph.group.get() {
+            // Every member must run the same program: the first records its graph.
+            let print: Vec<String> = graph
+                .fingerprint()
+                .iter()
+                .map(|p| format!("{}: {}", p.id, p.description))
+                .collect();
+            crate::checkpoint_store::check_graph(&*group.store()?, &print.join("\n"))?;
+        }
         let start = RecurringTimer::next_time(graph.clock.now(), graph.batch_interval);
         let recovery = graph.recovery.lock().take();
         let first_sequence = recovery.as_ref().map_or(0, |r| r.sequence + 1);

@@ -46,6 +46,48 @@ pub fn batch_output_dir(prefix: &str, suffix: &str, time: Time) -> PathBuf {
     }
 }
 
+/// `save_as_text_files` in a group-partitioned job: each input partition of the batch to
+/// its own file, under the batch time its owner gave it, while this member owns it.
+fn save_group_partitioned<T: Data + TextRecord>(
+    group: &crate::group::PartitionGroup,
+    rdd: &Rdd<T>,
+    time: Time,
+    prefix: &str,
+    suffix: &str,
+) -> Result<()> {
+    let layout = group.layout(time).ok_or_else(|| {
+        crate::error::Error::IllegalState(format!(
+            "batch {time} of a group-partitioned job has no partition layout"
+        ))
+    })?;
+    if layout.len() != rdd.num_partitions() {
+        return Err(crate::error::Error::InvalidGraph(format!(
+            "save_as_text_files in a group-partitioned job writes {} partitions for {} input partitions: only narrow operations may come between the input and a per-partition output",
+            rdd.num_partitions(),
+            layout.len()
+        )));
+    }
+    rdd.run_job(|tc, records| {
+        let slot = &layout[tc.partition()];
+        let mut text = String::new();
+        for r in records {
+            r.write_text(&mut text);
+            text.push('\n');
+        }
+        let dir = batch_output_dir(prefix, suffix, slot.time);
+        std::fs::create_dir_all(&dir).map_err(|e| emberflow_core::Error::io(&dir, e))?;
+        // Checked right before writing: a member that lost the partition writes nothing.
+        if let Err(e) = slot.may_write() {
+            log::warn!("not writing {slot:?} to {}: {e}", dir.display());
+            return Ok(());
+        }
+        let path = dir.join(format!("part-{}", slot.label));
+        emberflow_core::write_atomically(&path, text.as_bytes())?;
+        Ok(())
+    })?;
+    Ok(())
+}
+
 /// Spark's `print` format for one batch: a dashed header with the time, up to `n` records,
 /// `...` if there were more, and a blank line.
 pub(crate) fn format_batch<T: TextRecord>(time: Time, first: &[T], n: usize) -> String {
@@ -127,12 +169,23 @@ impl<T: Data> DStream<T> {
     /// Saves every batch as text into `prefix-<time_ms>.suffix` (one directory per batch,
     /// `part-00000…` and `_SUCCESS`, written atomically). Re-running a batch rewrites its
     /// directory with the same content.
+    ///
+    /// In a group-partitioned job (several members sharing a Kafka consumer group's
+    /// partitions), each member writes only its partitions: one file per batch and input
+    /// partition, `prefix-<time_ms>.suffix/part-<topic>-<partition>`, written atomically
+    /// while the member still owns the partition. A member that takes a partition over runs
+    /// its unfinished batch again under the same time and rewrites the same file, so across
+    /// members every record is in the outputs once.
     pub fn save_as_text_files(&self, prefix: impl Into<String>, suffix: impl Into<String>)
     where
         T: TextRecord,
     {
         let (prefix, suffix) = (prefix.into(), suffix.into());
+        let services = self.graph.services.clone();
         self.register_output("save_as_text_files", move |rdd, time| {
+            if let Some(group) = services.group.get() {
+                return save_group_partitioned(group, &rdd, time, &prefix, &suffix);
+            }
             let dir = batch_output_dir(&prefix, &suffix, time);
             rdd.save_as_text_file_replacing(&dir)?;
             Ok(())

@@ -24,7 +24,7 @@ use crate::dstream::state_spec::MappingFn;
 pub use crate::dstream::state_spec::{State, StateSpec};
 use crate::dstream::stateful::{LateRdd, Slot};
 use crate::dstream::DStreamInner;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::plumbing::{DStreamBase, DStreamNode};
 use crate::state_store::StateStore;
 use crate::time::Time;
@@ -405,16 +405,85 @@ where
         }
         None => (batch, None),
     };
-    let batch = batch.partition_by(shared.partitioner.clone());
+    // In a group-partitioned job each partition of the batch is one input partition, whose
+    // keys have their own state partition: no shuffle.
+    let slots: Option<Vec<usize>> = match shared.store.services().group.get().cloned() {
+        Some(group) => {
+            let layout = group.layout(time).ok_or_else(|| {
+                Error::IllegalState(format!(
+                    "batch {time} of a group-partitioned job has no partition layout"
+                ))
+            })?;
+            if layout.len() != Rdd::num_partitions(&batch) {
+                return Err(Error::InvalidGraph(format!(
+                    "map_with_state in a group-partitioned job reads {} partitions for {} input partitions: keyed state stays with its input partition, so only narrow operations (map, filter, flat_map) may come between the input and the state",
+                    Rdd::num_partitions(&batch),
+                    layout.len()
+                )));
+            }
+            Some(layout.iter().map(|s| s.slot).collect())
+        }
+        None => None,
+    };
+    let batch = match slots {
+        Some(_) => batch,
+        None => batch.partition_by(shared.partitioner.clone()),
+    };
     let shared = shared.clone();
     Ok(batch.run_job(move |tc, mut it| {
-        Ok(Arc::new(shared.apply(
-            tc.partition(),
-            &mut it,
-            time,
-            watermark,
-        )))
+        let part = slots.as_ref().map_or(tc.partition(), |s| s[tc.partition()]);
+        Ok(Arc::new(shared.apply(part, &mut it, time, watermark)))
     })?)
+}
+
+/// The state of one input partition's keys in a group-partitioned job.
+impl<K, V, S, U> crate::group::PartitionState for Shared<K, V, S, U>
+where
+    K: Data + Hash + Eq + Serialize + DeserializeOwned,
+    V: Data,
+    S: Data + Serialize + DeserializeOwned,
+    U: Data,
+{
+    fn save_slot(&self, slot: usize) -> Result<Vec<u8>> {
+        let p = self.parts[slot].lock();
+        let entries: Vec<(&K, &S)> = p
+            .map
+            .iter()
+            .filter_map(|(k, e)| Some((k, e.value.as_ref()?)))
+            .collect();
+        bincode::serialize(&entries).map_err(|e| Error::CheckpointEncoding {
+            stream: "map_with_state".into(),
+            reason: e.to_string(),
+        })
+    }
+
+    fn load_slot(&self, slot: usize, data: Option<&[u8]>, time: Time) -> Result<()> {
+        let entries: Vec<(K, S)> = match data {
+            Some(d) => bincode::deserialize(d).map_err(|e| {
+                Error::IllegalState(format!(
+                    "map_with_state: a partition's state cannot be decoded: {e}"
+                ))
+            })?,
+            None => Vec::new(),
+        };
+        let mut p = self.parts[slot].lock();
+        *p = StatePartition::default();
+        // Keys count as touched at the batch the state precedes: idle time restarts there.
+        for (k, s) in entries {
+            if self.timeout.is_some() {
+                p.by_time.entry(time).or_default().push(k.clone());
+            }
+            p.map.insert(
+                k,
+                Entry {
+                    value: Some(s),
+                    touched: time,
+                    deadline: NO_DEADLINE,
+                },
+            );
+        }
+        Ok(())
+    }
 }
 
 /// The state update of the batch at `time`, run by the batch's first job: replays batches
@@ -481,8 +550,10 @@ where
         .snapshots_wanted
         .load(std::sync::atomic::Ordering::SeqCst);
     let zero = graph.zero_time().unwrap_or(Time::ZERO);
+    // (In a group-partitioned job the state goes into each partition's checkpoint instead.)
     let due = graph.ctx.checkpoint_dir().is_some()
         && !shared.store.is_inline()
+        && graph.group.get().is_none()
         && Time::from_millis((time - zero).as_millis() as u64)
             .is_multiple_of(shared.store.interval());
     if wanted || due {
@@ -556,11 +627,16 @@ where
                 Ok(())
             }),
         );
+        // In a group-partitioned job, one partition per input partition of the batch.
+        let n = match graph.group.get() {
+            Some(g) => g.layout(time).map_or(0, |l| l.len()),
+            None => self.shared.parts.len(),
+        };
         Ok(Some(LateRdd::rdd(
             &graph.ctx,
             "map_with_state",
             time,
-            self.shared.parts.len(),
+            n,
             emitted,
         )))
     }

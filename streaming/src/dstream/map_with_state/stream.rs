@@ -167,7 +167,13 @@ where
         let partitioner = spec.partitioner.unwrap_or_else(|| {
             Arc::new(HashPartitioner::new(self.graph.ctx.default_parallelism()))
         });
-        let n = partitioner.num_partitions();
+        // In a group-partitioned job the state is kept per input partition (a key's records
+        // are all in its partition): one state partition per partition of the topic.
+        let group = self.graph.services.group.get().cloned();
+        let n = match &group {
+            Some(g) => g.slots().max(1),
+            None => partitioner.num_partitions(),
+        };
         let shared = Arc::new(Shared {
             func: spec.func,
             partitioner,
@@ -197,6 +203,11 @@ where
             event_time,
             inline: std::sync::OnceLock::new(),
         });
+        if let Some(g) = &group {
+            let weak: std::sync::Weak<dyn crate::group::PartitionState> =
+                Arc::downgrade(&shared) as _;
+            g.register_state(weak);
+        }
         // At a restart: the newest state written before the first batch run again; the
         // batches after it are replayed by that batch's update.
         let weak = Arc::downgrade(&shared);

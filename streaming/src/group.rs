@@ -1,0 +1,365 @@
+//! One job over several processes: the partitions of a group-partitioned input (Kafka's
+//! consumer group decides which member reads which) and everything keyed by them — the
+//! state of their keys, their offsets, their outputs — owned per partition.
+//!
+//! A member *gains* a partition by claiming it in the shared [`CheckpointStore`] under the
+//! next generation ([`PartitionLease`]) and restoring its checkpoint; it *leaves* a partition
+//! once no batch that read it is still running. Each batch, before any state changes, the
+//! owner writes every partition's checkpoint for that batch: the batch's source data (a Kafka
+//! range) and the state of the partition's keys *before* the batch. A member that takes over
+//! runs that batch again — same range, same batch time, same state — so it rewrites the same
+//! outputs and nothing is lost or counted twice. A write the store refuses (a newer
+//! generation claimed the partition: this member was paused past its session, a zombie)
+//! makes the member drop the partition, and its outputs for it are not written.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock, Weak};
+
+use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
+
+use crate::checkpoint_store::{CheckpointStore, PartitionLease};
+use crate::error::{Error, Result};
+use crate::time::Time;
+
+/// A stateful operator whose state is kept per partition of a group-partitioned input.
+pub trait PartitionState: Send + Sync {
+    /// The state of the keys of partition `slot`, encoded.
+    fn save_slot(&self, slot: usize) -> Result<Vec<u8>>;
+    /// Replaces the state of partition `slot` (`None`: empty) with the state before the
+    /// batch at `time`.
+    fn load_slot(&self, slot: usize, data: Option<&[u8]>, time: Time) -> Result<()>;
+}
+
+/// What a partition's checkpoint holds.
+#[derive(Serialize, Deserialize)]
+struct PartitionCheckpoint {
+    /// The batch the checkpoint opens (its state is the state before this batch).
+    time: Time,
+    /// The source's record of the batch (a Kafka range).
+    source: Vec<u8>,
+    /// Each operator's state of the partition's keys, by [`PartitionState::state_id`].
+    states: BTreeMap<String, Vec<u8>>,
+}
+
+/// One partition of one batch.
+pub struct Slot {
+    /// The partition's number (a Kafka partition): where its keys' state lives.
+    pub slot: usize,
+    /// Its name (`topic-partition`): output files and checkpoints are named by it.
+    pub label: String,
+    /// The batch time its outputs carry: the batch's own, or for a batch run again after a
+    /// takeover, the time the previous owner gave it.
+    pub time: Time,
+    lease: Arc<PartitionLease>,
+    /// Set when the partition's checkpoint could not be written for this batch (fenced, or
+    /// the store failed): its outputs are not written.
+    dead: AtomicBool,
+}
+
+impl Slot {
+    /// Whether this member may still write the partition's outputs for the batch: its
+    /// checkpoint was written and no newer generation has claimed the partition since.
+    pub fn may_write(&self) -> Result<()> {
+        if self.dead.load(Ordering::SeqCst) {
+            return Err(Error::Fenced {
+                partition: self.label.clone(),
+                generation: self.lease.generation(),
+                newer: self.lease.generation(),
+            });
+        }
+        self.lease.check()
+    }
+}
+
+impl std::fmt::Debug for Slot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}@{}", self.label, self.time)
+    }
+}
+
+struct Owned {
+    label: String,
+    lease: Arc<PartitionLease>,
+    /// After a takeover: the batch to run again first (its time and source record).
+    replay: Option<(Time, Vec<u8>)>,
+    /// No new batch reads it; it is let go once no running batch does.
+    leaving: bool,
+}
+
+/// The partitions this member owns, their leases, and the batches reading them.
+pub struct PartitionGroup {
+    store: OnceLock<Arc<dyn CheckpointStore>>,
+    member: String,
+    owned: Mutex<BTreeMap<usize, Owned>>,
+    /// The operators keeping state per partition (weak: they hold the services that hold
+    /// the group).
+    states: Mutex<Vec<Weak<dyn PartitionState>>>,
+    /// Each running batch's partitions, in the order of its RDD's partitions.
+    layouts: Mutex<BTreeMap<Time, Arc<Vec<Arc<Slot>>>>>,
+    /// Partitions this member was fenced out of: not claimed again until the group assigns
+    /// them anew (else a resumed zombie would take them back from their new owner).
+    fenced: Mutex<BTreeSet<usize>>,
+    slots: std::sync::atomic::AtomicUsize,
+}
+
+impl std::fmt::Debug for PartitionGroup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PartitionGroup")
+            .field("member", &self.member)
+            .field("owned", &self.owned.lock().keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl PartitionGroup {
+    pub(crate) fn new(member: String) -> Self {
+        PartitionGroup {
+            store: OnceLock::new(),
+            member,
+            owned: Mutex::new(BTreeMap::new()),
+            states: Mutex::new(Vec::new()),
+            layouts: Mutex::new(BTreeMap::new()),
+            fenced: Mutex::new(BTreeSet::new()),
+            slots: std::sync::atomic::AtomicUsize::new(0),
+        }
+    }
+
+    /// This member's name in claims.
+    pub fn member(&self) -> &str {
+        &self.member
+    }
+
+    /// Sets the store (once).
+    pub(crate) fn set_store(&self, store: Arc<dyn CheckpointStore>) {
+        let _ = self.store.set(store);
+    }
+
+    /// The shared store.
+    pub fn store(&self) -> Result<Arc<dyn CheckpointStore>> {
+        self.store.get().cloned().ok_or_else(|| {
+            Error::InvalidConfig(
+                "a group-partitioned stream needs a checkpoint store: give the context a checkpoint directory (get_or_create) or a store".into(),
+            )
+        })
+    }
+
+    pub(crate) fn register_state(&self, state: Weak<dyn PartitionState>) {
+        self.states.lock().push(state);
+    }
+
+    /// The live operators, each with its name in checkpoints: its place among the
+    /// operators (the same program registers them in the same order).
+    fn live_states(&self) -> Vec<(String, Arc<dyn PartitionState>)> {
+        self.states
+            .lock()
+            .iter()
+            .enumerate()
+            .filter_map(|(i, w)| Some((format!("state-{i}"), w.upgrade()?)))
+            .collect()
+    }
+
+    /// How many partitions state is kept for (set by the source: the topic's partition
+    /// count, with room to grow).
+    pub fn slots(&self) -> usize {
+        self.slots.load(Ordering::SeqCst)
+    }
+
+    /// Sets [`slots`](Self::slots); operators built after size their state by it.
+    pub fn set_slots(&self, n: usize) {
+        self.slots.store(n, Ordering::SeqCst);
+    }
+
+    /// The partitions new batches read, with the batch to run again first where a takeover
+    /// left one (taken: it is run once).
+    pub fn active(&self) -> Vec<(usize, String, Option<(Time, Vec<u8>)>)> {
+        self.owned
+            .lock()
+            .iter_mut()
+            .filter(|(_, o)| !o.leaving)
+            .map(|(s, o)| (*s, o.label.clone(), o.replay.take()))
+            .collect()
+    }
+
+    /// Whether this member owns `slot` (leaving or not).
+    pub fn owns(&self, slot: usize) -> bool {
+        self.owned.lock().contains_key(&slot)
+    }
+
+    /// Whether a running batch reads `slot`.
+    fn busy(&self, slot: usize) -> bool {
+        self.layouts
+            .lock()
+            .values()
+            .any(|l| l.iter().any(|s| s.slot == slot))
+    }
+
+    /// The group assigned these partitions to this member: clears their fencing (the group
+    /// decided again).
+    pub fn assigned(&self, slots: &[usize]) {
+        let mut fenced = self.fenced.lock();
+        for s in slots {
+            fenced.remove(s);
+        }
+    }
+
+    /// Claims `slot` (named `label`) and restores its state. Not done while a batch that read
+    /// the partition before is still running, or after this member was fenced out of it
+    /// (until the group assigns it again): `Ok(false)`.
+    pub fn gain(&self, slot: usize, label: &str) -> Result<bool> {
+        if self.owns(slot) || self.busy(slot) || self.fenced.lock().contains(&slot) {
+            return Ok(false);
+        }
+        if slot >= self.slots() {
+            return Err(Error::IllegalState(format!(
+                "partition {label} is beyond the {} partitions this member keeps state for; restart the members to take the topic's new partitions",
+                self.slots()
+            )));
+        }
+        let store = self.store()?;
+        let (lease, restored) = PartitionLease::acquire(store, label, &self.member)?;
+        let (replay, states) = match restored {
+            Some(r) => {
+                let c: PartitionCheckpoint = bincode::deserialize(&r.data).map_err(|e| {
+                    Error::IllegalState(format!(
+                        "the checkpoint of partition {label} cannot be decoded: {e}"
+                    ))
+                })?;
+                (Some((c.time, c.source)), c.states)
+            }
+            None => (None, BTreeMap::new()),
+        };
+        let before = replay.as_ref().map_or(Time::ZERO, |(t, _)| *t);
+        for (id, s) in self.live_states() {
+            s.load_slot(slot, states.get(&id).map(Vec::as_slice), before)?;
+        }
+        log::info!(
+            "member {}: gained partition {label} (generation {}){}",
+            self.member,
+            lease.generation(),
+            match &replay {
+                Some((t, _)) => format!(", running batch {t} again first"),
+                None => String::new(),
+            }
+        );
+        self.owned.lock().insert(
+            slot,
+            Owned {
+                label: label.to_owned(),
+                lease: Arc::new(lease),
+                replay,
+                leaving: false,
+            },
+        );
+        Ok(true)
+    }
+
+    /// Stops reading `slot` in new batches; it is let go once no running batch reads it.
+    pub fn leave(&self, slot: usize) {
+        if let Some(o) = self.owned.lock().get_mut(&slot) {
+            o.leaving = true;
+        }
+        self.let_go();
+    }
+
+    /// Lets go of leaving partitions no running batch reads: their state is dropped.
+    fn let_go(&self) {
+        let gone: Vec<usize> = self
+            .owned
+            .lock()
+            .iter()
+            .filter(|(s, o)| o.leaving && !self.busy(**s))
+            .map(|(s, _)| *s)
+            .collect();
+        for slot in gone {
+            let Some(o) = self.owned.lock().remove(&slot) else {
+                continue;
+            };
+            for (_, s) in self.live_states() {
+                if let Err(e) = s.load_slot(slot, None, Time::ZERO) {
+                    log::warn!("partition {}: dropping its state failed: {e}", o.label);
+                }
+            }
+            log::info!("member {}: let go of partition {}", self.member, o.label);
+        }
+    }
+
+    /// Opens the batch at `time` over `slots` (partition, batch time for its outputs, source
+    /// record), in the order of the batch RDD's partitions. Returns the batch's first work:
+    /// it writes each partition's checkpoint before any state changes.
+    pub(crate) fn begin_batch(
+        self: &Arc<Self>,
+        time: Time,
+        slots: Vec<(usize, Time, Vec<u8>)>,
+    ) -> Box<dyn FnOnce() -> Result<()> + Send> {
+        let owned = self.owned.lock();
+        let layout: Vec<(Arc<Slot>, Vec<u8>)> = slots
+            .into_iter()
+            .filter_map(|(slot, t, source)| {
+                let o = owned.get(&slot)?;
+                Some((
+                    Arc::new(Slot {
+                        slot,
+                        label: o.label.clone(),
+                        time: t,
+                        lease: o.lease.clone(),
+                        dead: AtomicBool::new(false),
+                    }),
+                    source,
+                ))
+            })
+            .collect();
+        drop(owned);
+        self.layouts.lock().insert(
+            time,
+            Arc::new(layout.iter().map(|(s, _)| s.clone()).collect()),
+        );
+        let group = self.clone();
+        Box::new(move || {
+            for (slot, source) in layout {
+                if let Err(e) = group.commit(&slot, source) {
+                    slot.dead.store(true, Ordering::SeqCst);
+                    if matches!(e, Error::Fenced { .. }) {
+                        group.fenced.lock().insert(slot.slot);
+                    }
+                    log::warn!(
+                        "member {}: partition {} dropped: {e}",
+                        group.member,
+                        slot.label
+                    );
+                    group.leave(slot.slot);
+                }
+            }
+            Ok(())
+        })
+    }
+
+    fn commit(&self, slot: &Slot, source: Vec<u8>) -> Result<()> {
+        let mut states = BTreeMap::new();
+        for (id, s) in self.live_states() {
+            states.insert(id, s.save_slot(slot.slot)?);
+        }
+        let c = PartitionCheckpoint {
+            time: slot.time,
+            source,
+            states,
+        };
+        let bytes = bincode::serialize(&c).map_err(|e| {
+            Error::IllegalState(format!("partition checkpoint encoding failed: {e}"))
+        })?;
+        slot.lease.commit(slot.time, &bytes)
+    }
+
+    /// The partitions of the batch at `time`, in the order of its RDD's partitions (`None`
+    /// for a batch the group did not open).
+    pub fn layout(&self, time: Time) -> Option<Arc<Vec<Arc<Slot>>>> {
+        self.layouts.lock().get(&time).cloned()
+    }
+
+    /// The batch at `time` is done: partitions waiting for it are let go.
+    pub fn batch_completed(&self, time: Time) {
+        self.layouts.lock().remove(&time);
+        self.let_go();
+    }
+}
