@@ -7,9 +7,9 @@ mod common;
 
 use std::sync::Arc;
 
-use emberflow::checkpoint_store::{
-    check_graph, CheckpointStore, LocalDirStore, ObjectCheckpointStore, PartitionLease,
-};
+#[cfg(feature = "s3")]
+use emberflow::checkpoint_store::ObjectCheckpointStore;
+use emberflow::checkpoint_store::{check_graph, CheckpointStore, LocalDirStore, PartitionLease};
 use emberflow::prelude::*;
 use emberflow::Error as StreamingError;
 
@@ -18,6 +18,7 @@ fn t(ms: u64) -> Time {
 }
 
 /// A fresh prefix of the test bucket.
+#[cfg(feature = "s3")]
 fn s3(test: &str) -> Arc<dyn CheckpointStore> {
     let endpoint = std::env::var("EMBERFLOW_S3_ENDPOINT").expect(
         "EMBERFLOW_S3_ENDPOINT is not set: run the suite with scripts/test.sh, which starts the S3-compatible server",
@@ -198,21 +199,25 @@ fn a_directory_store_refuses_a_different_graph() {
     graphs(&*store);
 }
 
+#[cfg(feature = "s3")]
 #[test]
 fn an_s3_store_keeps_objects_atomically() {
     objects(&*s3("objects"));
 }
 
+#[cfg(feature = "s3")]
 #[test]
 fn an_s3_store_fences_older_generations() {
     fencing(s3("fencing"));
 }
 
+#[cfg(feature = "s3")]
 #[test]
 fn an_s3_store_gives_racing_members_one_generation_each() {
     racing(s3("racing"));
 }
 
+#[cfg(feature = "s3")]
 #[test]
 fn an_s3_store_refuses_a_different_graph() {
     graphs(&*s3("graphs"));

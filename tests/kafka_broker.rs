@@ -8,9 +8,9 @@
 
 mod common;
 
+use common::kafka::{broker, create_topic, unique};
 use common::JobDirs;
 
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -21,36 +21,6 @@ use emberflow::kafka::{
 use emberflow::testing::BatchRunner;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::ClientConfig;
-
-fn broker() -> String {
-    std::env::var("EMBERFLOW_KAFKA_BROKER")
-        .expect("EMBERFLOW_KAFKA_BROKER is not set: run the suite with scripts/test.sh, which starts the broker")
-}
-
-/// Creates a topic with the broker's own tool (unique names per test: the broker is shared).
-fn create_topic(name: &str, partitions: u32) {
-    let status = Command::new("nisshi")
-        .args([
-            "topic",
-            "create",
-            name,
-            "--broker",
-            &format!("tcp://{}", broker()),
-            "--partitions",
-            &partitions.to_string(),
-        ])
-        .status()
-        .unwrap();
-    assert!(status.success(), "nisshi topic create {name}");
-}
-
-fn unique(prefix: &str) -> String {
-    format!(
-        "{prefix}-{}-{:x}",
-        std::process::id(),
-        Instant::now().elapsed().as_nanos() ^ (prefix.len() as u128 * 7919)
-    )
-}
 
 #[test]
 fn probe_the_broker_does_what_the_direct_stream_needs() {

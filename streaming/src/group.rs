@@ -182,6 +182,11 @@ impl PartitionGroup {
             .collect()
     }
 
+    /// How many partitions new batches read.
+    pub fn active_count(&self) -> usize {
+        self.owned.lock().values().filter(|o| !o.leaving).count()
+    }
+
     /// Whether this member owns `slot` (leaving or not).
     pub fn owns(&self, slot: usize) -> bool {
         self.owned.lock().contains_key(&slot)

@@ -3,6 +3,8 @@
 #![allow(dead_code, unreachable_pub)]
 
 pub mod http;
+#[cfg(feature = "kafka")]
+pub mod kafka;
 pub mod proxy;
 
 use std::collections::BTreeMap;

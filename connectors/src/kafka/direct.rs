@@ -18,6 +18,7 @@ use rdkafka::{Offset, TopicPartitionList};
 
 use super::error::{kafka, Error, Result};
 use super::params::KafkaParams;
+use super::group::{partition_count, GroupMember};
 use super::rdd::{kafka_rdd, ConsumerPool, ConsumerRecord, OffsetRange};
 
 /// Which partitions a stream reads.
@@ -79,6 +80,9 @@ struct DirectState {
     latest: Mutex<BTreeMap<TopicPartition, i64>>,
     /// Readers kept between batches.
     pool: Arc<ConsumerPool>,
+    /// With `group_partitioned`: this process as one member of the consumer group (or why
+    /// it cannot be one, reported when the context starts).
+    group: std::sync::OnceLock<std::result::Result<GroupMember, String>>,
 }
 
 impl DirectState {
@@ -132,8 +136,8 @@ impl DirectState {
         })
     }
 
-    fn next_ranges(&self) -> Result<Vec<OffsetRange>> {
-        let partitions = self.partitions()?;
+    /// The most records a batch reads from one partition, when rates limit it.
+    fn cap(&self, partitions: usize) -> Option<i64> {
         let mut cap = self
             .params
             .rate()
@@ -142,40 +146,79 @@ impl DirectState {
         let processed = *self.processed_rate.lock();
         for rate in [processed, hooked].into_iter().flatten() {
             // A rate for the whole stream, shared out over the partitions.
-            let per_partition = (rate * self.interval.as_secs_f64()
-                / partitions.len().max(1) as f64)
-                .max(1.0) as i64;
+            let per_partition =
+                (rate * self.interval.as_secs_f64() / partitions.max(1) as f64).max(1.0) as i64;
             cap = Some(cap.map_or(per_partition, |c| c.min(per_partition)));
         }
+        cap
+    }
+
+    /// The range a batch reads from `tp`, from `from` (where the previous batch stopped,
+    /// else where a new partition starts).
+    fn range(&self, tp: &TopicPartition, from: Option<i64>, cap: Option<i64>) -> Result<OffsetRange> {
+        let (low, high) = self
+            .driver
+            .fetch_watermarks(&tp.0, tp.1, self.params.metadata_timeout())
+            .map_err(|e| kafka(format!("fetch watermarks of {}-{}", tp.0, tp.1), e))?;
+        let from = match from {
+            Some(o) => o,
+            None => self.starting_offset(tp, low, high)?,
+        };
+        // Records deleted by retention cannot be read: start at the low watermark.
+        let from = from.max(low);
+        let until = match cap {
+            Some(c) => high.min(from + c),
+            None => high,
+        }
+        .max(from);
+        self.latest.lock().insert(tp.clone(), high);
+        Ok(OffsetRange {
+            topic: tp.0.clone(),
+            partition: tp.1,
+            from_offset: from,
+            until_offset: until,
+        })
+    }
+
+    /// The ranges of a group member's batch at `time`: its partitions (after following
+    /// the group's assignment), each from where it stopped, or the batch a takeover runs
+    /// again.
+    fn group_ranges(&self, member: &GroupMember, time: Time) -> Result<Vec<OffsetRange>> {
+        let owned = member.input.active_count().max(1);
+        let cap = self.cap(owned);
+        let mut next = self.next.lock();
+        let slots = member.partitions(
+            |p, gained| {
+                let tp = (member.topic.clone(), p);
+                if gained {
+                    // Another member may have read it meanwhile: where to go on comes from
+                    // its checkpoint (a replay), else from where the partition starts.
+                    next.remove(&tp);
+                }
+                self.range(&tp, next.get(&tp).copied(), cap)
+            },
+            time,
+        )?;
+        for (_, _, r) in &slots {
+            next.insert((r.topic.clone(), r.partition), r.until_offset);
+        }
+        drop(next);
+        member.begin_batch(time, &slots)?;
+        Ok(slots.into_iter().map(|(_, _, r)| r).collect())
+    }
+
+    fn next_ranges(&self) -> Result<Vec<OffsetRange>> {
+        let partitions = self.partitions()?;
+        let cap = self.cap(partitions.len());
         // Decided all at once: `next` moves only when every partition's range is known, so a
         // failure part way leaves the batch to be decided again, from the same offsets.
         let mut next = self.next.lock();
         let mut decided = Vec::with_capacity(partitions.len());
         let mut ranges = Vec::with_capacity(partitions.len());
         for tp in partitions {
-            let (low, high) = self
-                .driver
-                .fetch_watermarks(&tp.0, tp.1, self.params.metadata_timeout())
-                .map_err(|e| kafka(format!("fetch watermarks of {}-{}", tp.0, tp.1), e))?;
-            let from = match next.get(&tp) {
-                Some(o) => *o,
-                None => self.starting_offset(&tp, low, high)?,
-            };
-            // Records deleted by retention cannot be read: start at the low watermark.
-            let from = from.max(low);
-            let until = match cap {
-                Some(c) => high.min(from + c),
-                None => high,
-            }
-            .max(from);
-            self.latest.lock().insert(tp.clone(), high);
-            decided.push((tp.clone(), until));
-            ranges.push(OffsetRange {
-                topic: tp.0,
-                partition: tp.1,
-                from_offset: from,
-                until_offset: until,
-            });
+            let range = self.range(&tp, next.get(&tp).copied(), cap)?;
+            decided.push((tp, range.until_offset));
+            ranges.push(range);
         }
         next.extend(decided);
         Ok(ranges)
@@ -241,6 +284,36 @@ impl Source<ConsumerRecord> for DirectSource {
     }
     fn batch_completed(&self, info: &emberflow_streaming::BatchInfo) {
         self.completed(info);
+        if let Some(Ok(member)) = self.state.group.get() {
+            member.batch_completed(info.batch_time);
+        }
+    }
+    fn start(&self, _zero_time: Time) -> emberflow_streaming::Result<()> {
+        match self.state.group.get() {
+            None => Ok(()),
+            Some(Ok(member)) => member
+                .start()
+                .map_err(|e| emberflow_streaming::Error::InvalidConfig(e.to_string())),
+            Some(Err(why)) => Err(emberflow_streaming::Error::InvalidConfig(why.clone())),
+        }
+    }
+    fn stop(&self) {
+        if let Some(Ok(member)) = self.state.group.get() {
+            member.stop();
+        }
+    }
+    /// A group member decides its batch before any operator asks for it: the partitions'
+    /// checkpoints must be the batch's first work, before any state changes.
+    fn assign_batch(&self, time: Time) -> emberflow_streaming::Result<()> {
+        let Some(Ok(member)) = self.state.group.get() else {
+            return Ok(());
+        };
+        if self.state.batches.lock().contains_key(&time) {
+            return Ok(());
+        }
+        let ranges = self.state.group_ranges(member, time)?;
+        self.state.batches.lock().insert(time, ranges);
+        Ok(())
     }
     fn set_rate_limit(&self, records_per_second: Option<u64>) {
         *self.state.rate_limit.lock() = records_per_second;
@@ -282,7 +355,10 @@ impl Source<ConsumerRecord> for DirectSource {
             // A batch re-run after a restart reads exactly what it read before.
             Some(r) => r,
             None => {
-                let r = self.state.next_ranges()?;
+                let r = match self.state.group.get() {
+                    Some(Ok(member)) => self.state.group_ranges(member, time)?,
+                    _ => self.state.next_ranges()?,
+                };
                 self.state.batches.lock().insert(time, r.clone());
                 r
             }
@@ -298,6 +374,10 @@ impl Source<ConsumerRecord> for DirectSource {
         *self.state.remember.lock() = remember;
     }
     fn checkpoint_data(&self) -> emberflow_streaming::Result<Option<Vec<u8>>> {
+        if self.state.group.get().is_some() {
+            // A group member's offsets live in its partitions' checkpoints.
+            return Ok(None);
+        }
         let data = (
             self.state.next.lock().clone(),
             self.state.batches.lock().clone(),
@@ -336,6 +416,8 @@ struct Committer {
 pub struct DirectKafkaStream {
     stream: DStream<ConsumerRecord>,
     committer: Arc<Committer>,
+    state: Arc<DirectState>,
+    ssc: StreamingContext,
 }
 
 impl Deref for DirectKafkaStream {
@@ -371,6 +453,76 @@ impl DirectKafkaStream {
     /// The plain stream handle.
     pub fn stream(&self) -> DStream<ConsumerRecord> {
         self.stream.clone()
+    }
+
+    /// Makes this process one member of the consumer group (`group.id`) that shares the
+    /// subscribed topic: the group gives each member some of its partitions and moves them
+    /// when members come and go. State kept by key (`map_with_state`) stays with the key's
+    /// partition — the records must be keyed so that a key's records are in one partition —
+    /// and is checkpointed per partition under the context's checkpoint directory
+    /// (`partitions/<topic>-<partition>/`), with the batch's offsets, before every batch, by
+    /// the partition's current owner; a member that gains a partition restores it and runs
+    /// the owner's unfinished batch again (same offsets, same batch time), and
+    /// `save_as_text_files` writes one file per batch and partition, so nothing is lost or
+    /// counted twice. A member that lost a partition (paused past `session.timeout.ms`, say)
+    /// is fenced by the generation of its claim: it writes neither state nor outputs for it.
+    /// Every member must run the same graph (checked when it starts).
+    ///
+    /// Needs a `group.id`, `ConsumerStrategy::subscribe` of one topic, and a checkpoint
+    /// directory (`get_or_create`) or [`group_partitioned_in`](Self::group_partitioned_in)'s
+    /// store; what is missing is reported when the context starts. Only narrow operations
+    /// (map, filter, flat_map) may come between the stream and its state and outputs.
+    ///
+    /// # Spark
+    /// Spark runs one driver that hands partitions to executors; here every process is a
+    /// driver of its own partitions, as in Kafka Streams, and Kafka's group protocol is the
+    /// scheduler.
+    pub fn group_partitioned(self) -> DirectKafkaStream {
+        self.group_partitioned_with(None)
+    }
+
+    /// [`group_partitioned`](Self::group_partitioned) with the partitions' checkpoints in
+    /// `store` (an S3-compatible bucket: `ObjectCheckpointStore`).
+    pub fn group_partitioned_in(
+        self,
+        store: Arc<dyn emberflow_streaming::checkpoint_store::CheckpointStore>,
+    ) -> DirectKafkaStream {
+        self.group_partitioned_with(Some(store))
+    }
+
+    fn group_partitioned_with(
+        self,
+        store: Option<Arc<dyn emberflow_streaming::checkpoint_store::CheckpointStore>>,
+    ) -> DirectKafkaStream {
+        let member = self.member(store);
+        if let Err(why) = &member {
+            log::error!("group_partitioned: {why}");
+        }
+        let _ = self.state.group.set(member);
+        self
+    }
+
+    fn member(
+        &self,
+        store: Option<Arc<dyn emberflow_streaming::checkpoint_store::CheckpointStore>>,
+    ) -> std::result::Result<GroupMember, String> {
+        if self.state.params.get("group.id").is_none() {
+            return Err("group_partitioned needs a group.id in the Kafka params".into());
+        }
+        let topic = match &self.state.strategy {
+            ConsumerStrategy::Subscribe(topics) if topics.len() == 1 => topics[0].clone(),
+            other => {
+                return Err(format!(
+                    "group_partitioned needs ConsumerStrategy::subscribe of exactly one topic, not {other:?}"
+                ))
+            }
+        };
+        let input = self.ssc.group_input(store).map_err(|e| e.to_string())?;
+        let count = partition_count(&self.state.driver, &topic, self.state.params.metadata_timeout())
+            .map_err(|e| e.to_string())?;
+        // State is kept for every partition the topic may grow to without a restart.
+        input.set_slots((count * 4).max(64));
+        Ok(GroupMember::new(input, topic, self.state.params.clone()))
     }
 }
 
@@ -443,11 +595,19 @@ impl KafkaUtils {
             )),
             rate_limit: Mutex::new(None),
             pool: Arc::new(ConsumerPool::default()),
+            group: std::sync::OnceLock::new(),
         });
-        let stream = DStream::from_source(ssc, DirectSource { state });
+        let stream = DStream::from_source(
+            ssc,
+            DirectSource {
+                state: state.clone(),
+            },
+        );
         Ok(DirectKafkaStream {
             stream,
             committer: Arc::new(committer),
+            state,
+            ssc: ssc.clone(),
         })
     }
 

@@ -32,6 +32,7 @@
 
 mod direct;
 mod error;
+mod group;
 mod params;
 mod rdd;
 mod receiver;

@@ -74,6 +74,9 @@ fn save_group_partitioned<T: Data + TextRecord>(
             r.write_text(&mut text);
             text.push('\n');
         }
+        if text.is_empty() {
+            return Ok(()); // a partition without records this batch has no file
+        }
         let dir = batch_output_dir(prefix, suffix, slot.time);
         std::fs::create_dir_all(&dir).map_err(|e| emberflow_core::Error::io(&dir, e))?;
         // Checked right before writing: a member that lost the partition writes nothing.
@@ -172,7 +175,7 @@ impl<T: Data> DStream<T> {
     ///
     /// In a group-partitioned job (several members sharing a Kafka consumer group's
     /// partitions), each member writes only its partitions: one file per batch and input
-    /// partition, `prefix-<time_ms>.suffix/part-<topic>-<partition>`, written atomically
+    /// partition that had records, `prefix-<time_ms>.suffix/part-<topic>-<partition>`, written atomically
     /// while the member still owns the partition. A member that takes a partition over runs
     /// its unfinished batch again under the same time and rewrites the same file, so across
     /// members every record is in the outputs once.

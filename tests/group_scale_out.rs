@@ -1,0 +1,265 @@
+//! One job over several processes (`group_partitioned`), against the real broker
+//! `scripts/test.sh` starts: members are real processes of `emberflow-group-job`, killed with
+//! SIGKILL, stopped with SIGTERM, paused with SIGSTOP past their session, while a producer
+//! keeps writing keyed records. At the end every record is in the outputs exactly once, and
+//! the running total per key that the members' `map_with_state` carried across every
+//! handover equals the sum of the key's records.
+#![cfg(feature = "kafka")]
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+use common::kafka::{broker, create_topic, unique};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::ClientConfig;
+
+const PARTITIONS: u32 = 4;
+const KEYS: u64 = 40;
+
+struct Job {
+    _root: tempfile::TempDir,
+    ckpt: PathBuf,
+    out: PathBuf,
+    topic: String,
+    group: String,
+}
+
+impl Job {
+    fn new(name: &str) -> Job {
+        let root = common::temp_dir();
+        let topic = unique(name);
+        create_topic(&topic, PARTITIONS);
+        Job {
+            ckpt: root.path().join("ckpt"),
+            out: root.path().join("out"),
+            _root: root,
+            group: unique(&format!("{name}-group")),
+            topic,
+        }
+    }
+
+    /// Starts a member.
+    fn member(&self) -> Child {
+        Command::new(env!("CARGO_BIN_EXE_emberflow-group-job"))
+            .args(["--kafka", &broker(), "--topic", &self.topic, "--group", &self.group])
+            .args(["--checkpoint", self.ckpt.to_str().unwrap()])
+            .args(["--out", self.out.to_str().unwrap()])
+            .args(["--batch-ms", "200", "--session-ms", "6000"])
+            .spawn()
+            .expect("start a member")
+    }
+
+    /// The saved lines: (key, value, partition, offset, running total) of every output file.
+    fn saved(&self) -> Vec<(String, i64, i32, i64, i64)> {
+        let mut out = Vec::new();
+        let Ok(dirs) = std::fs::read_dir(&self.out) else {
+            return out;
+        };
+        for dir in dirs.flatten() {
+            let Ok(files) = std::fs::read_dir(dir.path()) else {
+                continue;
+            };
+            for f in files.flatten() {
+                let name = f.file_name().to_string_lossy().into_owned();
+                if name.starts_with('.') {
+                    continue;
+                }
+                for line in std::fs::read_to_string(f.path()).unwrap().lines() {
+                    let v: Vec<&str> = line.split(',').collect();
+                    out.push((
+                        v[0].to_owned(),
+                        v[1].parse().unwrap(),
+                        v[2].parse().unwrap(),
+                        v[3].parse().unwrap(),
+                        v[4].parse().unwrap(),
+                    ));
+                }
+            }
+        }
+        out
+    }
+
+    /// Waits (polling the members' output files: the only way to hear from other processes)
+    /// until `n` distinct records are saved; a guard of `limit` against a hang.
+    fn wait_saved(&self, n: usize, limit: Duration) {
+        let started = Instant::now();
+        loop {
+            let distinct: BTreeSet<(i32, i64)> =
+                self.saved().iter().map(|r| (r.2, r.3)).collect();
+            if distinct.len() >= n {
+                return;
+            }
+            assert!(
+                started.elapsed() < limit,
+                "only {} of {n} records saved after {limit:?}",
+                distinct.len()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// The newest claim of each partition: (generation, member).
+    fn owners(&self) -> BTreeMap<String, (u64, String)> {
+        let mut owners = BTreeMap::new();
+        for p in std::fs::read_dir(self.ckpt.join("partitions")).unwrap().flatten() {
+            let mut claims: Vec<String> = std::fs::read_dir(p.path())
+                .unwrap()
+                .flatten()
+                .map(|f| f.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with("claim-"))
+                .collect();
+            claims.sort();
+            let newest = claims.last().unwrap();
+            let claim: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(p.path().join(newest)).unwrap()).unwrap();
+            owners.insert(
+                p.file_name().to_string_lossy().into_owned(),
+                (
+                    claim["generation"].as_u64().unwrap(),
+                    claim["member"].as_str().unwrap().to_owned(),
+                ),
+            );
+        }
+        owners
+    }
+}
+
+/// Keyed records `from..to`: key `k<i % KEYS>`, value `i % 7 + 1`; returns (key, value).
+fn produce(topic: &str, from: u64, to: u64) -> Vec<(String, i64)> {
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", broker())
+        .set("linger.ms", "5")
+        .create()
+        .unwrap();
+    let mut sent = Vec::new();
+    for i in from..to {
+        let (key, value) = (format!("k{}", i % KEYS), (i % 7 + 1) as i64);
+        let payload = value.to_string();
+        loop {
+            match producer.send(BaseRecord::to(topic).key(&key).payload(&payload)) {
+                Ok(()) => break,
+                Err((_, _)) => {
+                    producer.poll(Duration::from_millis(10));
+                }
+            }
+        }
+        producer.poll(Duration::ZERO);
+        sent.push((key, value));
+    }
+    producer.flush(Duration::from_secs(30)).unwrap();
+    sent
+}
+
+/// Every produced record saved exactly once; each key's records in one partition; each
+/// key's last running total (by offset) equal to the sum of its values.
+fn assert_exact(job: &Job, sent: &[(String, i64)]) {
+    let saved = job.saved();
+    let mut by_record: BTreeMap<(i32, i64), &(String, i64, i32, i64, i64)> = BTreeMap::new();
+    for r in &saved {
+        if let Some(old) = by_record.insert((r.2, r.3), r) {
+            assert_eq!(old, r, "a record saved twice with different results");
+        }
+    }
+    assert_eq!(by_record.len(), sent.len(), "records saved (distinct)");
+    // Re-run batches rewrite their own file: no record appears in two files.
+    assert_eq!(saved.len(), sent.len(), "records saved (with repeats)");
+    let mut want: BTreeMap<&str, i64> = BTreeMap::new();
+    for (k, v) in sent {
+        *want.entry(k).or_default() += v;
+    }
+    let mut got_sum: BTreeMap<&str, i64> = BTreeMap::new();
+    let mut last: BTreeMap<&str, (i64, i64)> = BTreeMap::new();
+    let mut partition_of: BTreeMap<&str, BTreeSet<i32>> = BTreeMap::new();
+    for r in by_record.values() {
+        *got_sum.entry(&r.0).or_default() += r.1;
+        partition_of.entry(&r.0).or_default().insert(r.2);
+        let e = last.entry(&r.0).or_insert((r.3, r.4));
+        if r.3 >= e.0 {
+            *e = (r.3, r.4);
+        }
+    }
+    assert_eq!(got_sum, want, "per-key sums of the saved records");
+    let totals: BTreeMap<&str, i64> = last.iter().map(|(k, (_, t))| (*k, *t)).collect();
+    assert_eq!(totals, want, "each key's running total carried across members");
+    assert!(partition_of.values().all(|p| p.len() == 1), "{partition_of:?}");
+}
+
+fn sigterm(child: Child) {
+    signal(&child, "-TERM");
+    let status = common::exit_within(child, Duration::from_secs(60));
+    assert!(status.is_some_and(|s| s.success()), "graceful stop: {status:?}");
+}
+
+fn signal(child: &Child, sig: &str) {
+    Command::new("kill")
+        .args([sig, &child.id().to_string()])
+        .status()
+        .unwrap();
+}
+
+#[test]
+fn members_come_and_go_and_every_record_counts_once() {
+    let job = Job::new("scale");
+    let mut sent = produce(&job.topic, 0, 2_000);
+    let mut a = job.member();
+    let b = job.member();
+    let c = job.member();
+    job.wait_saved(2_000, Duration::from_secs(90));
+    sent.extend(produce(&job.topic, 2_000, 3_000));
+    // One member dies: its partitions, state and unfinished batch go to the others once its
+    // session expires.
+    signal(&a, "-KILL");
+    a.wait().unwrap();
+    sent.extend(produce(&job.topic, 3_000, 4_000));
+    let d = job.member();
+    job.wait_saved(4_000, Duration::from_secs(90));
+    sent.extend(produce(&job.topic, 4_000, 5_000));
+    // One leaves gracefully: it finishes its batches and leaves the group.
+    sigterm(b);
+    sent.extend(produce(&job.topic, 5_000, 6_000));
+    job.wait_saved(6_000, Duration::from_secs(90));
+    for m in [c, d] {
+        sigterm(m);
+    }
+    assert_exact(&job, &sent);
+    // Partitions changed hands: some claimed more than once.
+    assert!(job.owners().values().any(|(g, _)| *g > 1), "{:?}", job.owners());
+}
+
+#[test]
+fn a_paused_member_past_its_session_writes_nothing_for_partitions_it_lost() {
+    let job = Job::new("zombie");
+    let mut sent = produce(&job.topic, 0, 1_000);
+    let a = job.member();
+    job.wait_saved(1_000, Duration::from_secs(90));
+    let before = job.owners();
+    assert_eq!(before.len(), PARTITIONS as usize);
+    // A owns everything; B joins and gets some; then A is paused past its session, and B
+    // takes over the rest.
+    let b = job.member();
+    signal(&a, "-STOP");
+    sent.extend(produce(&job.topic, 1_000, 2_000));
+    job.wait_saved(2_000, Duration::from_secs(90));
+    let during = job.owners();
+    let b_member = during
+        .values()
+        .map(|(_, m)| m.clone())
+        .find(|m| !before.values().any(|(_, a_m)| a_m == m))
+        .expect("B claimed partitions");
+    assert!(
+        during.values().all(|(_, m)| *m == b_member),
+        "B owns every partition while A is paused: {during:?}"
+    );
+    // A resumes: its in-flight work for the lost partitions is fenced.
+    signal(&a, "-CONT");
+    sent.extend(produce(&job.topic, 2_000, 3_000));
+    job.wait_saved(3_000, Duration::from_secs(90));
+    sigterm(a);
+    sigterm(b);
+    assert_exact(&job, &sent);
+}

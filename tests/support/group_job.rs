@@ -1,0 +1,73 @@
+//! One member of a group-partitioned job, for the scale-out tests (tests/group_scale_out.rs
+//! starts several, kills, pauses and stops them). Not a user tool.
+//!
+//! `emberflow-group-job --kafka BROKERS --topic T --group G --checkpoint DIR --out DIR
+//! [--batch-ms N] [--session-ms N]`
+//!
+//! Reads keyed records (`key` → decimal `value`) from T as a member of the consumer group G;
+//! keeps a running total per key with `map_with_state`; saves, per batch and partition, one
+//! line per record: `key,value,partition,offset,total`. Stops gracefully on SIGTERM.
+
+#[cfg(feature = "kafka")]
+fn main() -> emberflow::Result<()> {
+    use emberflow::kafka::{ConsumerRecord, ConsumerStrategy, KafkaParams, KafkaUtils};
+    use emberflow::prelude::*;
+    use std::time::Duration;
+
+    let args: Vec<String> = std::env::args().collect();
+    let arg = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
+    let need = |name: &str| arg(name).ok_or_else(|| Error::user(format!("{name} is required")));
+    let (brokers, topic, group) = (need("--kafka")?, need("--topic")?, need("--group")?);
+    let ckpt = need("--checkpoint")?;
+    let out = std::path::PathBuf::from(need("--out")?);
+    let batch = Duration::from_millis(arg("--batch-ms").and_then(|v| v.parse().ok()).unwrap_or(200));
+    let session = arg("--session-ms").unwrap_or_else(|| "6000".into());
+    let params = KafkaParams::new(brokers)
+        .group_id(group)
+        .set("auto.offset.reset", "earliest")
+        .set("session.timeout.ms", session)
+        .set("heartbeat.interval.ms", "500");
+    let ctx = Context::local(2);
+    let prefix = out.join("records").to_string_lossy().into_owned();
+    let ssc = StreamingContext::get_or_create(
+        &ckpt,
+        |ssc| {
+            let records = KafkaUtils::create_direct_stream(
+                ssc,
+                params.clone(),
+                ConsumerStrategy::subscribe([topic.clone()]),
+            )?
+            .group_partitioned();
+            let keyed = records.map(|r: ConsumerRecord| {
+                let key = String::from_utf8_lossy(r.key.as_deref().unwrap_or_default()).into_owned();
+                let value: i64 = r.value_str().parse().unwrap_or(0);
+                (key, (value, r.partition, r.offset))
+            });
+            let totals = keyed.map_with_state(StateSpec::function(
+                |_t: Time, key: &String, v: Option<(i64, i32, i64)>, state: &mut State<i64>| {
+                    let (value, partition, offset) = v?;
+                    let total = state.get().copied().unwrap_or(0) + value;
+                    state.update(total);
+                    Some(format!("{key},{value},{partition},{offset},{total}"))
+                },
+            ));
+            totals.save_as_text_files(prefix.clone(), "txt");
+            Ok(())
+        },
+        StreamingContext::builder(&ctx, batch).stop_gracefully_on_signal(true),
+    )?;
+    ssc.start()?;
+    ssc.await_termination()?;
+    Ok(())
+}
+
+#[cfg(not(feature = "kafka"))]
+fn main() {
+    eprintln!("emberflow-group-job needs the kafka feature");
+    std::process::exit(2);
+}
