@@ -19,6 +19,9 @@ use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::ClientConfig;
 
 const PARTITIONS: u32 = 4;
+
+/// A saved line: key, value, partition, offset, the key's running total.
+type Saved = (String, i64, i32, i64, i64);
 const KEYS: u64 = 40;
 
 struct Job {
@@ -44,18 +47,44 @@ impl Job {
     }
 
     /// Starts a member.
-    fn member(&self) -> Child {
-        Command::new(env!("CARGO_BIN_EXE_emberflow-group-job"))
-            .args(["--kafka", &broker(), "--topic", &self.topic, "--group", &self.group])
-            .args(["--checkpoint", self.ckpt.to_str().unwrap()])
-            .args(["--out", self.out.to_str().unwrap()])
-            .args(["--batch-ms", "200", "--session-ms", "6000"])
-            .spawn()
-            .expect("start a member")
+    fn member(&self) -> Member {
+        Member(Some(
+            Command::new(env!("CARGO_BIN_EXE_emberflow-group-job"))
+                .args([
+                    "--kafka",
+                    &broker(),
+                    "--topic",
+                    &self.topic,
+                    "--group",
+                    &self.group,
+                ])
+                .args(["--checkpoint", self.ckpt.to_str().unwrap()])
+                .args(["--out", self.out.to_str().unwrap()])
+                .args(["--batch-ms", "200", "--session-ms", "6000"])
+                .spawn()
+                .expect("start a member"),
+        ))
+    }
+
+    /// Waits (polling the claims in the checkpoint directory) until `member` holds the
+    /// newest claim of some partition; a guard of `limit` against a hang.
+    fn wait_owner(&self, member: &str, limit: Duration) -> BTreeMap<String, (u64, String)> {
+        let started = Instant::now();
+        loop {
+            let owners = self.owners();
+            if owners.values().any(|(_, m)| m == member) {
+                return owners;
+            }
+            assert!(
+                started.elapsed() < limit,
+                "{member} claims nothing: {owners:?}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 
     /// The saved lines: (key, value, partition, offset, running total) of every output file.
-    fn saved(&self) -> Vec<(String, i64, i32, i64, i64)> {
+    fn saved(&self) -> Vec<Saved> {
         let mut out = Vec::new();
         let Ok(dirs) = std::fs::read_dir(&self.out) else {
             return out;
@@ -89,8 +118,7 @@ impl Job {
     fn wait_saved(&self, n: usize, limit: Duration) {
         let started = Instant::now();
         loop {
-            let distinct: BTreeSet<(i32, i64)> =
-                self.saved().iter().map(|r| (r.2, r.3)).collect();
+            let distinct: BTreeSet<(i32, i64)> = self.saved().iter().map(|r| (r.2, r.3)).collect();
             if distinct.len() >= n {
                 return;
             }
@@ -106,7 +134,10 @@ impl Job {
     /// The newest claim of each partition: (generation, member).
     fn owners(&self) -> BTreeMap<String, (u64, String)> {
         let mut owners = BTreeMap::new();
-        for p in std::fs::read_dir(self.ckpt.join("partitions")).unwrap().flatten() {
+        for p in std::fs::read_dir(self.ckpt.join("partitions"))
+            .unwrap()
+            .flatten()
+        {
             let mut claims: Vec<String> = std::fs::read_dir(p.path())
                 .unwrap()
                 .flatten()
@@ -159,7 +190,7 @@ fn produce(topic: &str, from: u64, to: u64) -> Vec<(String, i64)> {
 /// key's last running total (by offset) equal to the sum of its values.
 fn assert_exact(job: &Job, sent: &[(String, i64)]) {
     let saved = job.saved();
-    let mut by_record: BTreeMap<(i32, i64), &(String, i64, i32, i64, i64)> = BTreeMap::new();
+    let mut by_record: BTreeMap<(i32, i64), &Saved> = BTreeMap::new();
     for r in &saved {
         if let Some(old) = by_record.insert((r.2, r.3), r) {
             assert_eq!(old, r, "a record saved twice with different results");
@@ -185,50 +216,79 @@ fn assert_exact(job: &Job, sent: &[(String, i64)]) {
     }
     assert_eq!(got_sum, want, "per-key sums of the saved records");
     let totals: BTreeMap<&str, i64> = last.iter().map(|(k, (_, t))| (*k, *t)).collect();
-    assert_eq!(totals, want, "each key's running total carried across members");
-    assert!(partition_of.values().all(|p| p.len() == 1), "{partition_of:?}");
+    assert_eq!(
+        totals, want,
+        "each key's running total carried across members"
+    );
+    assert!(
+        partition_of.values().all(|p| p.len() == 1),
+        "{partition_of:?}"
+    );
 }
 
-fn sigterm(child: Child) {
-    signal(&child, "-TERM");
-    let status = common::exit_within(child, Duration::from_secs(60));
-    assert!(status.is_some_and(|s| s.success()), "graceful stop: {status:?}");
+/// A member process; killed if a test fails before it is stopped.
+struct Member(Option<Child>);
+
+impl Member {
+    fn signal(&self, sig: &str) {
+        let pid = self.0.as_ref().unwrap().id().to_string();
+        Command::new("kill").args([sig, &pid]).status().unwrap();
+    }
+
+    fn kill(mut self) {
+        self.signal("-KILL");
+        self.0.take().unwrap().wait().unwrap();
+    }
+
+    /// Stops it gracefully (SIGTERM) and checks it exits cleanly.
+    fn stop(mut self) {
+        self.signal("-TERM");
+        let status = common::exit_within(self.0.take().unwrap(), Duration::from_secs(60));
+        assert!(
+            status.is_some_and(|s| s.success()),
+            "graceful stop: {status:?}"
+        );
+    }
 }
 
-fn signal(child: &Child, sig: &str) {
-    Command::new("kill")
-        .args([sig, &child.id().to_string()])
-        .status()
-        .unwrap();
+impl Drop for Member {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.0.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
 }
 
 #[test]
 fn members_come_and_go_and_every_record_counts_once() {
     let job = Job::new("scale");
     let mut sent = produce(&job.topic, 0, 2_000);
-    let mut a = job.member();
+    let a = job.member();
     let b = job.member();
     let c = job.member();
     job.wait_saved(2_000, Duration::from_secs(90));
     sent.extend(produce(&job.topic, 2_000, 3_000));
     // One member dies: its partitions, state and unfinished batch go to the others once its
     // session expires.
-    signal(&a, "-KILL");
-    a.wait().unwrap();
+    a.kill();
     sent.extend(produce(&job.topic, 3_000, 4_000));
     let d = job.member();
     job.wait_saved(4_000, Duration::from_secs(90));
     sent.extend(produce(&job.topic, 4_000, 5_000));
     // One leaves gracefully: it finishes its batches and leaves the group.
-    sigterm(b);
+    b.stop();
     sent.extend(produce(&job.topic, 5_000, 6_000));
     job.wait_saved(6_000, Duration::from_secs(90));
-    for m in [c, d] {
-        sigterm(m);
-    }
+    c.stop();
+    d.stop();
     assert_exact(&job, &sent);
     // Partitions changed hands: some claimed more than once.
-    assert!(job.owners().values().any(|(g, _)| *g > 1), "{:?}", job.owners());
+    assert!(
+        job.owners().values().any(|(g, _)| *g > 1),
+        "{:?}",
+        job.owners()
+    );
 }
 
 #[test]
@@ -242,24 +302,26 @@ fn a_paused_member_past_its_session_writes_nothing_for_partitions_it_lost() {
     // A owns everything; B joins and gets some; then A is paused past its session, and B
     // takes over the rest.
     let b = job.member();
-    signal(&a, "-STOP");
+    a.signal("-STOP");
     sent.extend(produce(&job.topic, 1_000, 2_000));
     job.wait_saved(2_000, Duration::from_secs(90));
     let during = job.owners();
-    let b_member = during
-        .values()
-        .map(|(_, m)| m.clone())
-        .find(|m| !before.values().any(|(_, a_m)| a_m == m))
-        .expect("B claimed partitions");
+    let a_member = before.values().next().unwrap().1.clone();
     assert!(
-        during.values().all(|(_, m)| *m == b_member),
+        during.values().all(|(g, m)| *m != a_member && *g >= 2),
         "B owns every partition while A is paused: {during:?}"
     );
-    // A resumes: its in-flight work for the lost partitions is fenced.
-    signal(&a, "-CONT");
+    // A resumes: its in-flight work for the lost partitions is fenced; it lets go of its
+    // stale claims and, when the group gives it partitions again, claims them afresh.
+    a.signal("-CONT");
+    let after = job.wait_owner(&a_member, Duration::from_secs(60));
+    assert!(
+        after.values().all(|(g, m)| *m != a_member || *g >= 3),
+        "A holds partitions only under new claims: {after:?}"
+    );
     sent.extend(produce(&job.topic, 2_000, 3_000));
     job.wait_saved(3_000, Duration::from_secs(90));
-    sigterm(a);
-    sigterm(b);
+    a.stop();
+    b.stop();
     assert_exact(&job, &sent);
 }

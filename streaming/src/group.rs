@@ -23,6 +23,10 @@ use crate::checkpoint_store::{CheckpointStore, PartitionLease};
 use crate::error::{Error, Result};
 use crate::time::Time;
 
+/// A batch a member runs again after taking a partition over: the batch time the previous
+/// owner gave it, and the source's record of it (a Kafka range).
+pub type Replay = (Time, Vec<u8>);
+
 /// A stateful operator whose state is kept per partition of a group-partitioned input.
 pub trait PartitionState: Send + Sync {
     /// The state of the keys of partition `slot`, encoded.
@@ -83,7 +87,7 @@ struct Owned {
     label: String,
     lease: Arc<PartitionLease>,
     /// After a takeover: the batch to run again first (its time and source record).
-    replay: Option<(Time, Vec<u8>)>,
+    replay: Option<Replay>,
     /// No new batch reads it; it is let go once no running batch does.
     leaving: bool,
 }
@@ -173,7 +177,7 @@ impl PartitionGroup {
 
     /// The partitions new batches read, with the batch to run again first where a takeover
     /// left one (taken: it is run once).
-    pub fn active(&self) -> Vec<(usize, String, Option<(Time, Vec<u8>)>)> {
+    pub fn active(&self) -> Vec<(usize, String, Option<Replay>)> {
         self.owned
             .lock()
             .iter_mut()
@@ -200,13 +204,29 @@ impl PartitionGroup {
             .any(|l| l.iter().any(|s| s.slot == slot))
     }
 
-    /// The group assigned these partitions to this member: clears their fencing (the group
-    /// decided again).
-    pub fn assigned(&self, slots: &[usize]) {
-        let mut fenced = self.fenced.lock();
-        for s in slots {
-            fenced.remove(s);
+    /// The group rebalanced: what it assigns now is its new decision, so partitions this
+    /// member was fenced out of may be claimed again if assigned; partitions this member
+    /// holds under a claim another member has superseded meanwhile (it was paused through
+    /// the rebalance) are let go, to be claimed afresh if the group gave them back.
+    pub fn rebalanced(&self) -> Result<()> {
+        self.fenced.lock().clear();
+        let held: Vec<(usize, Arc<PartitionLease>)> = self
+            .owned
+            .lock()
+            .iter()
+            .map(|(s, o)| (*s, o.lease.clone()))
+            .collect();
+        for (slot, lease) in held {
+            match lease.check() {
+                Ok(()) => {}
+                Err(e @ Error::Fenced { .. }) => {
+                    log::info!("member {}: {e}", self.member);
+                    self.leave(slot);
+                }
+                Err(e) => return Err(e),
+            }
         }
+        Ok(())
     }
 
     /// Claims `slot` (named `label`) and restores its state. Not done while a batch that read

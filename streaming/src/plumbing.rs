@@ -14,7 +14,7 @@ use std::time::Duration;
 use emberflow_core::Rdd;
 
 use crate::error::{Error, Result};
-pub use crate::group::{PartitionGroup, PartitionState, Slot};
+pub use crate::group::{PartitionGroup, PartitionState, Replay, Slot};
 use crate::services::Services;
 pub use crate::state_store::StateStore;
 use crate::time::Time;

@@ -25,7 +25,11 @@ fn main() -> emberflow::Result<()> {
     let (brokers, topic, group) = (need("--kafka")?, need("--topic")?, need("--group")?);
     let ckpt = need("--checkpoint")?;
     let out = std::path::PathBuf::from(need("--out")?);
-    let batch = Duration::from_millis(arg("--batch-ms").and_then(|v| v.parse().ok()).unwrap_or(200));
+    let batch = Duration::from_millis(
+        arg("--batch-ms")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(200),
+    );
     let session = arg("--session-ms").unwrap_or_else(|| "6000".into());
     let params = KafkaParams::new(brokers)
         .group_id(group)
@@ -44,7 +48,8 @@ fn main() -> emberflow::Result<()> {
             )?
             .group_partitioned();
             let keyed = records.map(|r: ConsumerRecord| {
-                let key = String::from_utf8_lossy(r.key.as_deref().unwrap_or_default()).into_owned();
+                let key =
+                    String::from_utf8_lossy(r.key.as_deref().unwrap_or_default()).into_owned();
                 let value: i64 = r.value_str().parse().unwrap_or(0);
                 (key, (value, r.partition, r.offset))
             });

@@ -17,8 +17,8 @@ use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
 
 use super::error::{kafka, Error, Result};
-use super::params::KafkaParams;
 use super::group::{partition_count, GroupMember};
+use super::params::KafkaParams;
 use super::rdd::{kafka_rdd, ConsumerPool, ConsumerRecord, OffsetRange};
 
 /// Which partitions a stream reads.
@@ -155,7 +155,12 @@ impl DirectState {
 
     /// The range a batch reads from `tp`, from `from` (where the previous batch stopped,
     /// else where a new partition starts).
-    fn range(&self, tp: &TopicPartition, from: Option<i64>, cap: Option<i64>) -> Result<OffsetRange> {
+    fn range(
+        &self,
+        tp: &TopicPartition,
+        from: Option<i64>,
+        cap: Option<i64>,
+    ) -> Result<OffsetRange> {
         let (low, high) = self
             .driver
             .fetch_watermarks(&tp.0, tp.1, self.params.metadata_timeout())
@@ -518,8 +523,12 @@ impl DirectKafkaStream {
             }
         };
         let input = self.ssc.group_input(store).map_err(|e| e.to_string())?;
-        let count = partition_count(&self.state.driver, &topic, self.state.params.metadata_timeout())
-            .map_err(|e| e.to_string())?;
+        let count = partition_count(
+            &self.state.driver,
+            &topic,
+            self.state.params.metadata_timeout(),
+        )
+        .map_err(|e| e.to_string())?;
         // State is kept for every partition the topic may grow to without a restart.
         input.set_slots((count * 4).max(64));
         Ok(GroupMember::new(input, topic, self.state.params.clone()))

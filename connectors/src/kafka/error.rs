@@ -15,6 +15,9 @@ pub enum Error {
     /// A parameter is missing or wrong.
     #[error("invalid kafka parameters: {0}")]
     InvalidParams(String),
+    /// A group member's partition checkpoints failed (the shared store).
+    #[error("group checkpoint: {0}")]
+    Checkpoint(#[source] emberflow_streaming::Error),
     /// Reading a range did not finish in time.
     #[error(
         "reading {topic}-{partition} [{from}, {until}) timed out at offset {at}; is the broker up?"

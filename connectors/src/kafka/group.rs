@@ -8,11 +8,30 @@ use std::time::Duration;
 use emberflow_streaming::plumbing::GroupInput;
 use emberflow_streaming::Time;
 use parking_lot::Mutex;
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
+use rdkafka::ClientContext;
 
 use super::error::{kafka, Error, Result};
 use super::params::KafkaParams;
 use super::rdd::OffsetRange;
+
+/// Counts the group's rebalances as the member's consumer hears them (on its polls).
+#[derive(Default)]
+pub(crate) struct Rebalances {
+    count: AtomicU64,
+}
+
+impl ClientContext for Rebalances {}
+
+impl ConsumerContext for Rebalances {
+    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Assign(_) = rebalance {
+            self.count.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+}
 
 /// What a member keeps between batches.
 pub(crate) struct GroupMember {
@@ -21,9 +40,11 @@ pub(crate) struct GroupMember {
     params: KafkaParams,
     /// Subscribed from `start` to `stop`; it only takes part in the group (its partitions
     /// stay paused: batches read through the stream's readers).
-    consumer: Mutex<Option<BaseConsumer>>,
+    consumer: Mutex<Option<BaseConsumer<Rebalances>>>,
     /// The partitions the group gave this member at the previous batch.
     assigned: Mutex<BTreeSet<i32>>,
+    /// The rebalances seen so far.
+    rebalances: AtomicU64,
 }
 
 /// A partition a batch reads: its slot, the batch time its outputs carry, and its range.
@@ -37,19 +58,18 @@ impl GroupMember {
             params,
             consumer: Mutex::new(None),
             assigned: Mutex::new(BTreeSet::new()),
+            rebalances: AtomicU64::new(0),
         }
     }
 
     /// Joins the group.
     pub(crate) fn start(&self) -> Result<()> {
-        self.input
-            .store()
-            .map_err(|e| Error::InvalidParams(e.to_string()))?;
-        let consumer: BaseConsumer = self
+        self.input.store().map_err(Error::Checkpoint)?;
+        let consumer: BaseConsumer<Rebalances> = self
             .params
             .consumer_config()
             .set("enable.auto.commit", "false")
-            .create()
+            .create_with_context(Rebalances::default())
             .map_err(|e| kafka("create the group member", e))?;
         consumer
             .subscribe(&[self.topic.as_str()])
@@ -71,11 +91,12 @@ impl GroupMember {
         }
     }
 
-    /// The partitions the group gives this member now (serving the group's protocol).
-    fn assignment(&self) -> Result<BTreeSet<i32>> {
+    /// The partitions the group gives this member now (serving the group's protocol), and
+    /// whether the group rebalanced since the previous call.
+    fn assignment(&self) -> Result<(BTreeSet<i32>, bool)> {
         let guard = self.consumer.lock();
         let Some(c) = guard.as_ref() else {
-            return Ok(BTreeSet::new());
+            return Ok((BTreeSet::new(), false));
         };
         // Polling serves rebalances; the partitions are paused, so records rarely come,
         // and those that do are read again through the batch's ranges.
@@ -90,12 +111,15 @@ impl GroupMember {
         if tpl.count() > 0 {
             let _ = c.pause(&tpl);
         }
-        Ok(tpl
+        let seen = c.context().count.load(Ordering::SeqCst);
+        let rebalanced = self.rebalances.swap(seen, Ordering::SeqCst) != seen;
+        let partitions = tpl
             .elements()
             .iter()
             .filter(|e| e.topic() == self.topic)
             .map(|e| e.partition())
-            .collect())
+            .collect();
+        Ok((partitions, rebalanced))
     }
 
     /// Follows the group's assignment: lets go of partitions taken away, claims those
@@ -107,10 +131,11 @@ impl GroupMember {
         mut decide: impl FnMut(i32, bool) -> Result<OffsetRange>,
         time: Time,
     ) -> Result<Vec<GroupSlot>> {
-        let now = self.assignment()?;
+        let (now, rebalanced) = self.assignment()?;
+        if rebalanced {
+            self.input.rebalanced().map_err(Error::Checkpoint)?;
+        }
         let mut before = self.assigned.lock();
-        let fresh: Vec<usize> = now.difference(&before).map(|p| *p as usize).collect();
-        self.input.assigned(&fresh);
         for p in before.difference(&now) {
             self.input.leave(*p as usize);
         }
@@ -178,4 +203,3 @@ pub(crate) fn partition_count(
         .find(|t| t.name() == topic)
         .map_or(0, |t| t.partitions().len()))
 }
-
