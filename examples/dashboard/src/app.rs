@@ -75,6 +75,12 @@ pub struct Options {
     /// The Kafka topic.
     #[arg(long, value_name = "T", default_value = "orders")]
     pub topic: String,
+    /// With --kafka and --checkpoint DIR (shared by the members): run as one member of the
+    /// consumer group G, reading the partitions the group gives it; each batch's counts per
+    /// partition go to files under --output (default DIR/facts/batch), and the summary
+    /// merges every member's. Members produce nothing to the topic.
+    #[arg(long, value_name = "G")]
+    pub group: Option<String>,
     /// Orders per second produced to Kafka (default: as fast as possible).
     #[arg(long, value_name = "N")]
     pub rate: Option<u64>,
@@ -223,12 +229,27 @@ pub fn run_with_stats<S: AsRef<str>>(args: &[S]) -> Result<(Summary, RunStats)> 
     // With a checkpoint directory, a restarted dashboard carries on where it stopped: totals
     // and client state come back, pending batches re-run, files that arrived meanwhile are read.
     let mut built = None;
+    let facts = match (&opts.group, &opts.kafka, &opts.checkpoint) {
+        (None, _, _) => None,
+        (Some(_), Some(_), Some(dir)) => Some(opts.output.clone().unwrap_or_else(|| {
+            dir.join("facts")
+                .join("batch")
+                .to_string_lossy()
+                .into_owned()
+        })),
+        (Some(_), _, _) => return Err(Error::user(
+            "--group needs --kafka BROKERS and --checkpoint DIR (a directory the members share)",
+        )),
+    };
     let build = |ssc: &StreamingContext| -> Result<()> {
         let lines = match &opts.kafka {
-            Some(brokers) => kafka_lines(ssc, brokers, &opts.topic)?,
+            Some(brokers) => kafka_lines(ssc, brokers, &opts.topic, opts.group.as_deref())?,
             None => ssc.text_file_stream(&watched),
         };
-        built = Some(Dashboard::build(&lines, &dash_opts));
+        built = Some(match &facts {
+            Some(prefix) => Dashboard::build_member(&lines, prefix.clone()),
+            None => Dashboard::build(&lines, &dash_opts),
+        });
         Ok(())
     };
     let ssc = match &opts.checkpoint {
@@ -262,7 +283,7 @@ pub fn run_with_stats<S: AsRef<str>>(args: &[S]) -> Result<(Summary, RunStats)> 
                 SplitAndSend::from_file(file, opts.chunk_lines, &work.join("staging"), &watched)?;
             let total = feed.total_lines();
             (Some(feed.spawn(opts.batch)), Some(total))
-        } else if opts.input_dir.is_none() {
+        } else if opts.input_dir.is_none() && opts.group.is_none() {
             // Lines are read or generated as they are sent: the feeder holds none of them.
             let (lines, total): (Lines, u64) = match &opts.orders {
                 Some(file) => (file_lines(file)?, count_lines(file)?),
@@ -345,7 +366,16 @@ pub fn run_with_stats<S: AsRef<str>>(args: &[S]) -> Result<(Summary, RunStats)> 
             .map_err(|_| Error::user("the feeder thread panicked"))??;
     }
     let elapsed = processing_started.elapsed();
-    let summary = dashboard.summary(elapsed);
+    let summary = match &facts {
+        // A member's summary is the group's: every member's saved counts so far.
+        Some(prefix) => {
+            let mut s = crate::group::merge(prefix, dash_opts.window)?;
+            s.orders_per_sec =
+                (s.orders as f64 / elapsed.as_secs_f64().max(1e-9) * 10.0).round() / 10.0;
+            s
+        }
+        None => dashboard.summary(elapsed),
+    };
     if !opts.quiet {
         let n = progress.batches.max(1);
         #[allow(clippy::print_stdout)] // the summary is the feature
@@ -440,16 +470,29 @@ fn kafka_lines(
     ssc: &StreamingContext,
     brokers: &str,
     topic: &str,
+    group: Option<&str>,
 ) -> Result<emberflow::DStream<String>> {
     use emberflow::kafka::{ConsumerStrategy, KafkaParams, KafkaUtils};
-    let params = KafkaParams::new(brokers).set("auto.offset.reset", "earliest");
+    let mut params = KafkaParams::new(brokers).set("auto.offset.reset", "earliest");
+    if let Some(g) = group {
+        params = params.group_id(g).set("session.timeout.ms", "6000");
+    }
     let stream =
         KafkaUtils::create_direct_stream(ssc, params, ConsumerStrategy::subscribe([topic]))?;
+    let stream = match group {
+        Some(_) => stream.group_partitioned(),
+        None => stream,
+    };
     Ok(stream.map(|r| r.value_str()))
 }
 
 #[cfg(not(feature = "kafka"))]
-fn kafka_lines(_: &StreamingContext, _: &str, _: &str) -> Result<emberflow::DStream<String>> {
+fn kafka_lines(
+    _: &StreamingContext,
+    _: &str,
+    _: &str,
+    _: Option<&str>,
+) -> Result<emberflow::DStream<String>> {
     Err(Error::user(
         "this build has no Kafka support; build with --features kafka",
     ))

@@ -103,7 +103,7 @@ enum Parsed {
 }
 
 /// The `k` largest by value (ties: smallest key first).
-fn top<K: Ord + Clone, V: Ord + Clone>(mut v: Vec<(K, V)>, k: usize) -> Vec<(K, V)> {
+pub(crate) fn top<K: Ord + Clone, V: Ord + Clone>(mut v: Vec<(K, V)>, k: usize) -> Vec<(K, V)> {
     v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     v.truncate(k);
     v
@@ -271,6 +271,10 @@ impl Dashboard {
             }
             Ok(())
         });
+        Dashboard { latest }
+    }
+
+    pub(crate) fn from_snapshot(latest: Arc<Mutex<Snapshot>>) -> Dashboard {
         Dashboard { latest }
     }
 
