@@ -325,3 +325,46 @@ fn a_paused_member_past_its_session_writes_nothing_for_partitions_it_lost() {
     b.stop();
     assert_exact(&job, &sent);
 }
+
+/// A member whose program differs from the one the group's first member recorded is refused
+/// when it starts, before it claims any partition.
+#[test]
+fn a_member_with_another_graph_is_refused() {
+    use emberflow::kafka::{ConsumerStrategy, KafkaParams, KafkaUtils};
+    use emberflow::prelude::*;
+    let job = Job::new("graphs");
+    let params = KafkaParams::new(broker()).group_id(job.group.clone());
+    let member = |extra_filter: bool| {
+        let ctx = Context::local(1);
+        let ssc = StreamingContext::get_or_create(
+            &job.ckpt,
+            |ssc| {
+                let records = KafkaUtils::create_direct_stream(
+                    ssc,
+                    params.clone(),
+                    ConsumerStrategy::subscribe([job.topic.clone()]),
+                )?
+                .group_partitioned();
+                let values = records.map(|r: emberflow::kafka::ConsumerRecord| r.value_str());
+                let values = if extra_filter {
+                    values.filter(|v| !v.is_empty())
+                } else {
+                    values
+                };
+                values.save_as_text_files(job.out.join("v").to_string_lossy(), "txt");
+                Ok(())
+            },
+            StreamingContext::builder(&ctx, Duration::from_millis(200)),
+        )
+        .unwrap();
+        let started = ssc.start();
+        let _ = ssc.stop(StopOptions::immediate());
+        started
+    };
+    member(false).unwrap();
+    let err = member(true).unwrap_err();
+    assert!(matches!(err, Error::GraphMismatch { .. }), "{err}");
+    assert!(err.to_string().contains("filter"), "{err}");
+    // The same program again is welcome.
+    member(false).unwrap();
+}
