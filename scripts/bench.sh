@@ -65,7 +65,8 @@ if [ -z "${SKIP_KAFKA:-}" ]; then
         CARGO_TARGET_DIR=target/nisshi-build cargo install nisshi --version 0.8.1 --locked \
             --ignore-rust-version --no-default-features --features dynostore --root "$nisshi_root"
     fi
-    cargo build -q --release --features kafka --example kafka_figures
+    cargo build -q --release --features kafka --example kafka_figures --example group_figures \
+        --example order_dashboard
     port=19193
     (cd "$work" && exec "$OLDPWD/$nisshi_root/bin/nisshi" broker \
         --listener-url "tcp://127.0.0.1:$port" --advertised-listener-url "tcp://127.0.0.1:$port" \
@@ -77,10 +78,17 @@ if [ -z "${SKIP_KAFKA:-}" ]; then
     done
     PATH="$PWD/$nisshi_root/bin:$PATH" "$bin/kafka_figures" "127.0.0.1:$port" "${KAFKA_ORDERS:-400000}" \
         >"$work/kafka.txt"
+    # One job over 1, 2 and 3 member processes (a consumer group).
+    PATH="$PWD/$nisshi_root/bin:$PATH" "$bin/group_figures" "127.0.0.1:$port" "${GROUP_ORDERS:-1000000}" \
+        "$bin/order_dashboard" >"$work/group.txt" 2>/dev/null
     kill "$broker"
     wait "$broker" 2>/dev/null || true
     row "Kafka direct stream into the dashboard / the broker's consume rate (release broker)" \
         "$(figure kafka_ratio "$work/kafka.txt")x"
+    for m in 1 2 3; do
+        row "dashboard as $m member(s) of a consumer group, 1M orders, 6 partitions" \
+            "$(awk -v m="$m" '$1 == "members" && $2 == m":" { print $3, $4, $5 }' "$work/group.txt")"
+    done
 fi
 
 # The engine's kernels and per-batch costs (each prints its own table too).
@@ -114,3 +122,4 @@ echo "== event_time_figures"; cat "$work/event_time.txt"
 echo "== recovery_figures";  cat "$work/recovery.txt"
 echo "== dashboard_figures"; cat "$work/dashboard.txt"
 if [ -f "$work/kafka.txt" ]; then echo "== kafka_figures"; cat "$work/kafka.txt"; fi
+if [ -f "$work/group.txt" ]; then echo "== group_figures"; cat "$work/group.txt"; fi
