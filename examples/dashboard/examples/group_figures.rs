@@ -33,7 +33,13 @@ fn main() -> emberflow::Result<()> {
     for members in 1..=3usize {
         let run = format!("group-figures-{}-{members}", std::process::id());
         let status = std::process::Command::new("nisshi")
-            .args(["topic", "create", &run, "--broker", &format!("tcp://{broker}")])
+            .args([
+                "topic",
+                "create",
+                &run,
+                "--broker",
+                &format!("tcp://{broker}"),
+            ])
             .args(["--partitions", "6"])
             .stdout(std::process::Stdio::null())
             .status()
