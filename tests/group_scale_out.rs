@@ -90,6 +90,9 @@ impl Job {
             return out;
         };
         for dir in dirs.flatten() {
+            if !dir.file_name().to_string_lossy().starts_with("records-") {
+                continue;
+            }
             let Ok(files) = std::fs::read_dir(dir.path()) else {
                 continue;
             };
@@ -111,6 +114,38 @@ impl Job {
             }
         }
         out
+    }
+
+    /// Each partition's newest saved `update_state_by_key` state: key → total.
+    fn final_state(&self) -> BTreeMap<String, i64> {
+        let mut newest: BTreeMap<String, (u64, PathBuf)> = BTreeMap::new();
+        for dir in std::fs::read_dir(&self.out).unwrap().flatten() {
+            let name = dir.file_name().to_string_lossy().into_owned();
+            let Some(time) = name
+                .strip_prefix("state-")
+                .and_then(|r| r.strip_suffix(".txt"))
+                .and_then(|t| t.parse::<u64>().ok())
+            else {
+                continue;
+            };
+            for f in std::fs::read_dir(dir.path()).unwrap().flatten() {
+                let part = f.file_name().to_string_lossy().into_owned();
+                if part.starts_with("part-") && newest.get(&part).is_none_or(|(t, _)| *t < time) {
+                    newest.insert(part, (time, f.path()));
+                }
+            }
+        }
+        let mut state = BTreeMap::new();
+        for (_, path) in newest.values() {
+            for line in std::fs::read_to_string(path).unwrap().lines() {
+                let (k, v) = line.split_once(',').unwrap();
+                assert!(
+                    state.insert(k.to_owned(), v.parse().unwrap()).is_none(),
+                    "{k} in two partitions"
+                );
+            }
+        }
+        state
     }
 
     /// Waits (polling the members' output files: the only way to hear from other processes)
@@ -223,6 +258,12 @@ fn assert_exact(job: &Job, sent: &[(String, i64)]) {
     assert!(
         partition_of.values().all(|p| p.len() == 1),
         "{partition_of:?}"
+    );
+    let state = job.final_state();
+    let want: BTreeMap<String, i64> = want.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+    assert_eq!(
+        state, want,
+        "update_state_by_key's state carried across members"
     );
 }
 

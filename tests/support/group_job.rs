@@ -6,7 +6,9 @@
 //!
 //! Reads keyed records (`key` → decimal `value`) from T as a member of the consumer group G;
 //! keeps a running total per key with `map_with_state`; saves, per batch and partition, one
-//! line per record: `key,value,partition,offset,total`. Stops gracefully on SIGTERM.
+//! line per record: `key,value,partition,offset,total` (`OUT/records-<time>.txt/`); keeps
+//! the same totals with `update_state_by_key` and saves each partition's whole state every
+//! batch, `key,total` (`OUT/state-<time>.txt/`). Stops gracefully on SIGTERM.
 
 #[cfg(feature = "kafka")]
 fn main() -> emberflow::Result<()> {
@@ -38,6 +40,7 @@ fn main() -> emberflow::Result<()> {
         .set("heartbeat.interval.ms", "500");
     let ctx = Context::local(2);
     let prefix = out.join("records").to_string_lossy().into_owned();
+    let state_prefix = out.join("state").to_string_lossy().into_owned();
     let ssc = StreamingContext::get_or_create(
         &ckpt,
         |ssc| {
@@ -62,6 +65,14 @@ fn main() -> emberflow::Result<()> {
                 },
             ));
             totals.save_as_text_files(prefix.clone(), "txt");
+            // The same totals as update_state_by_key: every batch, each partition's state.
+            keyed
+                .map(|(k, (v, _, _))| (k, v))
+                .update_state_by_key(|vs: &[i64], s: Option<i64>| {
+                    Some(s.unwrap_or(0) + vs.iter().sum::<i64>())
+                })
+                .map(|(k, total)| format!("{k},{total}"))
+                .save_as_text_files(state_prefix.clone(), "txt");
             Ok(())
         },
         StreamingContext::builder(&ctx, batch).stop_gracefully_on_signal(true),

@@ -258,6 +258,21 @@ where
             + Sync
             + 'static,
     {
+        // In a group-partitioned job: the state per input partition, checkpointed with it.
+        if let Some(group) = self.graph.services.group.get().cloned() {
+            let node = crate::dstream::group_state::GroupStateNode::new(
+                self.inner.clone(),
+                Arc::new(f),
+                group,
+                self.graph.services.clone(),
+            );
+            if initial.is_some() {
+                log::warn!(
+                    "update_state_by_key in a group-partitioned job: the initial state is not used (state comes from each partition's checkpoint)"
+                );
+            }
+            return DStream::from_node(&self.graph, node);
+        }
         let store = StateStore::new(
             self.graph.services.clone(),
             self.inner.slide(),
