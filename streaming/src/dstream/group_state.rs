@@ -24,6 +24,9 @@ pub(crate) type UpdateFn<K, V, S> = dyn Fn(Time, Box<dyn Iterator<Item = (K, Vec
     + Send
     + Sync;
 
+/// One partition's whole state after a batch.
+type Partition<K, S> = Arc<Vec<(K, S)>>;
+
 /// The state, one map per input partition (indexed by the partition's number).
 pub(crate) struct GroupState<K, S> {
     parts: Vec<Mutex<StableHashMap<K, S>>>,
@@ -104,7 +107,7 @@ fn apply<K, V, S>(
     state: &Arc<GroupState<K, S>>,
     slots: &[usize],
     time: Time,
-) -> Result<Vec<Arc<Vec<(K, S)>>>>
+) -> Result<Vec<Partition<K, S>>>
 where
     K: Data + Hash + Eq,
     V: Data,
