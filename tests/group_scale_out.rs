@@ -116,6 +116,30 @@ impl Job {
         out
     }
 
+    /// Every saved file of the output `kind` (`records`, `state`, `window`): (batch time,
+    /// partition file name, lines).
+    fn files(&self, kind: &str) -> Vec<(u64, String, Vec<String>)> {
+        let mut out = Vec::new();
+        for dir in std::fs::read_dir(&self.out).unwrap().flatten() {
+            let name = dir.file_name().to_string_lossy().into_owned();
+            let Some(time) = name
+                .strip_prefix(&format!("{kind}-"))
+                .and_then(|r| r.strip_suffix(".txt"))
+                .and_then(|t| t.parse::<u64>().ok())
+            else {
+                continue;
+            };
+            for f in std::fs::read_dir(dir.path()).unwrap().flatten() {
+                let part = f.file_name().to_string_lossy().into_owned();
+                if part.starts_with("part-") {
+                    let text = std::fs::read_to_string(f.path()).unwrap();
+                    out.push((time, part, text.lines().map(str::to_owned).collect()));
+                }
+            }
+        }
+        out
+    }
+
     /// Each partition's newest saved `update_state_by_key` state: key → total.
     fn final_state(&self) -> BTreeMap<String, i64> {
         let mut newest: BTreeMap<String, (u64, PathBuf)> = BTreeMap::new();
@@ -265,6 +289,51 @@ fn assert_exact(job: &Job, sent: &[(String, i64)]) {
         state, want,
         "update_state_by_key's state carried across members"
     );
+    assert_windows(job);
+}
+
+/// Every saved window (2 s over 200 ms batches) holds, for its partition's keys, the sum of
+/// their records saved for the batches of that window — whichever member saved them.
+fn assert_windows(job: &Job) {
+    let mut records: BTreeMap<String, Vec<(u64, i64)>> = BTreeMap::new();
+    let mut partition_of: BTreeMap<String, String> = BTreeMap::new();
+    for (time, part, lines) in job.files("records") {
+        for line in lines {
+            let v: Vec<&str> = line.split(',').collect();
+            records
+                .entry(v[0].to_owned())
+                .or_default()
+                .push((time, v[1].parse().unwrap()));
+            partition_of.insert(v[0].to_owned(), part.clone());
+        }
+    }
+    let windows = job.files("window");
+    assert!(!windows.is_empty(), "no window saved");
+    for (time, part, lines) in &windows {
+        let sum = |k: &str| -> i64 {
+            records.get(k).map_or(0, |rs| {
+                rs.iter()
+                    .filter(|(t, _)| *t + 2_000 > *time && t <= time)
+                    .map(|(_, v)| v)
+                    .sum()
+            })
+        };
+        let mut seen = BTreeSet::new();
+        for line in lines {
+            let (k, v) = line.split_once(',').unwrap();
+            assert_eq!(
+                v.parse::<i64>().unwrap(),
+                sum(k),
+                "window at {time} of {part}, key {k}"
+            );
+            seen.insert(k.to_owned());
+        }
+        for (k, p) in &partition_of {
+            if p == part && sum(k) != 0 {
+                assert!(seen.contains(k), "window at {time} of {part} misses {k}");
+            }
+        }
+    }
 }
 
 /// A member process; killed if a test fails before it is stopped.
@@ -408,4 +477,48 @@ fn a_member_with_another_graph_is_refused() {
     assert!(err.to_string().contains("filter"), "{err}");
     // The same program again is welcome.
     member(false).unwrap();
+}
+
+/// A window whose data would not move with a partition is refused at start, with the
+/// operator to use instead; the refused program leaves nothing in the store.
+#[test]
+fn a_plain_window_in_a_group_partitioned_job_is_refused() {
+    use emberflow::kafka::{ConsumerStrategy, KafkaParams, KafkaUtils};
+    use emberflow::prelude::*;
+    let job = Job::new("plainwindow");
+    let ctx = Context::local(1);
+    let ssc = StreamingContext::get_or_create(
+        &job.ckpt,
+        |ssc| {
+            let records = KafkaUtils::create_direct_stream(
+                ssc,
+                KafkaParams::new(broker()).group_id(job.group.clone()),
+                ConsumerStrategy::subscribe([job.topic.clone()]),
+            )?
+            .group_partitioned();
+            records
+                .map(|r: emberflow::kafka::ConsumerRecord| (r.value_str(), 1u64))
+                .reduce_by_key_and_window(
+                    |a, b| a + b,
+                    Duration::from_secs(2),
+                    Duration::from_millis(200),
+                )
+                .foreach_rdd(|_, _| Ok(()));
+            Ok(())
+        },
+        StreamingContext::builder(&ctx, Duration::from_millis(200)),
+    )
+    .unwrap();
+    let err = ssc.start().unwrap_err();
+    assert!(
+        matches!(err, Error::InvalidGraph(_))
+            && err
+                .to_string()
+                .contains("reduce_by_key_and_window_with_inverse"),
+        "{err}"
+    );
+    assert!(
+        !job.ckpt.join("graph").exists(),
+        "the refused graph was recorded"
+    );
 }

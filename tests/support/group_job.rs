@@ -8,7 +8,9 @@
 //! keeps a running total per key with `map_with_state`; saves, per batch and partition, one
 //! line per record: `key,value,partition,offset,total` (`OUT/records-<time>.txt/`); keeps
 //! the same totals with `update_state_by_key` and saves each partition's whole state every
-//! batch, `key,total` (`OUT/state-<time>.txt/`). Stops gracefully on SIGTERM.
+//! batch, `key,total` (`OUT/state-<time>.txt/`); and each key's sum over the last 2 s
+//! with `reduce_by_key_and_window_with_inverse`, `key,sum` (`OUT/window-<time>.txt/`).
+//! Stops gracefully on SIGTERM.
 
 #[cfg(feature = "kafka")]
 fn main() -> emberflow::Result<()> {
@@ -41,6 +43,7 @@ fn main() -> emberflow::Result<()> {
     let ctx = Context::local(2);
     let prefix = out.join("records").to_string_lossy().into_owned();
     let state_prefix = out.join("state").to_string_lossy().into_owned();
+    let window_prefix = out.join("window").to_string_lossy().into_owned();
     let ssc = StreamingContext::get_or_create(
         &ckpt,
         |ssc| {
@@ -73,6 +76,18 @@ fn main() -> emberflow::Result<()> {
                 })
                 .map(|(k, total)| format!("{k},{total}"))
                 .save_as_text_files(state_prefix.clone(), "txt");
+            // Each key's sum over the last 2 s (10 batches of 200 ms), every batch.
+            keyed
+                .map(|(k, (v, _, _))| (k, v))
+                .reduce_by_key_and_window_with_inverse(
+                    |a, b| a + b,
+                    |a, b| a - b,
+                    Duration::from_secs(2),
+                    batch,
+                    None::<fn(&(String, i64)) -> bool>,
+                )
+                .map(|(k, sum)| format!("{k},{sum}"))
+                .save_as_text_files(window_prefix.clone(), "txt");
             Ok(())
         },
         StreamingContext::builder(&ctx, batch).stop_gracefully_on_signal(true),

@@ -77,6 +77,16 @@ impl StreamingContext {
                 .iter()
                 .map(|p| format!("{}: {}", p.id, p.description))
                 .collect();
+            // Operators whose data would not move with a partition: refused, not wrong.
+            if let Some(p) = graph.fingerprint().into_iter().find(|p| {
+                let kind = p.description.split(' ').next().unwrap_or_default();
+                matches!(kind, "window" | "held") || kind.starts_with("event_")
+            }) {
+                return Err(Error::InvalidGraph(format!(
+                    "stream {} ({}) keeps data across batches that would not move with a Kafka partition in a group-partitioned job; use reduce_by_key_and_window_with_inverse for windows (its window moves with the partition), update_state_by_key or map_with_state for state",
+                    p.id, p.description
+                )));
+            }
             crate::checkpoint_store::check_graph(&*group.store()?, &print.join("\n"))?;
         }
         let start = RecurringTimer::next_time(graph.clock.now(), graph.batch_interval);

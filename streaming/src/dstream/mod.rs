@@ -6,6 +6,7 @@ pub(crate) mod counted;
 pub(crate) mod event_time;
 pub(crate) mod file_input;
 pub(crate) mod group_state;
+pub(crate) mod group_window;
 pub(crate) mod json_input;
 pub(crate) mod map_with_state;
 pub(crate) mod ops;

@@ -489,6 +489,24 @@ where
         P: Fn(&(K, V)) -> bool + Send + Sync + 'static,
     {
         let reduce: Reduce<V> = Arc::new(reduce);
+        // In a group-partitioned job: each input partition's window apart, checkpointed with
+        // the partition.
+        if let Some(group) = self.graph.services.group.get().cloned() {
+            let spec = crate::dstream::group_window::WindowSpec {
+                reduce,
+                inverse: Arc::new(inverse),
+                keep: keep.map(|k| Arc::new(k) as Keep<K, V>),
+                window,
+                slide,
+            };
+            let node = crate::dstream::group_window::GroupWindowNode::new(
+                self.inner.clone(),
+                spec,
+                group,
+                self.graph.services.clone(),
+            );
+            return DStream::from_node(&self.graph, node);
+        }
         let r = reduce.clone();
         let reduced = self.reduce_by_key_with_partitions(move |a, b| r(a, b), partitions);
         let store = StateStore::new(
