@@ -48,8 +48,14 @@ impl Job {
 
     /// Starts a member.
     fn member(&self) -> Member {
+        self.member_with(&[])
+    }
+
+    /// Starts a member with more arguments.
+    fn member_with(&self, extra: &[&str]) -> Member {
         Member(Some(
             Command::new(env!("CARGO_BIN_EXE_emberflow-group-job"))
+                .args(extra)
                 .args([
                     "--kafka",
                     &broker(),
@@ -521,4 +527,26 @@ fn a_plain_window_in_a_group_partitioned_job_is_refused() {
         !job.ckpt.join("graph").exists(),
         "the refused graph was recorded"
     );
+}
+
+/// The partitions' checkpoints in an S3-compatible bucket (the server `scripts/test.sh`
+/// starts): a member is killed and another takes over from what the bucket holds.
+#[cfg(feature = "s3")]
+#[test]
+fn members_share_checkpoints_in_an_s3_bucket() {
+    let job = Job::new("s3members");
+    let url = format!("s3://emberflow-test/{}", job.group);
+    let mut sent = produce(&job.topic, 0, 1_000);
+    let a = job.member_with(&["--s3", &url]);
+    let b = job.member_with(&["--s3", &url]);
+    job.wait_saved(1_000, Duration::from_secs(90));
+    a.kill();
+    sent.extend(produce(&job.topic, 1_000, 2_000));
+    job.wait_saved(2_000, Duration::from_secs(90));
+    b.stop();
+    assert!(
+        !job.ckpt.join("partitions").exists(),
+        "the partitions' checkpoints went to the bucket, not the directory"
+    );
+    assert_exact(&job, &sent);
 }

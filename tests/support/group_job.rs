@@ -2,7 +2,7 @@
 //! starts several, kills, pauses and stops them). Not a user tool.
 //!
 //! `emberflow-group-job --kafka BROKERS --topic T --group G --checkpoint DIR --out DIR
-//! [--batch-ms N] [--session-ms N]`
+//! [--batch-ms N] [--session-ms N] [--s3 s3://bucket/prefix]`
 //!
 //! Reads keyed records (`key` → decimal `value`) from T as a member of the consumer group G;
 //! keeps a running total per key with `map_with_state`; saves, per batch and partition, one
@@ -28,6 +28,9 @@ fn main() -> emberflow::Result<()> {
     let need = |name: &str| arg(name).ok_or_else(|| Error::user(format!("{name} is required")));
     let (brokers, topic, group) = (need("--kafka")?, need("--topic")?, need("--group")?);
     let ckpt = need("--checkpoint")?;
+    // `--s3 s3://bucket/prefix`: the partitions' checkpoints in an S3-compatible bucket
+    // (endpoint from EMBERFLOW_S3_ENDPOINT) instead of the checkpoint directory.
+    let s3 = arg("--s3");
     let out = std::path::PathBuf::from(need("--out")?);
     let batch = Duration::from_millis(
         arg("--batch-ms")
@@ -47,12 +50,15 @@ fn main() -> emberflow::Result<()> {
     let ssc = StreamingContext::get_or_create(
         &ckpt,
         |ssc| {
-            let records = KafkaUtils::create_direct_stream(
+            let direct = KafkaUtils::create_direct_stream(
                 ssc,
                 params.clone(),
                 ConsumerStrategy::subscribe([topic.clone()]),
-            )?
-            .group_partitioned();
+            )?;
+            let records = match &s3 {
+                None => direct.group_partitioned(),
+                Some(url) => direct.group_partitioned_in(s3_store(url)?),
+            };
             let keyed = records.map(|r: ConsumerRecord| {
                 let key =
                     String::from_utf8_lossy(r.key.as_deref().unwrap_or_default()).into_owned();
@@ -95,6 +101,34 @@ fn main() -> emberflow::Result<()> {
     ssc.start()?;
     ssc.await_termination()?;
     Ok(())
+}
+
+/// The S3-compatible store at `url`, on the server EMBERFLOW_S3_ENDPOINT names.
+#[cfg(all(feature = "kafka", feature = "s3"))]
+fn s3_store(
+    url: &str,
+) -> emberflow::Result<std::sync::Arc<dyn emberflow::checkpoint_store::CheckpointStore>> {
+    let endpoint = std::env::var("EMBERFLOW_S3_ENDPOINT")
+        .map_err(|_| emberflow::Error::user("--s3 needs EMBERFLOW_S3_ENDPOINT"))?;
+    Ok(std::sync::Arc::new(
+        emberflow::checkpoint_store::ObjectCheckpointStore::from_url(
+            url,
+            [
+                ("aws_endpoint", endpoint.as_str()),
+                ("aws_allow_http", "true"),
+                ("aws_region", "us-east-1"),
+                ("aws_access_key_id", "test"),
+                ("aws_secret_access_key", "test"),
+            ],
+        )?,
+    ))
+}
+
+#[cfg(all(feature = "kafka", not(feature = "s3")))]
+fn s3_store(
+    _: &str,
+) -> emberflow::Result<std::sync::Arc<dyn emberflow::checkpoint_store::CheckpointStore>> {
+    Err(emberflow::Error::user("--s3 needs the s3 feature"))
 }
 
 #[cfg(not(feature = "kafka"))]
