@@ -67,11 +67,10 @@ impl Slot {
     /// checkpoint was written and no newer generation has claimed the partition since.
     pub fn may_write(&self) -> Result<()> {
         if self.dead.load(Ordering::SeqCst) {
-            return Err(Error::Fenced {
-                partition: self.label.clone(),
-                generation: self.lease.generation(),
-                newer: self.lease.generation(),
-            });
+            return Err(Error::IllegalState(format!(
+                "partition {}: its checkpoint for batch {} was not written, so its outputs are left to whoever claims it next",
+                self.label, self.time
+            )));
         }
         self.lease.check()
     }

@@ -471,7 +471,9 @@ impl DirectKafkaStream {
     /// `save_as_text_files` writes one file per batch and partition, so nothing is lost or
     /// counted twice. A member that lost a partition (paused past `session.timeout.ms`, say)
     /// is fenced by the generation of its claim: it writes neither state nor outputs for it.
-    /// Every member must run the same graph (checked when it starts).
+    /// Every member must run the same graph (checked when it starts). A batch run again
+    /// after a takeover keeps its first batch time for its outputs and windows; the time
+    /// `map_with_state` functions are given is the running member's batch time.
     ///
     /// Needs a `group.id`, `ConsumerStrategy::subscribe` of one topic, and a checkpoint
     /// directory (`get_or_create`) or [`group_partitioned_in`](Self::group_partitioned_in)'s
