@@ -387,3 +387,127 @@ impl PartitionGroup {
         self.let_go();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::checkpoint_store::LocalDirStore;
+
+    /// A state that is one byte string per partition.
+    #[derive(Default)]
+    struct Bytes(Mutex<BTreeMap<usize, Vec<u8>>>);
+
+    impl PartitionState for Bytes {
+        fn save_slot(&self, slot: usize) -> Result<Vec<u8>> {
+            Ok(self.0.lock().get(&slot).cloned().unwrap_or_default())
+        }
+        fn load_slot(&self, slot: usize, data: Option<&[u8]>, _time: Time) -> Result<()> {
+            let mut m = self.0.lock();
+            match data {
+                Some(d) => m.insert(slot, d.to_vec()),
+                None => m.remove(&slot),
+            };
+            Ok(())
+        }
+    }
+
+    fn member(store: &Arc<dyn CheckpointStore>, name: &str) -> (Arc<PartitionGroup>, Arc<Bytes>) {
+        let g = Arc::new(PartitionGroup::new(name.into()));
+        g.set_store(store.clone());
+        g.set_slots(4);
+        let state = Arc::new(Bytes::default());
+        let weak: Weak<dyn PartitionState> = Arc::downgrade(&state) as _;
+        g.register_state(weak);
+        (g, state)
+    }
+
+    fn t(ms: u64) -> Time {
+        Time::from_millis(ms)
+    }
+
+    /// Runs batch `time` of `g` over `slot` with `source`, writing `state` after it.
+    fn batch(g: &Arc<PartitionGroup>, state: &Bytes, time: Time, source: &[u8], after: &[u8]) {
+        let work = g.begin_batch(time, vec![(1, time, source.to_vec())]);
+        work().unwrap();
+        state.0.lock().insert(1, after.to_vec());
+    }
+
+    #[test]
+    fn a_new_owner_restores_the_state_before_the_unfinished_batch_and_runs_it_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn CheckpointStore> = Arc::new(LocalDirStore::new(dir.path()).unwrap());
+        let (a, a_state) = member(&store, "a");
+        assert!(a.gain(1, "orders-1").unwrap());
+        assert_eq!(a.active(), vec![(1, "orders-1".to_string(), None)]);
+        batch(&a, &a_state, t(1000), b"range 0..10", b"sum 10");
+        a.batch_completed(t(1000));
+        // Batch 2000's checkpoint is written (state before it: "sum 10"), then a dies.
+        batch(&a, &a_state, t(2000), b"range 10..25", b"sum 25");
+        let (b, b_state) = member(&store, "b");
+        assert!(b.gain(1, "orders-1").unwrap());
+        assert_eq!(b_state.0.lock().get(&1).unwrap(), b"sum 10");
+        assert_eq!(
+            b.active(),
+            vec![(
+                1,
+                "orders-1".to_string(),
+                Some((t(2000), b"range 10..25".to_vec()))
+            )]
+        );
+        assert_eq!(b.active()[0].2, None, "the re-run is handed out once");
+    }
+
+    #[test]
+    fn a_partition_left_while_a_batch_reads_it_is_let_go_when_the_batch_completes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn CheckpointStore> = Arc::new(LocalDirStore::new(dir.path()).unwrap());
+        let (a, a_state) = member(&store, "a");
+        a.gain(1, "orders-1").unwrap();
+        batch(&a, &a_state, t(1000), b"r", b"s1");
+        a.leave(1);
+        assert!(a.owns(1), "batch 1000 still reads it");
+        assert!(a.active().is_empty(), "no new batch reads it");
+        assert_eq!(a_state.0.lock().get(&1).unwrap(), b"s1");
+        a.batch_completed(t(1000));
+        assert!(!a.owns(1));
+        assert!(a_state.0.lock().get(&1).is_none(), "its state is dropped");
+    }
+
+    #[test]
+    fn a_fenced_member_writes_nothing_and_claims_again_only_after_a_rebalance() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn CheckpointStore> = Arc::new(LocalDirStore::new(dir.path()).unwrap());
+        let (a, a_state) = member(&store, "a");
+        a.gain(1, "orders-1").unwrap();
+        batch(&a, &a_state, t(1000), b"r1", b"s1");
+        a.batch_completed(t(1000));
+        // a pauses; b claims the partition.
+        let (b, _) = member(&store, "b");
+        b.gain(1, "orders-1").unwrap();
+        // a resumes and runs its next batch: its checkpoint is refused, its outputs too.
+        let work = a.begin_batch(t(2000), vec![(1, t(2000), b"r2".to_vec())]);
+        work().unwrap();
+        let slot = a.layout(t(2000)).unwrap()[0].clone();
+        assert!(slot.may_write().is_err());
+        a.batch_completed(t(2000));
+        assert!(!a.owns(1));
+        assert!(
+            !a.gain(1, "orders-1").unwrap(),
+            "no claim back before the group decides"
+        );
+        let newest = PartitionLease::latest(&*store, "orders-1")
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            newest.time,
+            t(1000),
+            "a's refused checkpoint is not what counts"
+        );
+        // The group rebalances and gives it to a: a claims it afresh, b is fenced.
+        a.rebalanced().unwrap();
+        assert!(a.gain(1, "orders-1").unwrap());
+        b.rebalanced().unwrap();
+        assert!(b.active().is_empty(), "b lets go of its superseded claim");
+    }
+}
