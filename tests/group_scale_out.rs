@@ -148,31 +148,18 @@ impl Job {
 
     /// Each partition's newest saved `update_state_by_key` state: key → total.
     fn final_state(&self) -> BTreeMap<String, i64> {
-        let mut newest: BTreeMap<String, (u64, PathBuf)> = BTreeMap::new();
-        for dir in std::fs::read_dir(&self.out).unwrap().flatten() {
-            let name = dir.file_name().to_string_lossy().into_owned();
-            let Some(time) = name
-                .strip_prefix("state-")
-                .and_then(|r| r.strip_suffix(".txt"))
-                .and_then(|t| t.parse::<u64>().ok())
-            else {
-                continue;
-            };
-            for f in std::fs::read_dir(dir.path()).unwrap().flatten() {
-                let part = f.file_name().to_string_lossy().into_owned();
-                if part.starts_with("part-") && newest.get(&part).is_none_or(|(t, _)| *t < time) {
-                    newest.insert(part, (time, f.path()));
-                }
+        let mut newest: BTreeMap<String, (u64, Vec<String>)> = BTreeMap::new();
+        for (time, part, lines) in self.files("state") {
+            if newest.get(&part).is_none_or(|(t, _)| *t < time) {
+                newest.insert(part, (time, lines));
             }
         }
         let mut state = BTreeMap::new();
-        for (_, path) in newest.values() {
-            for line in std::fs::read_to_string(path).unwrap().lines() {
+        for (_, lines) in newest.values() {
+            for line in lines {
                 let (k, v) = line.split_once(',').unwrap();
-                assert!(
-                    state.insert(k.to_owned(), v.parse().unwrap()).is_none(),
-                    "{k} in two partitions"
-                );
+                let before = state.insert(k.to_owned(), v.parse().unwrap());
+                assert!(before.is_none(), "{k} in two partitions");
             }
         }
         state

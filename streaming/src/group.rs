@@ -36,6 +36,29 @@ pub trait PartitionState: Send + Sync {
     fn load_slot(&self, slot: usize, data: Option<&[u8]>, time: Time) -> Result<()>;
 }
 
+/// Encodes an operator's state of one partition (`what` names the operator in errors).
+pub(crate) fn encode<T: Serialize>(what: &str, state: &T) -> Result<Vec<u8>> {
+    bincode::serialize(state).map_err(|e| Error::CheckpointEncoding {
+        stream: what.into(),
+        reason: e.to_string(),
+    })
+}
+
+/// Decodes what [`encode`] wrote; `None` (a partition nobody checkpointed) is empty.
+pub(crate) fn decode<T: serde::de::DeserializeOwned + Default>(
+    what: &str,
+    data: Option<&[u8]>,
+) -> Result<T> {
+    match data {
+        Some(d) => bincode::deserialize(d).map_err(|e| {
+            Error::IllegalState(format!(
+                "{what}: a partition's state cannot be decoded: {e}"
+            ))
+        }),
+        None => Ok(T::default()),
+    }
+}
+
 /// What a partition's checkpoint holds.
 #[derive(Serialize, Deserialize)]
 struct PartitionCheckpoint {
@@ -148,8 +171,18 @@ impl PartitionGroup {
         })
     }
 
-    pub(crate) fn register_state(&self, state: Weak<dyn PartitionState>) {
-        self.states.lock().push(state);
+    /// Registers an operator's per-partition state (held weakly: the operator holds the
+    /// services that hold the group).
+    pub(crate) fn register_state<T: PartitionState + 'static>(&self, state: &Arc<T>) {
+        let weak: Weak<dyn PartitionState> = Arc::downgrade(state) as _;
+        self.states.lock().push(weak);
+    }
+
+    /// One empty value per partition state is kept for ([`slots`](Self::slots)).
+    pub(crate) fn per_slot<T: Default>(&self) -> Vec<Mutex<T>> {
+        (0..self.slots().max(1))
+            .map(|_| Mutex::new(T::default()))
+            .collect()
     }
 
     /// The live operators, each with its name in checkpoints: its place among the
@@ -417,8 +450,7 @@ mod tests {
         g.set_store(store.clone());
         g.set_slots(4);
         let state = Arc::new(Bytes::default());
-        let weak: Weak<dyn PartitionState> = Arc::downgrade(&state) as _;
-        g.register_state(weak);
+        g.register_state(&state);
         (g, state)
     }
 

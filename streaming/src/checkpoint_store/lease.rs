@@ -89,24 +89,24 @@ fn ckpt_name(partition: &str, generation: u64, time_ms: u64) -> String {
     format!("{}ckpt-{generation:020}-{time_ms:020}", dir(partition))
 }
 
+/// The numbers that follow `prefix` in the store's names, ascending (names are
+/// zero-padded, so the store's order is numeric).
+fn numbered(store: &dyn CheckpointStore, prefix: &str) -> Result<Vec<u64>> {
+    Ok(store
+        .list(prefix)?
+        .iter()
+        .filter_map(|n| n.strip_prefix(prefix)?.parse().ok())
+        .collect())
+}
+
 /// The generations claimed so far, ascending.
 fn claims(store: &dyn CheckpointStore, partition: &str) -> Result<Vec<u64>> {
-    let prefix = format!("{}claim-", dir(partition));
-    Ok(store
-        .list(&prefix)?
-        .iter()
-        .filter_map(|n| n.strip_prefix(&prefix)?.parse().ok())
-        .collect())
+    numbered(store, &format!("{}claim-", dir(partition)))
 }
 
 /// The checkpoints of `generation`, by batch time ascending.
 fn ckpts(store: &dyn CheckpointStore, partition: &str, generation: u64) -> Result<Vec<u64>> {
-    let prefix = format!("{}ckpt-{generation:020}-", dir(partition));
-    Ok(store
-        .list(&prefix)?
-        .iter()
-        .filter_map(|n| n.strip_prefix(&prefix)?.parse().ok())
-        .collect())
+    numbered(store, &format!("{}ckpt-{generation:020}-", dir(partition)))
 }
 
 fn read_claim(store: &dyn CheckpointStore, partition: &str, generation: u64) -> Result<Claim> {

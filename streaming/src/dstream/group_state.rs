@@ -40,21 +40,11 @@ where
     fn save_slot(&self, slot: usize) -> Result<Vec<u8>> {
         let p = self.parts[slot].lock();
         let entries: Vec<(&K, &S)> = p.iter().collect();
-        bincode::serialize(&entries).map_err(|e| Error::CheckpointEncoding {
-            stream: "update_state_by_key".into(),
-            reason: e.to_string(),
-        })
+        crate::group::encode("update_state_by_key", &entries)
     }
 
     fn load_slot(&self, slot: usize, data: Option<&[u8]>, _time: Time) -> Result<()> {
-        let entries: Vec<(K, S)> = match data {
-            Some(d) => bincode::deserialize(d).map_err(|e| {
-                Error::IllegalState(format!(
-                    "update_state_by_key: a partition's state cannot be decoded: {e}"
-                ))
-            })?,
-            None => Vec::new(),
-        };
+        let entries: Vec<(K, S)> = crate::group::decode("update_state_by_key", data)?;
         *self.parts[slot].lock() = entries.into_iter().collect();
         Ok(())
     }
@@ -82,12 +72,9 @@ where
         services: Arc<crate::services::Services>,
     ) -> Self {
         let state = Arc::new(GroupState {
-            parts: (0..group.slots().max(1))
-                .map(|_| Mutex::new(StableHashMap::default()))
-                .collect(),
+            parts: group.per_slot(),
         });
-        let weak: std::sync::Weak<dyn crate::group::PartitionState> = Arc::downgrade(&state) as _;
-        group.register_state(weak);
+        group.register_state(&state);
         GroupStateNode {
             parent,
             update,

@@ -48,6 +48,15 @@ struct Saved<K, V> {
     current: Vec<(K, V)>,
 }
 
+impl<K, V> Default for Saved<K, V> {
+    fn default() -> Self {
+        Saved {
+            batches: Vec::new(),
+            current: Vec::new(),
+        }
+    }
+}
+
 pub(crate) struct GroupWindows<K, V> {
     parts: Vec<Mutex<PartWindow<K, V>>>,
 }
@@ -71,28 +80,19 @@ where
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
         };
-        bincode::serialize(&saved).map_err(|e| Error::CheckpointEncoding {
-            stream: "reduce_by_key_and_window_with_inverse".into(),
-            reason: e.to_string(),
-        })
+        crate::group::encode("reduce_by_key_and_window_with_inverse", &saved)
     }
 
     fn load_slot(&self, slot: usize, data: Option<&[u8]>, _time: Time) -> Result<()> {
+        let saved: Saved<K, V> =
+            crate::group::decode("reduce_by_key_and_window_with_inverse", data)?;
         let mut p = self.parts[slot].lock();
-        *p = PartWindow::default();
-        if let Some(d) = data {
-            let saved: Saved<K, V> = bincode::deserialize(d).map_err(|e| {
-                Error::IllegalState(format!(
-                    "a window's partition checkpoint cannot be decoded: {e}"
-                ))
-            })?;
-            p.batches = saved
-                .batches
-                .into_iter()
-                .map(|(t, kv)| (t, kv.into_iter().collect()))
-                .collect();
-            p.current = saved.current.into_iter().collect();
-        }
+        p.batches = saved
+            .batches
+            .into_iter()
+            .map(|(t, kv)| (t, kv.into_iter().collect()))
+            .collect();
+        p.current = saved.current.into_iter().collect();
         Ok(())
     }
 }
@@ -130,12 +130,9 @@ where
         services: Arc<crate::services::Services>,
     ) -> Self {
         let windows = Arc::new(GroupWindows {
-            parts: (0..group.slots().max(1))
-                .map(|_| Mutex::new(PartWindow::default()))
-                .collect(),
+            parts: group.per_slot(),
         });
-        let weak: std::sync::Weak<dyn crate::group::PartitionState> = Arc::downgrade(&windows) as _;
-        group.register_state(weak);
+        group.register_state(&windows);
         GroupWindowNode {
             parent,
             reduce: spec.reduce,

@@ -110,6 +110,24 @@ impl<K: Hash + Eq, S> Undo<K, S> {
     }
 }
 
+impl<K: Hash + Eq + Clone, S> StatePartition<K, S> {
+    /// Puts in a key's state from outside the batches (an initial or restored state), as
+    /// touched at `time`: its idle time restarts there. `track`: the spec has a timeout.
+    fn restore(&mut self, k: K, s: S, time: Time, track: bool) {
+        if track {
+            self.by_time.entry(time).or_default().push(k.clone());
+        }
+        self.map.insert(
+            k,
+            Entry {
+                value: Some(s),
+                touched: time,
+                deadline: NO_DEADLINE,
+            },
+        );
+    }
+}
+
 impl<K, S> Default for StatePartition<K, S> {
     fn default() -> Self {
         StatePartition {
@@ -317,18 +335,9 @@ where
         rdd.partition_by(self.partitioner.clone())
             .run_job(|tc, it| {
                 let mut p = self.parts[tc.partition()].lock();
+                let track = self.timeout.is_some();
                 for (k, s) in it {
-                    if self.timeout.is_some() {
-                        p.by_time.entry(time).or_default().push(k.clone());
-                    }
-                    p.map.insert(
-                        k,
-                        Entry {
-                            value: Some(s),
-                            touched: time,
-                            deadline: NO_DEADLINE,
-                        },
-                    );
+                    p.restore(k, s, time, track);
                 }
                 Ok(())
             })?;
@@ -451,36 +460,16 @@ where
             .iter()
             .filter_map(|(k, e)| Some((k, e.value.as_ref()?)))
             .collect();
-        bincode::serialize(&entries).map_err(|e| Error::CheckpointEncoding {
-            stream: "map_with_state".into(),
-            reason: e.to_string(),
-        })
+        crate::group::encode("map_with_state", &entries)
     }
 
     fn load_slot(&self, slot: usize, data: Option<&[u8]>, time: Time) -> Result<()> {
-        let entries: Vec<(K, S)> = match data {
-            Some(d) => bincode::deserialize(d).map_err(|e| {
-                Error::IllegalState(format!(
-                    "map_with_state: a partition's state cannot be decoded: {e}"
-                ))
-            })?,
-            None => Vec::new(),
-        };
+        let entries: Vec<(K, S)> = crate::group::decode("map_with_state", data)?;
         let mut p = self.parts[slot].lock();
         *p = StatePartition::default();
-        // Keys count as touched at the batch the state precedes: idle time restarts there.
+        let track = self.timeout.is_some();
         for (k, s) in entries {
-            if self.timeout.is_some() {
-                p.by_time.entry(time).or_default().push(k.clone());
-            }
-            p.map.insert(
-                k,
-                Entry {
-                    value: Some(s),
-                    touched: time,
-                    deadline: NO_DEADLINE,
-                },
-            );
+            p.restore(k, s, time, track);
         }
         Ok(())
     }

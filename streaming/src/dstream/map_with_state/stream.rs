@@ -204,9 +204,7 @@ where
             inline: std::sync::OnceLock::new(),
         });
         if let Some(g) = &group {
-            let weak: std::sync::Weak<dyn crate::group::PartitionState> =
-                Arc::downgrade(&shared) as _;
-            g.register_state(weak);
+            g.register_state(&shared);
         }
         // At a restart: the newest state written before the first batch run again; the
         // batches after it are replayed by that batch's update.
