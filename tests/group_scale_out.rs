@@ -386,6 +386,9 @@ fn members_come_and_go_and_every_record_counts_once() {
     c.stop();
     d.stop();
     assert_exact(&job, &sent);
+    // Members stopped gracefully leave no metadata of their own; the killed one's stays.
+    let left = std::fs::read_dir(job.ckpt.join("members")).unwrap().count();
+    assert_eq!(left, 1, "only the killed member's directory is left");
     // Partitions changed hands: some claimed more than once.
     assert!(
         job.owners().values().any(|(g, _)| *g > 1),

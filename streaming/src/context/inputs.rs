@@ -22,9 +22,9 @@ impl StreamingContext {
     /// consumer group's partitions): the handle a group-partitioned source works through.
     /// Partition checkpoints go to `store`, or, without one, to the context's checkpoint
     /// directory; the context's own metadata checkpoints then go to a directory of this
-    /// member's under it (`members/<member>`), never read by another member, so every start
-    /// of the program builds its graph afresh and restores partitions as it gains them. One
-    /// group input per job.
+    /// member's under it (`members/<member>`, removed when the member stops), never read by
+    /// another member, so every start of the program builds its graph afresh and restores
+    /// partitions as it gains them. One group input per job.
     pub fn group_input(
         &self,
         store: Option<Arc<dyn crate::checkpoint_store::CheckpointStore>>,

@@ -269,6 +269,15 @@ impl StreamingContext {
         if options.stop_context {
             self.inner.graph.ctx.stop();
         }
+        if let Some(group) = self.inner.graph.group.get() {
+            // A group member's own metadata checkpoints are never read by another start
+            // (each start builds its graph afresh and restores partitions): gone with it.
+            if let Some(dir) = self.inner.graph.checkpoint_dir.lock().clone() {
+                if dir.ends_with(std::path::Path::new("members").join(group.member())) {
+                    let _ = std::fs::remove_dir_all(&dir);
+                }
+            }
+        }
         self.inner.waiter.notify_stop();
         log::info!(
             "StreamingContext stopped ({})",
