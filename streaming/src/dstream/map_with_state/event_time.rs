@@ -118,3 +118,55 @@ where
         );
     }
 }
+
+// `map_with_state` on an event stream lives here, beside its inline checkpoint, so that the
+// event-time module does not import the state module that imports it.
+impl<K, V> crate::dstream::event_time::EventStream<(K, V)>
+where
+    K: Data + std::hash::Hash + Eq + serde::Serialize + serde::de::DeserializeOwned,
+    V: Data,
+{
+    /// [`DStream::map_with_state`](crate::DStream::map_with_state) on the records, with event-time timeouts: a state whose
+    /// function called [`State::set_timeout_timestamp`](crate::State::set_timeout_timestamp)
+    /// times out once the watermark passes that time (Spark's `EventTimeTimeout`).
+    ///
+    /// ```
+    /// use emberflow_streaming::testing::BatchRunner;
+    /// use emberflow_streaming::{EventTime, State, StateSpec, Time};
+    /// use std::time::Duration;
+    /// let runner = BatchRunner::new(Duration::from_secs(1));
+    /// // (user, event time in seconds)
+    /// let events = runner.queue_input::<(u32, i64), (u32, i64)>(vec![
+    ///     vec![(1, 10), (2, 11)],
+    ///     vec![(1, 40)], // watermark 40 - 5 = 35 from the next batch: user 2 (timeout 21) ends
+    ///     vec![],
+    /// ]);
+    /// let timed = events.with_watermark(|e| EventTime::from_millis(e.1 * 1000), Duration::from_secs(5));
+    /// let sessions = timed.map_with_state(StateSpec::function(
+    ///     |_: Time, user: &u32, at: Option<i64>, s: &mut State<u32>| match at {
+    ///         Some(at) => {
+    ///             s.update(s.get().copied().unwrap_or(0) + 1);
+    ///             s.set_timeout_timestamp(EventTime::from_millis((at + 10) * 1000));
+    ///             None
+    ///         }
+    ///         None => Some((*user, *s.get().unwrap())), // timing out: report the count
+    ///     },
+    /// ));
+    /// let ended = runner.collect(&sessions);
+    /// runner.run(3)?;
+    /// // User 1's timeout moved to 50 s with its second event; user 2's (21 s) passed.
+    /// assert_eq!(ended.batches(), vec![vec![], vec![], vec![(2, 1)]]);
+    /// # Ok::<(), emberflow_streaming::Error>(())
+    /// ```
+    pub fn map_with_state<S, U>(
+        &self,
+        spec: crate::dstream::state_spec::StateSpec<K, V, S, U>,
+    ) -> crate::dstream::map_with_state::MapWithStateDStream<K, V, S, U>
+    where
+        S: Data + serde::Serialize + serde::de::DeserializeOwned,
+        U: Data + serde::Serialize + serde::de::DeserializeOwned,
+    {
+        self.stream
+            .map_with_state_on_events(spec, self.watermark.clone(), self.time_of.clone())
+    }
+}
