@@ -491,6 +491,19 @@ mod tests {
     }
 
     #[test]
+    fn partitions_up_to_the_reserved_count_are_claimed_and_one_beyond_is_refused_clearly() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn CheckpointStore> = Arc::new(LocalDirStore::new(dir.path()).unwrap());
+        let (a, _) = member(&store, "a");
+        // The topic grew from 1 to 4 partitions: all within the 4 reserved.
+        for p in 0..4 {
+            assert!(a.gain(p, &format!("orders-{p}")).unwrap());
+        }
+        let err = a.gain(4, "orders-4").unwrap_err().to_string();
+        assert!(err.contains("restart the members"), "{err}");
+    }
+
+    #[test]
     fn a_partition_left_while_a_batch_reads_it_is_let_go_when_the_batch_completes() {
         let dir = tempfile::tempdir().unwrap();
         let store: Arc<dyn CheckpointStore> = Arc::new(LocalDirStore::new(dir.path()).unwrap());
