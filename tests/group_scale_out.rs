@@ -34,9 +34,14 @@ struct Job {
 
 impl Job {
     fn new(name: &str) -> Job {
-        let root = common::temp_dir();
         let topic = unique(name);
         create_topic(&topic, PARTITIONS);
+        Job::on(name, topic)
+    }
+
+    /// Another job (own group, directories) over the same topic.
+    fn on(name: &str, topic: String) -> Job {
+        let root = common::temp_dir();
         Job {
             ckpt: root.path().join("ckpt"),
             out: root.path().join("out"),
@@ -394,6 +399,44 @@ fn members_come_and_go_and_every_record_counts_once() {
         job.owners().values().any(|(g, _)| *g > 1),
         "{:?}",
         job.owners()
+    );
+    // A single process over the same records ends with the same state and windows.
+    let single = Job::on("single", job.topic.clone());
+    let only = single.member();
+    single.wait_saved(sent.len(), Duration::from_secs(90));
+    only.stop();
+    assert_eq!(single.final_state(), job.final_state());
+    let last_windows = |j: &Job| -> BTreeMap<String, String> {
+        let mut newest: BTreeMap<String, (u64, Vec<String>)> = BTreeMap::new();
+        for (time, part, lines) in j.files("window") {
+            if newest.get(&part).is_none_or(|(t, _)| *t < time) {
+                newest.insert(part, (time, lines));
+            }
+        }
+        newest
+            .into_values()
+            .flat_map(|(_, lines)| lines)
+            .map(|l| {
+                let (k, v) = l.split_once(',').unwrap();
+                (k.to_owned(), v.to_owned())
+            })
+            .collect()
+    };
+    let keys = |j: &Job| -> BTreeMap<String, i64> {
+        let mut m = BTreeMap::new();
+        for r in j.saved() {
+            *m.entry(r.0).or_default() += r.1;
+        }
+        m
+    };
+    assert_eq!(
+        keys(&single),
+        keys(&job),
+        "per-key totals of the saved records"
+    );
+    assert_eq!(
+        last_windows(&single).keys().collect::<Vec<_>>(),
+        last_windows(&job).keys().collect::<Vec<_>>()
     );
 }
 
