@@ -583,3 +583,29 @@ fn members_share_checkpoints_in_an_s3_bucket() {
     );
     assert_exact(&job, &sent);
 }
+
+/// Batches of a group-partitioned job run one after another: concurrent jobs are refused.
+#[test]
+fn concurrent_jobs_in_a_group_partitioned_job_are_refused() {
+    use emberflow::kafka::{ConsumerStrategy, KafkaParams, KafkaUtils};
+    use emberflow::prelude::*;
+    let job = Job::new("concurrent");
+    let ctx = Context::local(1);
+    let ssc = StreamingContext::get_or_create(
+        &job.ckpt,
+        |ssc| {
+            KafkaUtils::create_direct_stream(
+                ssc,
+                KafkaParams::new(broker()).group_id(job.group.clone()),
+                ConsumerStrategy::subscribe([job.topic.clone()]),
+            )?
+            .group_partitioned()
+            .foreach_rdd(|_, _| Ok(()));
+            Ok(())
+        },
+        StreamingContext::builder(&ctx, Duration::from_millis(200)).concurrent_jobs(2),
+    )
+    .unwrap();
+    let err = ssc.start().unwrap_err();
+    assert!(err.to_string().contains("concurrent_jobs is 2"), "{err}");
+}

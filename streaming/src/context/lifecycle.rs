@@ -77,6 +77,14 @@ impl StreamingContext {
                 .iter()
                 .map(|p| format!("{}: {}", p.id, p.description))
                 .collect();
+            // A partition's checkpoint holds its state before the batch: batches must run
+            // one after another.
+            if graph.config.concurrent_jobs > 1 {
+                return Err(Error::InvalidConfig(format!(
+                    "a group-partitioned job runs its batches one after another (each partition's checkpoint holds its state before the batch); concurrent_jobs is {}",
+                    graph.config.concurrent_jobs
+                )));
+            }
             // Operators whose data would not move with a partition: refused, not wrong.
             if let Some(p) = graph.fingerprint().into_iter().find(|p| {
                 let kind = p.description.split(' ').next().unwrap_or_default();
