@@ -48,7 +48,9 @@ impl Dashboard {
     /// `prefix-<time_ms>.txt/`; its snapshot counts what this member processed.
     pub fn build_member(lines: &DStream<String>, prefix: String) -> Dashboard {
         let latest = Arc::new(Mutex::new(Snapshot::default()));
-        let facts = lines.map_partitions(|it| facts(it).into_iter());
+        // Cached: both outputs read the batch's facts, and the records are read from Kafka
+        // once (without it, the second output read the whole batch from the broker again).
+        let facts = lines.map_partitions(|it| facts(it).into_iter()).cache();
         facts.save_as_text_files(prefix, "txt");
         let l = latest.clone();
         facts.foreach_rdd(move |rdd, time| {
