@@ -12,7 +12,7 @@
 //! generation claimed the partition: this member was paused past its session, a zombie)
 //! makes the member drop the partition, and its outputs for it are not written.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
 
@@ -124,9 +124,13 @@ pub struct PartitionGroup {
     states: Mutex<Vec<Weak<dyn PartitionState>>>,
     /// Each running batch's partitions, in the order of its RDD's partitions.
     layouts: Mutex<BTreeMap<Time, Arc<Vec<Arc<Slot>>>>>,
-    /// Partitions this member was fenced out of: not claimed again until the group assigns
-    /// them anew (else a resumed zombie would take them back from their new owner).
-    fenced: Mutex<BTreeSet<usize>>,
+    /// Partitions this member was fenced out of, and when: not claimed again until the group
+    /// rebalances (else a resumed zombie would take them back from their new owner) or, if
+    /// the group keeps giving them to this member, until `fence_grace` has passed (the other
+    /// member claimed them in a rebalance this member saw together with the next one, which
+    /// gave them back; by then it has let them go).
+    fenced: Mutex<BTreeMap<usize, std::time::Instant>>,
+    fence_grace: Mutex<std::time::Duration>,
     slots: std::sync::atomic::AtomicUsize,
 }
 
@@ -147,7 +151,8 @@ impl PartitionGroup {
             owned: Mutex::new(BTreeMap::new()),
             states: Mutex::new(Vec::new()),
             layouts: Mutex::new(BTreeMap::new()),
-            fenced: Mutex::new(BTreeSet::new()),
+            fenced: Mutex::new(BTreeMap::new()),
+            fence_grace: Mutex::new(std::time::Duration::from_secs(45)),
             slots: std::sync::atomic::AtomicUsize::new(0),
         }
     }
@@ -218,6 +223,16 @@ impl PartitionGroup {
             .collect()
     }
 
+    /// The partitions new batches read (not those being let go).
+    pub fn active_slots(&self) -> Vec<usize> {
+        self.owned
+            .lock()
+            .iter()
+            .filter(|(_, o)| !o.leaving)
+            .map(|(s, _)| *s)
+            .collect()
+    }
+
     /// How many partitions new batches read.
     pub fn active_count(&self) -> usize {
         self.owned.lock().values().filter(|o| !o.leaving).count()
@@ -261,11 +276,24 @@ impl PartitionGroup {
         Ok(())
     }
 
+    /// How long a partition this member was fenced out of stays unclaimed while no rebalance
+    /// comes (the group's session timeout: by then a member that claimed it has heard that
+    /// the group moved it on). Default 45 s, Kafka's.
+    pub fn set_fence_grace(&self, grace: std::time::Duration) {
+        *self.fence_grace.lock() = grace;
+    }
+
     /// Claims `slot` (named `label`) and restores its state. Not done while a batch that read
     /// the partition before is still running, or after this member was fenced out of it
-    /// (until the group assigns it again): `Ok(false)`.
+    /// (until the group rebalances or the fence grace passes): `Ok(false)`.
     pub fn gain(&self, slot: usize, label: &str) -> Result<bool> {
-        if self.owns(slot) || self.busy(slot) || self.fenced.lock().contains(&slot) {
+        let grace = *self.fence_grace.lock();
+        let fenced = self
+            .fenced
+            .lock()
+            .get(&slot)
+            .is_some_and(|at| at.elapsed() < grace);
+        if self.owns(slot) || self.busy(slot) || fenced {
             return Ok(false);
         }
         if slot >= self.slots() {
@@ -378,7 +406,10 @@ impl PartitionGroup {
                 if let Err(e) = group.commit(&slot, source) {
                     slot.dead.store(true, Ordering::SeqCst);
                     if matches!(e, Error::Fenced { .. }) {
-                        group.fenced.lock().insert(slot.slot);
+                        group
+                            .fenced
+                            .lock()
+                            .insert(slot.slot, std::time::Instant::now());
                     }
                     log::warn!(
                         "member {}: partition {} dropped: {e}",
@@ -549,10 +580,18 @@ mod tests {
             t(1000),
             "a's refused checkpoint is not what counts"
         );
-        // The group rebalances and gives it to a: a claims it afresh, b is fenced.
+        // Had the group kept giving it to a without a rebalance a sees (b claimed it in one a
+        // saw together with the next), a claims it once the fence grace passes.
+        a.set_fence_grace(std::time::Duration::ZERO);
+        assert!(a.gain(1, "orders-1").unwrap());
+        a.leave(1);
+        let (c, _) = member(&store, "c");
+        c.gain(1, "orders-1").unwrap();
+        // The group rebalances and gives it to a: a claims it afresh, c is fenced.
         a.rebalanced().unwrap();
         assert!(a.gain(1, "orders-1").unwrap());
-        b.rebalanced().unwrap();
-        assert!(b.active().is_empty(), "b lets go of its superseded claim");
+        c.rebalanced().unwrap();
+        assert!(c.active().is_empty(), "c lets go of its superseded claim");
+        let _ = b;
     }
 }

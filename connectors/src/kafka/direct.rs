@@ -460,6 +460,23 @@ impl DirectKafkaStream {
         self.stream.clone()
     }
 
+    /// With [`group_partitioned`](Self::group_partitioned): the partitions this member
+    /// reads now (`None` for a stream that is not a group member). Empty while the group
+    /// rebalances or gives this member nothing.
+    pub fn group_partitions(&self) -> Option<Vec<i32>> {
+        match self.state.group.get() {
+            Some(Ok(member)) => Some(
+                member
+                    .input
+                    .active_slots()
+                    .into_iter()
+                    .map(|s| s as i32)
+                    .collect(),
+            ),
+            _ => None,
+        }
+    }
+
     /// Makes this process one member of the consumer group (`group.id`) that shares the
     /// subscribed topic: the group gives each member some of its partitions and moves them
     /// when members come and go. State kept by key (`map_with_state`) stays with the key's
@@ -533,6 +550,13 @@ impl DirectKafkaStream {
         .map_err(|e| e.to_string())?;
         // State is kept for every partition the topic may grow to without a restart.
         input.set_slots((count * 4).max(64));
+        let session_ms: u64 = self
+            .state
+            .params
+            .get("session.timeout.ms")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(45_000);
+        input.set_fence_grace(Duration::from_millis(session_ms));
         Ok(GroupMember::new(input, topic, self.state.params.clone()))
     }
 }

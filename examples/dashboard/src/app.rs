@@ -65,7 +65,8 @@ pub struct Options {
     /// Write the final results as JSON.
     #[arg(long, value_name = "PATH")]
     pub summary_json: Option<PathBuf>,
-    /// With --input-dir: stop after N batches in a row without input.
+    /// With --input-dir (or --group): stop after N batches in a row without input (a group
+    /// member counts only batches in which it reads partitions).
     #[arg(long, value_name = "N")]
     pub stop_when_idle: Option<u64>,
     /// Read order lines from Kafka instead (direct stream; needs the `kafka` feature); without
@@ -241,9 +242,16 @@ pub fn run_with_stats<S: AsRef<str>>(args: &[S]) -> Result<(Summary, RunStats)> 
             "--group needs --kafka BROKERS and --checkpoint DIR (a directory the members share)",
         )),
     };
+    // A group member's partitions now (for idleness: a member the group has not given
+    // partitions yet, or is moving them, is waiting, not idle).
+    let mut reading: Option<Reading> = None;
     let build = |ssc: &StreamingContext| -> Result<()> {
         let lines = match &opts.kafka {
-            Some(brokers) => kafka_lines(ssc, brokers, &opts.topic, opts.group.as_deref())?,
+            Some(brokers) => {
+                let (lines, r) = kafka_lines(ssc, brokers, &opts.topic, opts.group.as_deref())?;
+                reading = r;
+                lines
+            }
             None => ssc.text_file_stream(&watched),
         };
         built = Some(match &facts {
@@ -347,7 +355,7 @@ pub fn run_with_stats<S: AsRef<str>>(args: &[S]) -> Result<(Summary, RunStats)> 
         if snap.batch_orders + snap.batch_malformed > 0 {
             idle = 0;
             last_progress = Instant::now();
-        } else {
+        } else if reading.as_ref().is_none_or(|r| r() > 0) {
             idle += 1;
         }
         if let Some(total) = total_lines {
@@ -465,13 +473,16 @@ fn write_json(path: &Path, summary: &Summary) -> Result<()> {
     Ok(())
 }
 
+/// How many partitions a group member reads now.
+type Reading = Box<dyn Fn() -> usize>;
+
 #[cfg(feature = "kafka")]
 fn kafka_lines(
     ssc: &StreamingContext,
     brokers: &str,
     topic: &str,
     group: Option<&str>,
-) -> Result<emberflow::DStream<String>> {
+) -> Result<(emberflow::DStream<String>, Option<Reading>)> {
     use emberflow::kafka::{ConsumerStrategy, KafkaParams, KafkaUtils};
     let mut params = KafkaParams::new(brokers).set("auto.offset.reset", "earliest");
     if let Some(g) = group {
@@ -479,11 +490,17 @@ fn kafka_lines(
     }
     let stream =
         KafkaUtils::create_direct_stream(ssc, params, ConsumerStrategy::subscribe([topic]))?;
-    let stream = match group {
-        Some(_) => stream.group_partitioned(),
-        None => stream,
+    let (stream, reading) = match group {
+        Some(_) => {
+            let member = stream.group_partitioned();
+            let handle = member.clone();
+            let reading: Reading =
+                Box::new(move || handle.group_partitions().map_or(0, |p| p.len()));
+            (member, Some(reading))
+        }
+        None => (stream, None),
     };
-    Ok(stream.map(|r| r.value_str()))
+    Ok((stream.map(|r| r.value_str()), reading))
 }
 
 #[cfg(not(feature = "kafka"))]
@@ -492,7 +509,7 @@ fn kafka_lines(
     _: &str,
     _: &str,
     _: Option<&str>,
-) -> Result<emberflow::DStream<String>> {
+) -> Result<(emberflow::DStream<String>, Option<Reading>)> {
     Err(Error::user(
         "this build has no Kafka support; build with --features kafka",
     ))
