@@ -475,40 +475,57 @@ fn a_paused_member_past_its_session_writes_nothing_for_partitions_it_lost() {
     assert_exact(&job, &sent);
 }
 
+/// Starts an in-process member of `job` whose graph `build` makes on its group-partitioned
+/// stream (builder adjusted by `configure`); returns what `start` said, stopping it after.
+fn start_in_process(
+    job: &Job,
+    configure: impl FnOnce(emberflow::StreamingContextBuilder) -> emberflow::StreamingContextBuilder,
+    build: impl FnOnce(emberflow::kafka::DirectKafkaStream),
+) -> emberflow::Result<()> {
+    use emberflow::kafka::{ConsumerStrategy, KafkaParams, KafkaUtils};
+    use emberflow::prelude::*;
+    let ctx = Context::local(1);
+    let ssc = StreamingContext::get_or_create(
+        &job.ckpt,
+        |ssc| {
+            let records = KafkaUtils::create_direct_stream(
+                ssc,
+                KafkaParams::new(broker()).group_id(job.group.clone()),
+                ConsumerStrategy::subscribe([job.topic.clone()]),
+            )?
+            .group_partitioned();
+            build(records);
+            Ok(())
+        },
+        configure(StreamingContext::builder(&ctx, Duration::from_millis(200))),
+    )
+    .unwrap();
+    let started = ssc.start();
+    let _ = ssc.stop(StopOptions::immediate());
+    started
+}
+
 /// A member whose program differs from the one the group's first member recorded is refused
 /// when it starts, before it claims any partition.
 #[test]
 fn a_member_with_another_graph_is_refused() {
-    use emberflow::kafka::{ConsumerStrategy, KafkaParams, KafkaUtils};
     use emberflow::prelude::*;
     let job = Job::new("graphs");
-    let params = KafkaParams::new(broker()).group_id(job.group.clone());
+    let out = job.out.join("v").to_string_lossy().into_owned();
     let member = |extra_filter: bool| {
-        let ctx = Context::local(1);
-        let ssc = StreamingContext::get_or_create(
-            &job.ckpt,
-            |ssc| {
-                let records = KafkaUtils::create_direct_stream(
-                    ssc,
-                    params.clone(),
-                    ConsumerStrategy::subscribe([job.topic.clone()]),
-                )?
-                .group_partitioned();
+        start_in_process(
+            &job,
+            |b| b,
+            |records| {
                 let values = records.map(|r: emberflow::kafka::ConsumerRecord| r.value_str());
                 let values = if extra_filter {
                     values.filter(|v| !v.is_empty())
                 } else {
                     values
                 };
-                values.save_as_text_files(job.out.join("v").to_string_lossy(), "txt");
-                Ok(())
+                values.save_as_text_files(out.clone(), "txt");
             },
-            StreamingContext::builder(&ctx, Duration::from_millis(200)),
         )
-        .unwrap();
-        let started = ssc.start();
-        let _ = ssc.stop(StopOptions::immediate());
-        started
     };
     member(false).unwrap();
     let err = member(true).unwrap_err();
@@ -522,19 +539,12 @@ fn a_member_with_another_graph_is_refused() {
 /// operator to use instead; the refused program leaves nothing in the store.
 #[test]
 fn a_plain_window_in_a_group_partitioned_job_is_refused() {
-    use emberflow::kafka::{ConsumerStrategy, KafkaParams, KafkaUtils};
     use emberflow::prelude::*;
     let job = Job::new("plainwindow");
-    let ctx = Context::local(1);
-    let ssc = StreamingContext::get_or_create(
-        &job.ckpt,
-        |ssc| {
-            let records = KafkaUtils::create_direct_stream(
-                ssc,
-                KafkaParams::new(broker()).group_id(job.group.clone()),
-                ConsumerStrategy::subscribe([job.topic.clone()]),
-            )?
-            .group_partitioned();
+    let err = start_in_process(
+        &job,
+        |b| b,
+        |records| {
             records
                 .map(|r: emberflow::kafka::ConsumerRecord| (r.value_str(), 1u64))
                 .reduce_by_key_and_window(
@@ -543,12 +553,9 @@ fn a_plain_window_in_a_group_partitioned_job_is_refused() {
                     Duration::from_millis(200),
                 )
                 .foreach_rdd(|_, _| Ok(()));
-            Ok(())
         },
-        StreamingContext::builder(&ctx, Duration::from_millis(200)),
     )
-    .unwrap();
-    let err = ssc.start().unwrap_err();
+    .unwrap_err();
     assert!(
         matches!(err, Error::InvalidGraph(_))
             && err
@@ -560,6 +567,19 @@ fn a_plain_window_in_a_group_partitioned_job_is_refused() {
         !job.ckpt.join("graph").exists(),
         "the refused graph was recorded"
     );
+}
+
+/// Batches of a group-partitioned job run one after another: concurrent jobs are refused.
+#[test]
+fn concurrent_jobs_in_a_group_partitioned_job_are_refused() {
+    let job = Job::new("concurrent");
+    let err = start_in_process(
+        &job,
+        |b| b.concurrent_jobs(2),
+        |records| records.foreach_rdd(|_, _| Ok(())),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("concurrent_jobs is 2"), "{err}");
 }
 
 /// The partitions' checkpoints in an S3-compatible bucket (the server `scripts/test.sh`
@@ -582,30 +602,4 @@ fn members_share_checkpoints_in_an_s3_bucket() {
         "the partitions' checkpoints went to the bucket, not the directory"
     );
     assert_exact(&job, &sent);
-}
-
-/// Batches of a group-partitioned job run one after another: concurrent jobs are refused.
-#[test]
-fn concurrent_jobs_in_a_group_partitioned_job_are_refused() {
-    use emberflow::kafka::{ConsumerStrategy, KafkaParams, KafkaUtils};
-    use emberflow::prelude::*;
-    let job = Job::new("concurrent");
-    let ctx = Context::local(1);
-    let ssc = StreamingContext::get_or_create(
-        &job.ckpt,
-        |ssc| {
-            KafkaUtils::create_direct_stream(
-                ssc,
-                KafkaParams::new(broker()).group_id(job.group.clone()),
-                ConsumerStrategy::subscribe([job.topic.clone()]),
-            )?
-            .group_partitioned()
-            .foreach_rdd(|_, _| Ok(()));
-            Ok(())
-        },
-        StreamingContext::builder(&ctx, Duration::from_millis(200)).concurrent_jobs(2),
-    )
-    .unwrap();
-    let err = ssc.start().unwrap_err();
-    assert!(err.to_string().contains("concurrent_jobs is 2"), "{err}");
 }
