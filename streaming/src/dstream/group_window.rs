@@ -166,20 +166,10 @@ where
         self.parent.slide()
     }
     fn fingerprint(&self) -> String {
-        format!(
-            "{} window={}ms slide={}ms",
-            self.kind(),
-            self.window.as_millis(),
-            self.slide.as_millis()
-        )
+        crate::dstream::windowed::window_fingerprint(self.kind(), self.window, self.slide)
     }
     fn validate(&self, _batch_interval: Duration) -> Result<()> {
-        let (w, s) = (self.window.as_millis(), self.slide.as_millis().max(1));
-        if w == 0 || w % s != 0 {
-            return Err(Error::InvalidGraph(format!(
-                "a window of {w} ms is not a positive multiple of its slide of {s} ms"
-            )));
-        }
+        crate::dstream::windowed::check_window(self.window, self.slide, self.parent.slide())?;
         if self.slide != self.parent.slide() {
             return Err(Error::InvalidGraph(format!(
                 "a window in a group-partitioned job slides with every batch: slide {} ms, batches {} ms",

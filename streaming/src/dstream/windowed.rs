@@ -22,7 +22,20 @@ use crate::plumbing::{DStreamBase, DStreamNode};
 use crate::state_store::StateStore;
 use crate::time::Time;
 
-fn check_window(window: Duration, slide: Duration, parent_slide: Duration) -> Result<()> {
+/// How the graph fingerprint describes a windowed node.
+pub(crate) fn window_fingerprint(kind: &str, window: Duration, slide: Duration) -> String {
+    format!(
+        "{kind} window={}ms slide={}ms",
+        window.as_millis(),
+        slide.as_millis()
+    )
+}
+
+pub(crate) fn check_window(
+    window: Duration,
+    slide: Duration,
+    parent_slide: Duration,
+) -> Result<()> {
     let ms = |d: Duration| Time::from_millis(d.as_millis() as u64);
     // A zero duration is a multiple of anything, and such a stream would never emit.
     for (what, d) in [("window duration", window), ("slide duration", slide)] {
@@ -138,11 +151,7 @@ impl<T: Data> DStreamNode<T> for WindowedDStream<T> {
         own + self.window
     }
     fn fingerprint(&self) -> String {
-        format!(
-            "window window={}ms slide={}ms",
-            self.window.as_millis(),
-            self.slide.as_millis()
-        )
+        window_fingerprint("window", self.window, self.slide)
     }
     fn validate(&self, _batch: Duration) -> Result<()> {
         check_window(self.window, self.slide, self.parent.slide())
@@ -213,12 +222,7 @@ where
         (own + self.window + self.slide).max(self.store.interval() * 2 + self.window)
     }
     fn fingerprint(&self) -> String {
-        format!(
-            "{} window={}ms slide={}ms",
-            self.kind(),
-            self.window.as_millis(),
-            self.slide.as_millis()
-        )
+        window_fingerprint(self.kind(), self.window, self.slide)
     }
     /// The windowed reduction is this stream's own RDD of each batch; restored into its
     /// memo.
