@@ -60,11 +60,17 @@ if ! (echo > "/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
 fi
 export EMBERFLOW_KAFKA_BROKER="127.0.0.1:$port"
 echo "== broker up at $EMBERFLOW_KAFKA_BROKER"
+# The test bucket, made with Python's own HTTP client (curl may not be on the machine).
+s3_request() {
+  python3 -c 'import sys, urllib.request
+urllib.request.urlopen(urllib.request.Request(sys.argv[2], method=sys.argv[1]), timeout=2)' "$@" \
+    >/dev/null 2>&1
+}
 for _ in $(seq 1 300); do
-  if curl -sf -o /dev/null -X PUT "http://127.0.0.1:$s3_port/emberflow-test"; then break; fi
+  if s3_request PUT "http://127.0.0.1:$s3_port/emberflow-test"; then break; fi
   sleep 0.1
 done
-if ! curl -sf -o /dev/null "http://127.0.0.1:$s3_port/emberflow-test"; then
+if ! s3_request GET "http://127.0.0.1:$s3_port/emberflow-test"; then
   echo "the S3-compatible server did not serve 127.0.0.1:$s3_port; its log:" >&2
   cat "$broker_dir/s3.log" >&2
   exit 1
