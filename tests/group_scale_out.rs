@@ -131,7 +131,10 @@ impl Job {
     /// partition file name, lines).
     fn files(&self, kind: &str) -> Vec<(u64, String, Vec<String>)> {
         let mut out = Vec::new();
-        for dir in std::fs::read_dir(&self.out).unwrap().flatten() {
+        let Ok(dirs) = std::fs::read_dir(&self.out) else {
+            return out; // nothing saved yet
+        };
+        for dir in dirs.flatten() {
             let name = dir.file_name().to_string_lossy().into_owned();
             let Some(time) = name
                 .strip_prefix(&format!("{kind}-"))
@@ -602,4 +605,52 @@ fn members_share_checkpoints_in_an_s3_bucket() {
         "the partitions' checkpoints went to the bucket, not the directory"
     );
     assert_exact(&job, &sent);
+}
+
+/// A checkpoint directory given after the stream became a group member is where the
+/// partitions' checkpoints go.
+#[test]
+fn a_checkpoint_directory_given_after_the_group_input_holds_the_partitions() {
+    use emberflow::kafka::{ConsumerStrategy, KafkaParams, KafkaUtils};
+    use emberflow::prelude::*;
+    let job = Job::new("latedir");
+    let sent = produce(&job.topic, 0, 200);
+    let ctx = Context::local(1);
+    let ssc = StreamingContext::new(&ctx, Duration::from_millis(200));
+    KafkaUtils::create_direct_stream(
+        &ssc,
+        KafkaParams::new(broker())
+            .group_id(job.group.clone())
+            .set("auto.offset.reset", "earliest"),
+        ConsumerStrategy::subscribe([job.topic.clone()]),
+    )
+    .unwrap()
+    .group_partitioned()
+    .map(|r: emberflow::kafka::ConsumerRecord| r.value_str())
+    .save_as_text_files(job.out.join("records").to_string_lossy(), "txt");
+    ssc.checkpoint(&job.ckpt).unwrap();
+    ssc.start().unwrap();
+    // Polling the output files: the only way to hear that the member read everything.
+    let started = Instant::now();
+    while job
+        .files("records")
+        .iter()
+        .map(|(_, _, lines)| lines.len())
+        .sum::<usize>()
+        < sent.len()
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "not everything read"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    ssc.stop(StopOptions::graceful()).unwrap();
+    assert!(job.ckpt.join("graph").exists());
+    assert_eq!(
+        job.owners().len(),
+        PARTITIONS as usize,
+        "{:?}",
+        job.owners()
+    );
 }

@@ -167,6 +167,11 @@ impl PartitionGroup {
         let _ = self.store.set(store);
     }
 
+    /// Whether the store is set.
+    pub(crate) fn has_store(&self) -> bool {
+        self.store.get().is_some()
+    }
+
     /// The shared store.
     pub fn store(&self) -> Result<Arc<dyn CheckpointStore>> {
         self.store.get().cloned().ok_or_else(|| {

@@ -71,6 +71,17 @@ impl StreamingContext {
         let graph = &self.inner.graph;
         graph.validate()?;
         if let Some(group) = graph.group.get() {
+            // A checkpoint directory given after the group input was made: the partitions'
+            // checkpoints go there, the member's own metadata under it.
+            let dir = graph.checkpoint_dir.lock().clone();
+            if !group.has_store() {
+                if let Some(dir) = dir {
+                    group.set_store(std::sync::Arc::new(
+                        crate::checkpoint_store::LocalDirStore::new(&dir)?,
+                    ));
+                    self.checkpoint(dir.join("members").join(group.member()))?;
+                }
+            }
             // Every member must run the same program: the first records its graph.
             let print: Vec<String> = graph
                 .fingerprint()
