@@ -493,8 +493,9 @@ impl DirectKafkaStream {
     /// `map_with_state` functions are given is the running member's batch time.
     ///
     /// Needs a `group.id`, `ConsumerStrategy::subscribe` of one topic, and a checkpoint
-    /// directory (`get_or_create`) or [`group_partitioned_in`](Self::group_partitioned_in)'s
-    /// store; what is missing is reported when the context starts. Only narrow operations
+    /// directory (`get_or_create`, or `StreamingContext::checkpoint` before `start`) or
+    /// [`group_partitioned_in`](Self::group_partitioned_in)'s store; what is missing is
+    /// reported when the context starts. Only narrow operations
     /// (map, filter, flat_map) may come between the stream and its state and outputs.
     ///
     /// # Spark
