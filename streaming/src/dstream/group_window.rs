@@ -166,10 +166,10 @@ where
         self.parent.slide()
     }
     fn fingerprint(&self) -> String {
-        crate::dstream::windowed::window_fingerprint(self.kind(), self.window, self.slide)
+        crate::dstream::window_check::window_fingerprint(self.kind(), self.window, self.slide)
     }
     fn validate(&self, _batch_interval: Duration) -> Result<()> {
-        crate::dstream::windowed::check_window(self.window, self.slide, self.parent.slide())?;
+        crate::dstream::window_check::check_window(self.window, self.slide, self.parent.slide())?;
         if self.slide != self.parent.slide() {
             return Err(Error::InvalidGraph(format!(
                 "a window in a group-partitioned job slides with every batch: slide {} ms, batches {} ms",

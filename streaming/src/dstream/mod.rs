@@ -18,6 +18,7 @@ pub(crate) mod state;
 pub(crate) mod state_spec;
 pub(crate) mod stateful;
 pub(crate) mod transformed;
+pub(crate) mod window_check;
 pub(crate) mod windowed;
 
 use std::collections::BTreeMap;

@@ -16,55 +16,12 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::dstream::stateful::restores_into_memo;
+use crate::dstream::window_check::{check_window, window_fingerprint};
 use crate::dstream::{DStream, DStreamInner};
 use crate::error::{Error, Result};
 use crate::plumbing::{DStreamBase, DStreamNode};
 use crate::state_store::StateStore;
 use crate::time::Time;
-
-/// How the graph fingerprint describes a windowed node.
-pub(crate) fn window_fingerprint(kind: &str, window: Duration, slide: Duration) -> String {
-    format!(
-        "{kind} window={}ms slide={}ms",
-        window.as_millis(),
-        slide.as_millis()
-    )
-}
-
-pub(crate) fn check_window(
-    window: Duration,
-    slide: Duration,
-    parent_slide: Duration,
-) -> Result<()> {
-    let ms = |d: Duration| Time::from_millis(d.as_millis() as u64);
-    // A zero duration is a multiple of anything, and such a stream would never emit.
-    for (what, d) in [("window duration", window), ("slide duration", slide)] {
-        if d.is_zero() {
-            return Err(Error::ZeroDuration {
-                what,
-                base: "parent slide (batch interval)",
-                base_ms: parent_slide.as_millis() as u64,
-            });
-        }
-    }
-    if !ms(window).is_multiple_of(parent_slide) {
-        return Err(crate::services::not_a_multiple(
-            "window duration",
-            window,
-            "parent slide (batch interval)",
-            parent_slide,
-        ));
-    }
-    if !ms(slide).is_multiple_of(parent_slide) {
-        return Err(crate::services::not_a_multiple(
-            "slide duration",
-            slide,
-            "parent slide (batch interval)",
-            parent_slide,
-        ));
-    }
-    Ok(())
-}
 
 /// The parent's RDDs at its batch times in `(from, to]`, oldest first.
 fn slices<T: Data>(parent: &DStreamInner<T>, from: Time, to: Time) -> Result<Vec<Rdd<T>>> {
