@@ -12,7 +12,7 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::process::{Child, Command};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::kafka::{broker, create_topic, unique};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
@@ -80,51 +80,32 @@ impl Job {
     /// Waits (polling the claims in the checkpoint directory) until `member` holds the
     /// newest claim of some partition; a guard of `limit` against a hang.
     fn wait_owner(&self, member: &str, limit: Duration) -> BTreeMap<String, (u64, String)> {
-        let started = Instant::now();
-        loop {
+        common::poll_files(limit, || {
             let owners = self.owners();
             if owners.values().any(|(_, m)| m == member) {
-                return owners;
+                Ok(owners)
+            } else {
+                Err(format!("{member} claims nothing: {owners:?}"))
             }
-            assert!(
-                started.elapsed() < limit,
-                "{member} claims nothing: {owners:?}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        })
     }
 
     /// The saved lines: (key, value, partition, offset, running total) of every output file.
     fn saved(&self) -> Vec<Saved> {
-        let mut out = Vec::new();
-        let Ok(dirs) = std::fs::read_dir(&self.out) else {
-            return out;
-        };
-        for dir in dirs.flatten() {
-            if !dir.file_name().to_string_lossy().starts_with("records-") {
-                continue;
-            }
-            let Ok(files) = std::fs::read_dir(dir.path()) else {
-                continue;
-            };
-            for f in files.flatten() {
-                let name = f.file_name().to_string_lossy().into_owned();
-                if name.starts_with('.') {
-                    continue;
-                }
-                for line in std::fs::read_to_string(f.path()).unwrap().lines() {
-                    let v: Vec<&str> = line.split(',').collect();
-                    out.push((
-                        v[0].to_owned(),
-                        v[1].parse().unwrap(),
-                        v[2].parse().unwrap(),
-                        v[3].parse().unwrap(),
-                        v[4].parse().unwrap(),
-                    ));
-                }
-            }
-        }
-        out
+        self.files("records")
+            .into_iter()
+            .flat_map(|(_, _, lines)| lines)
+            .map(|line| {
+                let v: Vec<&str> = line.split(',').collect();
+                (
+                    v[0].to_owned(),
+                    v[1].parse().unwrap(),
+                    v[2].parse().unwrap(),
+                    v[3].parse().unwrap(),
+                    v[4].parse().unwrap(),
+                )
+            })
+            .collect()
     }
 
     /// Every saved file of the output `kind` (`records`, `state`, `window`): (batch time,
@@ -176,19 +157,14 @@ impl Job {
     /// Waits (polling the members' output files: the only way to hear from other processes)
     /// until `n` distinct records are saved; a guard of `limit` against a hang.
     fn wait_saved(&self, n: usize, limit: Duration) {
-        let started = Instant::now();
-        loop {
+        common::poll_files(limit, || {
             let distinct: BTreeSet<(i32, i64)> = self.saved().iter().map(|r| (r.2, r.3)).collect();
             if distinct.len() >= n {
-                return;
+                Ok(())
+            } else {
+                Err(format!("only {} of {n} records saved", distinct.len()))
             }
-            assert!(
-                started.elapsed() < limit,
-                "only {} of {n} records saved after {limit:?}",
-                distinct.len()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        })
     }
 
     /// The newest claim of each partition: (generation, member).
@@ -607,6 +583,15 @@ fn members_share_checkpoints_in_an_s3_bucket() {
     assert_exact(&job, &sent);
 }
 
+/// Sends every completed batch's info.
+struct Completed(std::sync::Mutex<std::sync::mpsc::Sender<emberflow::BatchInfo>>);
+
+impl emberflow::StreamingListener for Completed {
+    fn on_batch_completed(&self, info: &emberflow::BatchInfo) {
+        let _ = self.0.lock().unwrap().send(info.clone());
+    }
+}
+
 /// A checkpoint directory given after the stream became a group member is where the
 /// partitions' checkpoints go.
 #[test]
@@ -629,21 +614,16 @@ fn a_checkpoint_directory_given_after_the_group_input_holds_the_partitions() {
     .map(|r: emberflow::kafka::ConsumerRecord| r.value_str())
     .save_as_text_files(job.out.join("records").to_string_lossy(), "txt");
     ssc.checkpoint(&job.ckpt).unwrap();
+    // Batches are heard of from the context itself: no polling.
+    let (tx, done) = std::sync::mpsc::channel();
+    ssc.add_streaming_listener(Completed(std::sync::Mutex::new(tx)));
     ssc.start().unwrap();
-    // Polling the output files: the only way to hear that the member read everything.
-    let started = Instant::now();
-    while job
-        .files("records")
-        .iter()
-        .map(|(_, _, lines)| lines.len())
-        .sum::<usize>()
-        < sent.len()
-    {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "not everything read"
-        );
-        std::thread::sleep(Duration::from_millis(100));
+    let mut read = 0;
+    while read < sent.len() as u64 {
+        let info = done
+            .recv_timeout(Duration::from_secs(60))
+            .expect("batches complete");
+        read += info.num_records();
     }
     ssc.stop(StopOptions::graceful()).unwrap();
     assert!(job.ckpt.join("graph").exists());

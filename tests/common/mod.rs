@@ -316,13 +316,32 @@ pub fn exit_within(
 /// Waits until the file a real process writes at `path` has `lines` lines (polling the
 /// file: the only way to hear from another process's output), failing after 30 s.
 pub fn wait_for_lines(path: &std::path::Path, lines: usize) {
+    poll_files(std::time::Duration::from_secs(30), || {
+        let n = std::fs::read_to_string(path).map_or(0, |s| s.lines().count());
+        if n >= lines {
+            Ok(())
+        } else {
+            Err(format!(
+                "{} never reached {lines} lines ({n}): the job made no progress",
+                path.display()
+            ))
+        }
+    })
+}
+
+/// Polls what other processes write (files: the only way to hear from them) until `check`
+/// says it is there, failing with `check`'s last word after `limit` (a guard against a hang,
+/// not a timing).
+pub fn poll_files<T>(
+    limit: std::time::Duration,
+    mut check: impl FnMut() -> Result<T, String>,
+) -> T {
     let started = std::time::Instant::now();
-    while std::fs::read_to_string(path).map_or(0, |s| s.lines().count()) < lines {
-        assert!(
-            started.elapsed() < std::time::Duration::from_secs(30),
-            "{} never reached {lines} lines: the job made no progress",
-            path.display()
-        );
+    loop {
+        match check() {
+            Ok(v) => return v,
+            Err(why) => assert!(started.elapsed() < limit, "after {limit:?}: {why}"),
+        }
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
