@@ -212,6 +212,21 @@ impl DirectState {
         Ok(slots.into_iter().map(|(_, _, r)| r).collect())
     }
 
+    /// The ranges of the batch at `time`: decided once (a group member decides in
+    /// `assign_batch`, before any operator asks), then the same on every call — a batch
+    /// re-run after a restart reads exactly what it read before.
+    fn ranges_of(&self, time: Time) -> Result<Vec<OffsetRange>> {
+        if let Some(r) = self.batches.lock().get(&time) {
+            return Ok(r.clone());
+        }
+        let r = match self.group.get() {
+            Some(Ok(member)) => self.group_ranges(member, time)?,
+            _ => self.next_ranges()?,
+        };
+        self.batches.lock().insert(time, r.clone());
+        Ok(r)
+    }
+
     fn next_ranges(&self) -> Result<Vec<OffsetRange>> {
         let partitions = self.partitions()?;
         let cap = self.cap(partitions.len());
@@ -310,14 +325,9 @@ impl Source<ConsumerRecord> for DirectSource {
     /// A group member decides its batch before any operator asks for it: the partitions'
     /// checkpoints must be the batch's first work, before any state changes.
     fn assign_batch(&self, time: Time) -> emberflow_streaming::Result<()> {
-        let Some(Ok(member)) = self.state.group.get() else {
-            return Ok(());
-        };
-        if self.state.batches.lock().contains_key(&time) {
-            return Ok(());
+        if matches!(self.state.group.get(), Some(Ok(_))) {
+            self.state.ranges_of(time)?;
         }
-        let ranges = self.state.group_ranges(member, time)?;
-        self.state.batches.lock().insert(time, ranges);
         Ok(())
     }
     fn set_rate_limit(&self, records_per_second: Option<u64>) {
@@ -355,19 +365,7 @@ impl Source<ConsumerRecord> for DirectSource {
     }
     fn batch(&self, time: Time) -> emberflow_streaming::Result<Option<Rdd<ConsumerRecord>>> {
         self.state.running.lock().insert(time);
-        let known = self.state.batches.lock().get(&time).cloned();
-        let ranges = match known {
-            // A batch re-run after a restart reads exactly what it read before.
-            Some(r) => r,
-            None => {
-                let r = match self.state.group.get() {
-                    Some(Ok(member)) => self.state.group_ranges(member, time)?,
-                    _ => self.state.next_ranges()?,
-                };
-                self.state.batches.lock().insert(time, r.clone());
-                r
-            }
-        };
+        let ranges = self.state.ranges_of(time)?;
         Ok(Some(kafka_rdd(
             &self.state.ctx,
             &self.state.params,

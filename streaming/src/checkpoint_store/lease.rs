@@ -213,14 +213,7 @@ impl PartitionLease {
             .last()
             .copied()
             .unwrap_or(0);
-        if newest > self.generation {
-            return Err(Error::Fenced {
-                partition: self.partition.clone(),
-                generation: self.generation,
-                newer: newest,
-            });
-        }
-        Ok(())
+        self.fenced_by(newest)
     }
 
     /// Writes the partition's checkpoint of the batch at `time`. [`Error::Fenced`] if a
@@ -229,24 +222,58 @@ impl PartitionLease {
         // Checked before, so a member that knows it lost the partition writes nothing, and
         // after, because a claim may come while the checkpoint is written.
         self.check()?;
-        let t = time.millis();
-        self.store
-            .put(&ckpt_name(&self.partition, self.generation, t), data)?;
-        self.check()?;
+        self.store.put(
+            &ckpt_name(&self.partition, self.generation, time.millis()),
+            data,
+        )?;
+        // One listing of the partition serves the check after and the pruning.
+        let prefix = dir(&self.partition);
+        let names = self.store.list(&prefix)?;
+        let newest = names
+            .iter()
+            .filter_map(|n| {
+                n.strip_prefix(&prefix)?
+                    .strip_prefix("claim-")?
+                    .parse()
+                    .ok()
+            })
+            .max()
+            .unwrap_or(0);
+        self.fenced_by(newest)?;
         // Older checkpoints: this generation's beyond the newest few, and every older
         // generation's (the next claimant reads only this generation's now).
-        let own = ckpts(&*self.store, &self.partition, self.generation)?;
-        for old in own.iter().take(own.len().saturating_sub(KEEP)) {
-            self.store
-                .delete(&ckpt_name(&self.partition, self.generation, *old))?;
+        let ckpts: Vec<(u64, u64)> = names
+            .iter()
+            .filter_map(|n| {
+                let (g, t) = n
+                    .strip_prefix(&prefix)?
+                    .strip_prefix("ckpt-")?
+                    .split_once('-')?;
+                Some((g.parse().ok()?, t.parse().ok()?))
+            })
+            .collect();
+        let own = ckpts.iter().filter(|(g, _)| *g == self.generation).count();
+        let mut own_seen = 0;
+        for (g, t) in ckpts {
+            let old_own = g == self.generation && {
+                own_seen += 1;
+                own_seen <= own.saturating_sub(KEEP)
+            };
+            if g < self.generation || old_own {
+                self.store.delete(&ckpt_name(&self.partition, g, t))?;
+            }
         }
-        for g in claims(&*self.store, &self.partition)? {
-            if g >= self.generation {
-                break;
-            }
-            for old in ckpts(&*self.store, &self.partition, g)? {
-                self.store.delete(&ckpt_name(&self.partition, g, old))?;
-            }
+        Ok(())
+    }
+
+    /// `Err(Fenced)` if `newest` is a newer generation than this lease's.
+    fn fenced_by(&self, newest: u64) -> Result<()> {
+        if newest > self.generation {
+            return Err(Error::Fenced {
+                partition: self.partition.clone(),
+                generation: self.generation,
+                newer: newest,
+            });
         }
         Ok(())
     }
