@@ -450,6 +450,28 @@ impl PartitionGroup {
         self.layouts.lock().get(&time).cloned()
     }
 
+    /// [`layout`](Self::layout) for an operator of the job: an error if the batch has none.
+    pub(crate) fn layout_at(&self, time: Time) -> Result<Arc<Vec<Arc<Slot>>>> {
+        self.layout(time).ok_or_else(|| {
+            Error::IllegalState(format!(
+                "batch {time} of a group-partitioned job has no partition layout"
+            ))
+        })
+    }
+}
+
+/// Checks that `what` reads one RDD partition per input partition of its batch (`layout`):
+/// its data stays with its input partition, so only narrow operations may come between.
+pub(crate) fn check_partitions(what: &str, partitions: usize, layout: usize) -> Result<()> {
+    if partitions != layout {
+        return Err(Error::InvalidGraph(format!(
+            "{what} in a group-partitioned job reads {partitions} partitions for {layout} input partitions: its data stays with its input partition, so only narrow operations (map, filter, flat_map) may come between the input and it"
+        )));
+    }
+    Ok(())
+}
+
+impl PartitionGroup {
     /// The batch at `time` is done: partitions waiting for it are let go.
     pub fn batch_completed(&self, time: Time) {
         self.layouts.lock().remove(&time);

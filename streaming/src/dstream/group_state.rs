@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use crate::dstream::stateful::{LateRdd, Slot};
 use crate::dstream::DStreamInner;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::group::PartitionGroup;
 use crate::plumbing::{DStreamBase, DStreamNode};
 use crate::time::Time;
@@ -104,13 +104,7 @@ where
         Some(b) => b,
         None => ctx.empty(),
     };
-    if batch.num_partitions() != slots.len() {
-        return Err(Error::InvalidGraph(format!(
-            "update_state_by_key in a group-partitioned job reads {} partitions for {} input partitions: keyed state stays with its input partition, so only narrow operations (map, filter, flat_map) may come between the input and the state",
-            batch.num_partitions(),
-            slots.len()
-        )));
-    }
+    crate::group::check_partitions("update_state_by_key", batch.num_partitions(), slots.len())?;
     let (update, state) = (update.clone(), state.clone());
     Ok(batch.run_job(move |tc, records| {
         let mut values: StableHashMap<K, Vec<V>> = StableHashMap::default();
@@ -155,11 +149,7 @@ where
         self.parent.slide()
     }
     fn compute(&self, time: Time) -> Result<Option<Rdd<(K, S)>>> {
-        let layout = self.group.layout(time).ok_or_else(|| {
-            Error::IllegalState(format!(
-                "batch {time} of a group-partitioned job has no partition layout"
-            ))
-        })?;
+        let layout = self.group.layout_at(time)?;
         let slots: Vec<usize> = layout.iter().map(|s| s.slot).collect();
         let out: Slot<(K, S)> = Arc::default();
         let (parent, update, state, set) = (

@@ -180,11 +180,7 @@ where
         Ok(())
     }
     fn compute(&self, time: Time) -> Result<Option<Rdd<(K, V)>>> {
-        let layout = self.group.layout(time).ok_or_else(|| {
-            Error::IllegalState(format!(
-                "batch {time} of a group-partitioned job has no partition layout"
-            ))
-        })?;
+        let layout = self.group.layout_at(time)?;
         // Each partition's batch time: a batch a takeover runs again keeps its first time, and
         // the window of that partition counts by it.
         let slots: Vec<(usize, Time)> = layout.iter().map(|s| (s.slot, s.time)).collect();
@@ -200,13 +196,11 @@ where
             time,
             Box::new(move || {
                 let batch = parent.get_or_compute(time)?.unwrap_or_else(|| ctx.empty());
-                if batch.num_partitions() != slots.len() {
-                    return Err(Error::InvalidGraph(format!(
-                        "a window in a group-partitioned job reads {} partitions for {} input partitions: only narrow operations may come between the input and the window",
-                        batch.num_partitions(),
-                        slots.len()
-                    )));
-                }
+                crate::group::check_partitions(
+                    "reduce_by_key_and_window_with_inverse",
+                    batch.num_partitions(),
+                    slots.len(),
+                )?;
                 let parts = batch.run_job(|tc, records| {
                     let mut reduced: StableHashMap<K, V> = StableHashMap::default();
                     for (k, v) in records {

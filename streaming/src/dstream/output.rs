@@ -55,18 +55,8 @@ fn save_group_partitioned<T: Data + TextRecord>(
     prefix: &str,
     suffix: &str,
 ) -> Result<()> {
-    let layout = group.layout(time).ok_or_else(|| {
-        crate::error::Error::IllegalState(format!(
-            "batch {time} of a group-partitioned job has no partition layout"
-        ))
-    })?;
-    if layout.len() != rdd.num_partitions() {
-        return Err(crate::error::Error::InvalidGraph(format!(
-            "save_as_text_files in a group-partitioned job writes {} partitions for {} input partitions: only narrow operations may come between the input and a per-partition output",
-            rdd.num_partitions(),
-            layout.len()
-        )));
-    }
+    let layout = group.layout_at(time)?;
+    crate::group::check_partitions("save_as_text_files", rdd.num_partitions(), layout.len())?;
     rdd.run_job(|tc, records| {
         let slot = &layout[tc.partition()];
         let mut text = String::new();

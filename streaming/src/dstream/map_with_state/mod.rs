@@ -24,7 +24,7 @@ use crate::dstream::state_spec::MappingFn;
 pub use crate::dstream::state_spec::{State, StateSpec};
 use crate::dstream::stateful::{LateRdd, Slot};
 use crate::dstream::DStreamInner;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::plumbing::{DStreamBase, DStreamNode};
 use crate::state_store::StateStore;
 use crate::time::Time;
@@ -418,18 +418,12 @@ where
     // keys have their own state partition: no shuffle.
     let slots: Option<Vec<usize>> = match shared.store.services().group.get().cloned() {
         Some(group) => {
-            let layout = group.layout(time).ok_or_else(|| {
-                Error::IllegalState(format!(
-                    "batch {time} of a group-partitioned job has no partition layout"
-                ))
-            })?;
-            if layout.len() != Rdd::num_partitions(&batch) {
-                return Err(Error::InvalidGraph(format!(
-                    "map_with_state in a group-partitioned job reads {} partitions for {} input partitions: keyed state stays with its input partition, so only narrow operations (map, filter, flat_map) may come between the input and the state",
-                    Rdd::num_partitions(&batch),
-                    layout.len()
-                )));
-            }
+            let layout = group.layout_at(time)?;
+            crate::group::check_partitions(
+                "map_with_state",
+                Rdd::num_partitions(&batch),
+                layout.len(),
+            )?;
             Some(layout.iter().map(|s| s.slot).collect())
         }
         None => None,
