@@ -6,7 +6,6 @@ use std::hash::Hash;
 use std::sync::Arc;
 use std::time::Duration;
 
-use emberflow_core::hash::StableHashMap;
 use emberflow_core::{Data, Rdd};
 use parking_lot::Mutex;
 use serde::de::DeserializeOwned;
@@ -19,17 +18,15 @@ use crate::group::PartitionGroup;
 use crate::plumbing::{DStreamBase, DStreamNode};
 use crate::time::Time;
 
-/// The update of one partition: the batch time and every `(key, new values, state)`.
-pub(crate) type UpdateFn<K, V, S> = dyn Fn(Time, Box<dyn Iterator<Item = (K, Vec<V>, Option<S>)> + '_>) -> Vec<(K, S)>
-    + Send
-    + Sync;
+use crate::dstream::state::PartitionUpdate as UpdateFn;
 
 /// One partition's whole state after a batch.
 type Partition<K, S> = Arc<Vec<(K, S)>>;
 
-/// The state, one map per input partition (indexed by the partition's number).
+/// The state, per input partition (indexed by the partition's number): its whole state after
+/// the last batch, which is also that batch's output (`update_state_by_key` emits every key).
 pub(crate) struct GroupState<K, S> {
-    parts: Vec<Mutex<StableHashMap<K, S>>>,
+    parts: Vec<Mutex<Partition<K, S>>>,
 }
 
 impl<K, S> crate::group::PartitionState for GroupState<K, S>
@@ -38,14 +35,13 @@ where
     S: Data + Serialize + DeserializeOwned,
 {
     fn save_slot(&self, slot: usize) -> Result<Vec<u8>> {
-        let p = self.parts[slot].lock();
-        let entries: Vec<(&K, &S)> = p.iter().collect();
-        crate::group::encode("update_state_by_key", &entries)
+        let p = self.parts[slot].lock().clone();
+        crate::group::encode("update_state_by_key", &*p)
     }
 
     fn load_slot(&self, slot: usize, data: Option<&[u8]>, _time: Time) -> Result<()> {
         let entries: Vec<(K, S)> = crate::group::decode("update_state_by_key", data)?;
-        *self.parts[slot].lock() = entries.into_iter().collect();
+        *self.parts[slot].lock() = Arc::new(entries);
         Ok(())
     }
 }
@@ -107,10 +103,7 @@ where
     crate::group::check_partitions("update_state_by_key", batch.num_partitions(), slots.len())?;
     let (update, state) = (update.clone(), state.clone());
     Ok(batch.run_job(move |tc, records| {
-        let mut values: StableHashMap<K, Vec<V>> = StableHashMap::default();
-        for (k, v) in records {
-            values.entry(k).or_default().push(v);
-        }
+        let mut values = crate::dstream::state::group(records);
         let mut part = state.parts[slots[tc.partition()]].lock();
         // The old state stays until the update returns: a panicking function leaves it.
         let rows = part
@@ -122,9 +115,9 @@ where
             .collect::<Vec<_>>()
             .into_iter()
             .chain(values.into_iter().map(|(k, vs)| (k, vs, None)));
-        let new = update(time, Box::new(rows));
-        *part = new.iter().cloned().collect();
-        Ok(Arc::new(new))
+        let new = Arc::new(update(time, Box::new(rows)));
+        *part = new.clone();
+        Ok(new)
     })?)
 }
 

@@ -22,7 +22,7 @@ use crate::time::Time;
 
 /// A whole-partition update: every `(key, new values, previous state)` of one partition in,
 /// the new state out.
-type PartitionUpdate<K, V, S> = dyn Fn(Time, Box<dyn Iterator<Item = (K, Vec<V>, Option<S>)> + '_>) -> Vec<(K, S)>
+pub(crate) type PartitionUpdate<K, V, S> = dyn Fn(Time, Box<dyn Iterator<Item = (K, Vec<V>, Option<S>)> + '_>) -> Vec<(K, S)>
     + Send
     + Sync;
 
@@ -36,7 +36,7 @@ pub(crate) struct StateDStream<K: 'static, V: 'static, S: 'static> {
 }
 
 /// Groups one partition of batch records by key, in arrival order.
-fn group<K: Hash + Eq, V>(batch: BoxIter<'_, (K, V)>) -> StableHashMap<K, Vec<V>> {
+pub(crate) fn group<K: Hash + Eq, V>(batch: BoxIter<'_, (K, V)>) -> StableHashMap<K, Vec<V>> {
     let mut m: StableHashMap<K, Vec<V>> = StableHashMap::default();
     for (k, v) in batch {
         m.entry(k).or_default().push(v);
