@@ -230,15 +230,24 @@ where
                             }
                         }
                     }
+                    // The output is a copy of the window; `keep` judges the copies, and the
+                    // keys it drops leave the window too.
+                    let mut out: Vec<(K, V)> = w
+                        .current
+                        .iter()
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect();
                     if let Some(keep) = &keep {
-                        w.current.retain(|k, v| keep(&(k.clone(), v.clone())));
+                        let current = &mut w.current;
+                        out.retain(|kv| {
+                            let kept = keep(kv);
+                            if !kept {
+                                current.remove(&kv.0);
+                            }
+                            kept
+                        });
                     }
-                    Ok(Arc::new(
-                        w.current
-                            .iter()
-                            .map(|(k, v)| (k.clone(), v.clone()))
-                            .collect::<Vec<_>>(),
-                    ))
+                    Ok(Arc::new(out))
                 })?;
                 let _ = set.set(ctx.parallelize_partitions(parts));
                 Ok(())
