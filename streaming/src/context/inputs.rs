@@ -21,7 +21,8 @@ impl StreamingContext {
     /// Makes this job one member of several that share its partitioned input (a Kafka
     /// consumer group's partitions): the handle a group-partitioned source works through.
     /// Partition checkpoints go to `store`, or, without one, to the context's checkpoint
-    /// directory; the context's own metadata checkpoints then go to a directory of this
+    /// directory (both settled when the context starts); the context's own metadata
+    /// checkpoints then go to a directory of this
     /// member's under it (`members/<member>`, removed when the member stops), never read by
     /// another member, so every start of the program builds its graph afresh and restores
     /// partitions as it gains them. One group input per job.
@@ -40,21 +41,11 @@ impl StreamingContext {
             .map(|d| d.as_nanos())
             .unwrap_or_default();
         let member = format!("member-{}-{nanos:x}", std::process::id());
-        let group = Arc::new(crate::group::PartitionGroup::new(member.clone()));
-        let dir = graph.checkpoint_dir.lock().clone();
-        match (store, dir) {
-            (Some(store), dir) => {
-                group.set_store(store);
-                if let Some(dir) = dir {
-                    self.checkpoint(dir.join("members").join(&member))?;
-                }
-            }
-            (None, Some(dir)) => {
-                group.set_store(Arc::new(crate::checkpoint_store::LocalDirStore::new(&dir)?));
-                self.checkpoint(dir.join("members").join(&member))?;
-            }
-            // No store: `PartitionGroup::store` says so when the input starts.
-            (None, None) => {}
+        let group = Arc::new(crate::group::PartitionGroup::new(member));
+        // Without a store, the checkpoint directory serves, as the context has it when it
+        // starts (`StreamingContext::start` settles both).
+        if let Some(store) = store {
+            group.set_store(store);
         }
         let _ = graph.group.set(group.clone());
         Ok(crate::plumbing::GroupInput {

@@ -71,16 +71,17 @@ impl StreamingContext {
         let graph = &self.inner.graph;
         graph.validate()?;
         if let Some(group) = graph.group.get() {
-            // A checkpoint directory given after the group input was made: the partitions'
-            // checkpoints go there, the member's own metadata under it.
+            // The checkpoint directory holds the partitions' checkpoints unless a store was
+            // given, and the member's own metadata goes to a directory of its own under it,
+            // never read by another member.
             let dir = graph.checkpoint_dir.lock().clone();
-            if !group.has_store() {
-                if let Some(dir) = dir {
+            if let Some(dir) = dir {
+                if !group.has_store() {
                     group.set_store(std::sync::Arc::new(
                         crate::checkpoint_store::LocalDirStore::new(&dir)?,
                     ));
-                    self.checkpoint(dir.join("members").join(group.member()))?;
                 }
+                self.checkpoint(dir.join("members").join(group.member()))?;
             }
             // Every member must run the same program: the first records its graph.
             let print: Vec<String> = graph
