@@ -18,7 +18,7 @@ use crate::group::PartitionGroup;
 use crate::plumbing::{DStreamBase, DStreamNode};
 use crate::time::Time;
 
-use crate::dstream::state::PartitionUpdate as UpdateFn;
+use crate::dstream::stateful::PartitionUpdate as UpdateFn;
 
 /// One partition's whole state after a batch.
 type Partition<K, S> = Arc<Vec<(K, S)>>;
@@ -103,7 +103,7 @@ where
     crate::group::check_partitions("update_state_by_key", batch.num_partitions(), slots.len())?;
     let (update, state) = (update.clone(), state.clone());
     Ok(batch.run_job(move |tc, records| {
-        let mut values = crate::dstream::state::group(records);
+        let mut values = crate::dstream::stateful::group(records);
         let mut part = state.parts[slots[tc.partition()]].lock();
         // The old state stays until the update returns: a panicking function leaves it.
         let rows = part

@@ -7,13 +7,11 @@ use std::hash::Hash;
 use std::sync::Arc;
 use std::time::Duration;
 
-use emberflow_core::hash::StableHashMap;
-use emberflow_core::plumbing::BoxIter;
 use emberflow_core::{Data, HashPartitioner, Partitioner, Rdd};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::dstream::stateful::restores_into_memo;
+use crate::dstream::stateful::{group, restores_into_memo, PartitionUpdate};
 use crate::dstream::{DStream, DStreamInner};
 use crate::error::Result;
 use crate::plumbing::{DStreamBase, DStreamNode};
@@ -22,10 +20,6 @@ use crate::time::Time;
 
 /// A whole-partition update: every `(key, new values, previous state)` of one partition in,
 /// the new state out.
-pub(crate) type PartitionUpdate<K, V, S> = dyn Fn(Time, Box<dyn Iterator<Item = (K, Vec<V>, Option<S>)> + '_>) -> Vec<(K, S)>
-    + Send
-    + Sync;
-
 pub(crate) struct StateDStream<K: 'static, V: 'static, S: 'static> {
     parent: Arc<DStreamInner<(K, V)>>,
     update: Arc<PartitionUpdate<K, V, S>>,
@@ -33,15 +27,6 @@ pub(crate) struct StateDStream<K: 'static, V: 'static, S: 'static> {
     initial: Option<Rdd<(K, S)>>,
     pub(crate) store: StateStore,
     me: std::sync::Weak<DStreamInner<(K, S)>>,
-}
-
-/// Groups one partition of batch records by key, in arrival order.
-pub(crate) fn group<K: Hash + Eq, V>(batch: BoxIter<'_, (K, V)>) -> StableHashMap<K, Vec<V>> {
-    let mut m: StableHashMap<K, Vec<V>> = StableHashMap::default();
-    for (k, v) in batch {
-        m.entry(k).or_default().push(v);
-    }
-    m
 }
 
 impl<K, V, S> DStreamNode<(K, S)> for StateDStream<K, V, S>

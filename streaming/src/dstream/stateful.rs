@@ -4,6 +4,10 @@
 
 use std::sync::Weak;
 
+use std::hash::Hash;
+
+use emberflow_core::hash::StableHashMap;
+use emberflow_core::plumbing::BoxIter;
 use emberflow_core::{Data, Rdd};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -92,4 +96,19 @@ impl<T: Data> emberflow_core::plumbing::RddNode<T> for LateRdd<T> {
         })?;
         rdd.iterator(split, tc)
     }
+}
+
+/// The update `update_state_by_key` applies to one partition: the batch time and every
+/// `(key, new values, state)`.
+pub(crate) type PartitionUpdate<K, V, S> = dyn Fn(Time, Box<dyn Iterator<Item = (K, Vec<V>, Option<S>)> + '_>) -> Vec<(K, S)>
+    + Send
+    + Sync;
+
+/// Groups one partition of batch records by key, in arrival order.
+pub(crate) fn group<K: Hash + Eq, V>(batch: BoxIter<'_, (K, V)>) -> StableHashMap<K, Vec<V>> {
+    let mut m: StableHashMap<K, Vec<V>> = StableHashMap::default();
+    for (k, v) in batch {
+        m.entry(k).or_default().push(v);
+    }
+    m
 }
