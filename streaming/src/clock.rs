@@ -1,7 +1,7 @@
 //! Clocks. Everything that depends on time asks a [`Clock`]; tests hand the context a
 //! [`ManualClock`] and advance it, so streaming behaviour is deterministic and no test sleeps.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use parking_lot::{Condvar, Mutex};
@@ -73,6 +73,9 @@ impl Clock for SystemClock {
 pub struct ManualClock {
     state: Mutex<ManualState>,
     moved: Condvar,
+    /// Bumped (under the lock) with every notification of `moved`, so a waiter can spin on
+    /// it before it blocks (`util::spin`).
+    changes: AtomicU64,
 }
 
 #[derive(Debug, Default)]
@@ -105,21 +108,22 @@ impl ManualClock {
                 ..ManualState::default()
             }),
             moved: Condvar::new(),
+            changes: AtomicU64::new(0),
         }
     }
 
     /// Sets the time and wakes every waiter.
     pub fn set(&self, time: Time) {
-        self.state.lock().time = time;
-        self.moved.notify_all();
+        let mut s = self.state.lock();
+        s.time = time;
+        self.changed(s);
     }
 
     /// Moves the time forward by `d` and wakes every waiter.
     pub fn advance(&self, d: Duration) {
         let mut s = self.state.lock();
         s.time = s.time + d;
-        drop(s);
-        self.moved.notify_all();
+        self.changed(s);
     }
 
     /// Waits until every thread the time woke has left its wait, and every one that waits
@@ -142,10 +146,34 @@ impl ManualClock {
             if s.busy == 0 && s.sleeping.iter().all(|t| *t > now) {
                 return true;
             }
-            if self.moved.wait_until(&mut s, deadline).timed_out() {
+            if !self.spin(&mut s, || false) && self.moved.wait_until(&mut s, deadline).timed_out() {
                 return false;
             }
         }
+    }
+
+    /// Records a change made under `s` and wakes every waiter.
+    fn changed(&self, s: parking_lot::MutexGuard<'_, ManualState>) {
+        self.changes.fetch_add(1, Ordering::Release);
+        drop(s);
+        self.moved.notify_all();
+    }
+
+    /// Spins a short while, unlocked, for a change or `stop()`; returns whether one came
+    /// (then the caller looks again instead of blocking). A change made between the spin
+    /// and the re-lock is seen here, so no notification is lost.
+    fn spin(
+        &self,
+        s: &mut parking_lot::MutexGuard<'_, ManualState>,
+        mut stop: impl FnMut() -> bool,
+    ) -> bool {
+        let seen = self.changes.load(Ordering::Acquire);
+        parking_lot::MutexGuard::unlocked(s, || {
+            crate::util::spin::until(crate::util::spin::SPIN, || {
+                stop() || self.changes.load(Ordering::Acquire) != seen
+            })
+        });
+        stop() || self.changes.load(Ordering::Acquire) != seen
     }
 
     fn key(&self) -> usize {
@@ -157,6 +185,7 @@ impl ManualClock {
         if BUSY_FOR.with(|b| b.get()) == self.key() {
             BUSY_FOR.with(|b| b.set(0));
             s.busy -= 1;
+            self.changes.fetch_add(1, Ordering::Release);
             self.moved.notify_all();
         }
     }
@@ -194,7 +223,9 @@ impl ManualClock {
                 break true;
             }
             // The flag has no condvar of its own; re-check it now and then.
-            self.moved.wait_for(&mut s, CANCEL_CHECK);
+            if !self.spin(&mut s, || cancel.load(Ordering::Relaxed)) {
+                self.moved.wait_for(&mut s, CANCEL_CHECK);
+            }
         };
         if let Some(i) = s.sleeping.iter().position(|t| *t == target) {
             s.sleeping.swap_remove(i);
@@ -203,7 +234,7 @@ impl ManualClock {
             s.busy += 1;
             BUSY_FOR.with(|b| b.set(self.key()));
         }
-        self.moved.notify_all();
+        self.changed(s);
         reached
     }
 }

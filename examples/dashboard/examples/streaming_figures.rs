@@ -23,6 +23,23 @@ fn per_batch(runner: &BatchRunner, batches: usize) -> Result<Duration> {
     Ok(t.elapsed() / batches as u32)
 }
 
+/// CPU time of every thread of this process so far (`/proc/self/task/*/schedstat`: its first
+/// field is nanoseconds on a CPU).
+fn process_cpu() -> Duration {
+    let mut ns = 0u64;
+    if let Ok(tasks) = std::fs::read_dir("/proc/self/task") {
+        for task in tasks.flatten() {
+            let stat = std::fs::read_to_string(task.path().join("schedstat")).unwrap_or_default();
+            ns += stat
+                .split_whitespace()
+                .next()
+                .and_then(|f| f.parse().ok())
+                .unwrap_or(0);
+        }
+    }
+    Duration::from_nanos(ns)
+}
+
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let batches: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(2000);
@@ -61,7 +78,36 @@ fn main() -> Result<()> {
         with_job.as_secs_f64() * 1e6
     );
 
-    // 3. Parse and count order lines: each batch one queued RDD of `lines_per_batch` lines.
+    // 3. What an idle stream costs in production: the system clock, 2 ms batches for two
+    //    seconds, and the CPU time every thread of the process spent per batch (the waits'
+    //    spinning included).
+    let ssc = StreamingContext::new(&ctx, Duration::from_millis(2));
+    let batches_done = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let seen = batches_done.clone();
+    ssc.queue_stream(&RddQueue::<String>::new(), true)
+        .foreach_rdd(move |_, _| {
+            seen.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            Ok(())
+        });
+    ssc.start()?;
+    std::thread::sleep(Duration::from_millis(200));
+    let (cpu0, n0) = (
+        process_cpu(),
+        batches_done.load(std::sync::atomic::Ordering::Relaxed),
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    let (cpu1, n1) = (
+        process_cpu(),
+        batches_done.load(std::sync::atomic::Ordering::Relaxed),
+    );
+    ssc.stop(StopOptions::immediate().keep_context(true))?;
+    println!(
+        "CPU per empty batch, system clock, 2 ms batches:       {:>8.1} us ({} batches)",
+        (cpu1 - cpu0).as_secs_f64() * 1e6 / (n1 - n0).max(1) as f64,
+        n1 - n0
+    );
+
+    // 4. Parse and count order lines: each batch one queued RDD of `lines_per_batch` lines.
     let runs = 20;
     let lines = emberflow_dashboard::orders::generate_orders(lines_per_batch, 42);
     let runner = BatchRunner::with_builder(&ctx, Duration::from_secs(1), |b| b);

@@ -544,7 +544,7 @@ impl JobScheduler {
                 std::thread::Builder::new()
                     .name(format!("streaming-job-executor-{i}"))
                     .spawn(move || {
-                        while let Ok(job) = rx.recv() {
+                        while let Some(job) = crate::util::spin::recv(&rx) {
                             s.run_job(job);
                         }
                     })

@@ -1,3 +1,4 @@
 //! Small internal helpers: the recurring timer.
 
 pub(crate) mod recurring_timer;
+pub(crate) mod spin;
