@@ -204,6 +204,37 @@ fn fsyncs_of_the_log_that_fail_refuse_the_store_and_nothing_acknowledged_is_lost
     common::assert_receiver_job_exact(&job, "log fsyncs failing");
 }
 
+/// A stream that keeps generating batches fsyncs one metadata checkpoint per batch, its
+/// generation's: a completion checkpoint is written without an fsync of its own and the next
+/// generation's makes it old (group commit). So the second checkpoint file fsynced (a
+/// temporary `.checkpoint-` file, written before its rename) is the second batch's
+/// generation, whose failed fsync is retried and the job goes on; were completions fsynced,
+/// it would be the first batch's completion checkpoint, whose failure the job reports.
+#[test]
+fn a_batch_fsyncs_one_metadata_checkpoint_and_its_completion_rides_on_the_next() {
+    let failed = file_job_on_failing_disk("fsync:.checkpoint-:2:1", false);
+    assert_eq!(failed.len(), 1, "{failed:?}");
+}
+
+/// The last completion checkpoint, which no generation follows, is made durable when the
+/// job stops: its file is fsynced under its final name (the only fsync of that kind; made to
+/// fail here so that the log shows it).
+#[test]
+fn the_last_completion_checkpoint_is_fsynced_when_the_job_stops() {
+    let job = JobDirs::new();
+    drop_file(&job.input, &job.staging, "f0.txt", &lines(0));
+    let status = spawn_on_failing_disk(&job, &["--run-for-ms", "1000"], "fsync:/checkpoint-:1:0")
+        .wait()
+        .unwrap();
+    let failed = failed_calls(&job);
+    assert!(
+        failed
+            .iter()
+            .any(|c| c.starts_with("fsync ") && c.contains("/checkpoint-")),
+        "{status:?}: {failed:?}"
+    );
+}
+
 #[test]
 fn a_metadata_checkpoint_rename_that_fails_once_is_retried_and_the_job_goes_on() {
     let failed = file_job_on_failing_disk("rename:checkpoint-:3:1", false);

@@ -88,11 +88,20 @@ fn list(dir: &Path) -> Result<Vec<PathBuf>> {
 
 /// Writes `c` into `dir` atomically and durably, keeps the newest few, and removes data
 /// checkpoint directories under `data_root` that no kept checkpoint refers to.
-pub(crate) fn write(dir: &Path, c: &Checkpoint, data_root: Option<&Path>) -> Result<()> {
+pub(crate) fn write(
+    dir: &Path,
+    c: &Checkpoint,
+    data_root: Option<&Path>,
+    durable: bool,
+) -> Result<PathBuf> {
     let payload = bincode::serialize(c)
         .map_err(|e| Error::user(format!("cannot encode a checkpoint: {e}")))?;
     let path = dir.join(file_name(c.time, c.sequence));
-    emberflow_core::write_atomically(&path, &FRAME.encode(&payload))?;
+    if durable {
+        emberflow_core::write_atomically(&path, &FRAME.encode(&payload))?;
+    } else {
+        emberflow_core::write_replacing_unsynced(&path, &FRAME.encode(&payload))?;
+    }
     let files = list(dir)?;
     let mut referenced: BTreeSet<PathBuf> = BTreeSet::new();
     for (i, f) in files.iter().enumerate() {
@@ -113,6 +122,23 @@ pub(crate) fn write(dir: &Path, c: &Checkpoint, data_root: Option<&Path>) -> Res
     // batch was generated, even if newer checkpoints no longer refer to it.
     if let (Some(root), true) = (data_root, c.pending.is_empty()) {
         remove_unreferenced(root, &referenced, &c.data_paths);
+    }
+    Ok(path)
+}
+
+/// Makes a checkpoint file written without waiting for the disk durable: the file, then its
+/// directory (its name). A file a newer checkpoint made old and removed meanwhile needs
+/// nothing.
+pub(crate) fn sync(path: &Path) -> Result<()> {
+    match std::fs::File::open(path) {
+        Ok(f) => f.sync_all().map_err(|e| Error::io(path, e))?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(Error::io(path, e)),
+    }
+    if let Some(dir) = path.parent() {
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| Error::io(dir, e))?;
     }
     Ok(())
 }
@@ -205,7 +231,8 @@ mod tests {
     fn newest_wins_damaged_ones_are_skipped_and_few_are_kept() {
         let dir = tempfile::tempdir().expect("temp dir");
         for t in 1..=5 {
-            write(dir.path(), &sample(t * 1000, t), None).expect("write");
+            // Generation (fsynced) and completion (not) checkpoints alternate, as in a stream.
+            write(dir.path(), &sample(t * 1000, t), None, t % 2 == 0).expect("write");
         }
         assert_eq!(list(dir.path()).expect("list").len(), KEEP);
         assert_eq!(

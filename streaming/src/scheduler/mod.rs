@@ -108,6 +108,9 @@ pub(crate) struct SchedulerShared {
     pub(crate) failed_batches: AtomicU64,
     pub(crate) completed_batches: AtomicU64,
     sequence: AtomicU64,
+    /// The sequence number of the newest checkpoint known to be on disk (fsynced): a
+    /// completion checkpoint older than it needs no fsync of its own.
+    durable: AtomicU64,
     /// Set when a checkpoint before a batch's jobs could not be written.
     checkpoint_failed: AtomicBool,
     /// Held while a batch is generated or cleared: the timer thread generates its batches
@@ -224,8 +227,8 @@ impl SchedulerShared {
         let mut delay = Duration::from_millis(50);
         let mut attempt = 0;
         loop {
-            match self.write_checkpoint(time) {
-                Ok(()) => return Ok(()),
+            match self.write_checkpoint(time, true) {
+                Ok(_) => return Ok(()),
                 Err(e) if attempt < self.graph.config.checkpoint_write_retries => {
                     log::warn!(
                         "metadata checkpoint of batch {time} failed (attempt {}), retrying: {e}",
@@ -244,12 +247,15 @@ impl SchedulerShared {
     /// Writes a metadata checkpoint for `time`, if the context has a checkpoint directory.
     /// Nothing is written once a checkpoint before a batch's jobs failed: the one on disk
     /// must stay the newest, as it is the last that tells the truth.
-    fn write_checkpoint(&self, time: Time) -> Result<()> {
+    /// Writes the checkpoint of `time`; `durable`: fsynced before this returns (the
+    /// checkpoint of a batch's generation), or not (see [`Unsynced`]). Returns the file
+    /// written and its sequence number, if one was.
+    fn write_checkpoint(&self, time: Time, durable: bool) -> Result<Option<Unsynced>> {
         if self.checkpoint_failed.load(Ordering::SeqCst) {
-            return Ok(());
+            return Ok(None);
         }
         let Some(dir) = self.graph.checkpoint_dir.lock().clone() else {
-            return Ok(());
+            return Ok(None);
         };
         let nodes = self.graph.nodes();
         let mut streams = BTreeMap::new();
@@ -276,7 +282,30 @@ impl SchedulerShared {
             streams,
             data_paths: nodes.iter().flat_map(|n| n.data_paths()).collect(),
         };
-        crate::checkpoint::write(&dir, &c, Some(&dir))
+        let path = crate::checkpoint::write(&dir, &c, Some(&dir), durable)?;
+        if durable {
+            self.durable.fetch_max(c.sequence, Ordering::SeqCst);
+        }
+        Ok(Some(Unsynced {
+            path,
+            sequence: c.sequence,
+        }))
+    }
+
+    /// Makes `written` durable unless a newer checkpoint already is.
+    fn sync_checkpoint(&self, written: Unsynced) {
+        if self.durable.load(Ordering::SeqCst) > written.sequence {
+            return;
+        }
+        match crate::checkpoint::sync(&written.path) {
+            Ok(()) => {
+                self.durable.fetch_max(written.sequence, Ordering::SeqCst);
+            }
+            Err(e) => self.report_error(Error::user(format!(
+                "cannot write the metadata checkpoint {} to disk: {e}",
+                written.path.display()
+            ))),
+        }
     }
 
     /// Allocates input, asks every output for its job, and records the batch as pending.
@@ -526,6 +555,7 @@ impl JobScheduler {
             failed_batches: AtomicU64::new(0),
             completed_batches: AtomicU64::new(0),
             sequence: AtomicU64::new(first_sequence),
+            durable: AtomicU64::new(0),
             checkpoint_failed: AtomicBool::new(false),
             generator: Mutex::new(()),
             running: Mutex::new(None),
@@ -649,8 +679,35 @@ impl JobScheduler {
     }
 }
 
+/// A completion checkpoint written but not fsynced yet (group commit): the checkpoint of the
+/// next batch's generation, fsynced before that batch's jobs run, holds everything it says,
+/// so in a stream that keeps generating batches it is never fsynced on its own. If no newer
+/// checkpoint is on disk within a batch interval (or when the generator stops), the generator
+/// fsyncs it. Until then a machine that loses power may lose it: the batch is then re-run
+/// from the checkpoint of its generation (outputs are idempotent), as after a crash just
+/// before the completion checkpoint; a torn file fails its checksum and is skipped.
+struct Unsynced {
+    path: std::path::PathBuf,
+    sequence: u64,
+}
+
 fn generator_loop(shared: Arc<SchedulerShared>, events: ChannelReceiver<Event>, jobs: Sender<Job>) {
-    while let Ok(event) = events.recv() {
+    let mut unsynced: Option<Unsynced> = None;
+    loop {
+        let event = match &unsynced {
+            None => events.recv().ok(),
+            Some(_) => match events.recv_timeout(shared.graph.batch_interval) {
+                Ok(event) => Some(event),
+                Err(crossbeam_channel::RecvTimeoutError::Timeout) => {
+                    if let Some(written) = unsynced.take() {
+                        shared.sync_checkpoint(written);
+                    }
+                    continue;
+                }
+                Err(crossbeam_channel::RecvTimeoutError::Disconnected) => None,
+            },
+        };
+        let Some(event) = event else { break };
         match event {
             Event::Generate(t) => {
                 let _generating = shared.generator.lock();
@@ -672,13 +729,21 @@ fn generator_loop(shared: Arc<SchedulerShared>, events: ChannelReceiver<Event>, 
                 );
                 // A failed completion checkpoint costs only a re-run of the batch after a
                 // restart (outputs are idempotent): reported, not fatal.
-                if let Err(e) = shared.write_checkpoint(t) {
-                    shared.report_error(Error::user(format!(
+                match shared.write_checkpoint(t, false) {
+                    Ok(written) => {
+                        if let Some(written) = written {
+                            unsynced = Some(written);
+                        }
+                    }
+                    Err(e) => shared.report_error(Error::user(format!(
                         "cannot write the metadata checkpoint after batch {t} completed: {e}"
-                    )));
+                    ))),
                 }
             }
             Event::Stop => break,
         }
+    }
+    if let Some(written) = unsynced.take() {
+        shared.sync_checkpoint(written);
     }
 }
