@@ -21,21 +21,29 @@ rows=()
 row() { rows+=("$(printf '| %s | %s |' "$1" "$2")"); }
 
 # The whole program on a file of generated orders: throughput over the process's wall clock
-# (start to exit, splitting the file included) and its peak RSS.
+# (start to exit, splitting the file included) and its peak RSS. Three runs each: the fastest
+# wall clock, and the highest peak (a short run can end before its memory reaches the level
+# a long one holds, which would make the comparison of the two sizes look better than it is).
 program() {
-    local n=$1 file="$work/orders-$1.txt"
+    local n=$1 file="$work/orders-$1.txt" best_wall="" max_rss=0
     "$bin/gen_orders" "$n" --seed 7 >"$file" 2>/dev/null
-    /usr/bin/time -v "$bin/order_dashboard" --orders "$file" --batch-ms 20 \
-        --chunk-lines 50000 --quiet --summary-json "$work/summary-$n.json" \
-        >/dev/null 2>"$work/time-$n.txt"
-    local wall rss
-    wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {print $2}' "$work/time-$n.txt" |
-        awk -F: '{ if (NF == 3) print $1*3600 + $2*60 + $3; else print $1*60 + $2 }')
-    rss=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$work/time-$n.txt")
-    row "program, $n orders: orders/s (wall clock, start to exit)" \
-        "$(awk -v n="$n" -v w="$wall" 'BEGIN { printf "%.0f (%.2f s)", n / w, w }')"
-    row "program, $n orders: peak RSS" "$((rss / 1024)) MiB"
-    echo "$rss" >"$work/rss-$n"
+    for _ in 1 2 3; do
+        /usr/bin/time -v "$bin/order_dashboard" --orders "$file" --batch-ms 20 \
+            --chunk-lines 50000 --quiet --summary-json "$work/summary-$n.json" \
+            >/dev/null 2>"$work/time-$n.txt"
+        local wall rss
+        wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {print $2}' "$work/time-$n.txt" |
+            awk -F: '{ if (NF == 3) print $1*3600 + $2*60 + $3; else print $1*60 + $2 }')
+        rss=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$work/time-$n.txt")
+        if [ -z "$best_wall" ] || awk -v a="$wall" -v b="$best_wall" 'BEGIN { exit !(a < b) }'; then
+            best_wall=$wall
+        fi
+        if [ "$rss" -gt "$max_rss" ]; then max_rss=$rss; fi
+    done
+    row "program, $n orders: orders/s (wall clock, start to exit; best of 3)" \
+        "$(awk -v n="$n" -v w="$best_wall" 'BEGIN { printf "%.0f (%.2f s)", n / w, w }')"
+    row "program, $n orders: peak RSS (highest of 3)" "$((max_rss / 1024)) MiB"
+    echo "$max_rss" >"$work/rss-$n"
 }
 program "$ORDERS"
 program "$BIG"
