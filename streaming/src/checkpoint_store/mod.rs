@@ -1,6 +1,6 @@
 //! Where checkpoints live when several processes share them: the [`CheckpointStore`] trait
 //! (a flat namespace of small objects with an atomic create-if-absent), its local-directory
-//! implementation [`LocalDirStore`] and, with the `s3` feature, [`ObjectCheckpointStore`] on
+//! implementation [`LocalDirStore`] and, with the `s3` feature, `ObjectCheckpointStore` on
 //! any S3-compatible service. [`PartitionLease`] builds generation fencing on it: the owner
 //! of a partition writes its checkpoints under the generation it claimed, and a member that
 //! lost the partition (a zombie) can no longer have a checkpoint of its read by anyone.
