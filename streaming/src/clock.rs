@@ -74,7 +74,7 @@ pub struct ManualClock {
     state: Mutex<ManualState>,
     moved: Condvar,
     /// Bumped (under the lock) with every notification of `moved`, so a waiter can spin on
-    /// it before it blocks (`util::spin`).
+    /// it before it blocks (`spin.rs`).
     changes: AtomicU64,
 }
 
@@ -169,7 +169,7 @@ impl ManualClock {
     ) -> bool {
         let seen = self.changes.load(Ordering::Acquire);
         parking_lot::MutexGuard::unlocked(s, || {
-            crate::util::spin::until(crate::util::spin::SPIN, || {
+            crate::spin::until(crate::spin::SPIN, || {
                 stop() || self.changes.load(Ordering::Acquire) != seen
             })
         });

@@ -40,6 +40,7 @@ mod progress;
 pub(crate) mod receiver;
 pub(crate) mod scheduler;
 pub(crate) mod services;
+mod spin;
 pub(crate) mod state_store;
 pub mod testing;
 mod time;

@@ -221,13 +221,12 @@ impl BatchRunner {
             return Ok(infos);
         }
         loop {
-            let info =
-                crate::util::spin::recv_timeout(&self.completed, self.timeout).map_err(|_| {
-                    Error::IllegalState(format!(
-                        "batch {target} did not complete within {:?}; the scheduler is stuck",
-                        self.timeout
-                    ))
-                })?;
+            let info = crate::spin::recv_timeout(&self.completed, self.timeout).map_err(|_| {
+                Error::IllegalState(format!(
+                    "batch {target} did not complete within {:?}; the scheduler is stuck",
+                    self.timeout
+                ))
+            })?;
             let done = info.batch_time >= target;
             infos.push(info);
             if done {

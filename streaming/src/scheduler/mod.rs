@@ -574,7 +574,7 @@ impl JobScheduler {
                 std::thread::Builder::new()
                     .name(format!("streaming-job-executor-{i}"))
                     .spawn(move || {
-                        while let Some(job) = crate::util::spin::recv(&rx) {
+                        while let Some(job) = crate::spin::recv(&rx) {
                             s.run_job(job);
                         }
                     })

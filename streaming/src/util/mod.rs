@@ -1,4 +1,3 @@
 //! Small internal helpers: the recurring timer.
 
 pub(crate) mod recurring_timer;
-pub(crate) mod spin;
