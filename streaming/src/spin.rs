@@ -65,14 +65,12 @@ mod tests {
         let (tx, rx) = crossbeam_channel::unbounded();
         tx.send(1).expect("open");
         assert_eq!(recv(&rx), Some(1), "already there: seen while spinning");
-        let sender = std::thread::spawn(move || {
-            // Long past the spin: the receiver has blocked by then.
-            std::thread::sleep(SPIN * 100);
-            tx.send(2).expect("open");
-        });
+        // From another thread, whenever it runs: seen while spinning or after blocking.
+        let sender = std::thread::spawn(move || tx.send(2).expect("open"));
         assert_eq!(recv(&rx), Some(2));
         sender.join().expect("sender");
         assert_eq!(recv(&rx), None, "every sender gone");
+        // Nothing comes: the spin ends and the blocking wait times out.
         let (_tx, rx) = crossbeam_channel::unbounded::<u8>();
         assert_eq!(
             recv_timeout(&rx, Duration::from_millis(5)),
