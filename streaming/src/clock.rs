@@ -116,14 +116,14 @@ impl ManualClock {
     pub fn set(&self, time: Time) {
         let mut s = self.state.lock();
         s.time = time;
-        self.changed(s);
+        self.changed(&s);
     }
 
     /// Moves the time forward by `d` and wakes every waiter.
     pub fn advance(&self, d: Duration) {
         let mut s = self.state.lock();
         s.time = s.time + d;
-        self.changed(s);
+        self.changed(&s);
     }
 
     /// Waits until every thread the time woke has left its wait, and every one that waits
@@ -152,10 +152,11 @@ impl ManualClock {
         }
     }
 
-    /// Records a change made under `s` and wakes every waiter.
-    fn changed(&self, s: parking_lot::MutexGuard<'_, ManualState>) {
+    /// Records a change made to the state (whose lock the caller holds, as `_held` says:
+    /// a spinning waiter that re-locks then sees the change, or is waiting when it is told)
+    /// and wakes every waiter.
+    fn changed(&self, _held: &ManualState) {
         self.changes.fetch_add(1, Ordering::Release);
-        drop(s);
         self.moved.notify_all();
     }
 
@@ -185,8 +186,7 @@ impl ManualClock {
         if BUSY_FOR.with(|b| b.get()) == self.key() {
             BUSY_FOR.with(|b| b.set(0));
             s.busy -= 1;
-            self.changes.fetch_add(1, Ordering::Release);
-            self.moved.notify_all();
+            self.changed(s);
         }
     }
 }
@@ -234,7 +234,7 @@ impl ManualClock {
             s.busy += 1;
             BUSY_FOR.with(|b| b.set(self.key()));
         }
-        self.changed(s);
+        self.changed(&s);
         reached
     }
 }
