@@ -38,7 +38,7 @@ pub(crate) mod storage;
 pub use context::{Config, Context};
 pub use error::{Error, Result};
 pub use io::text::TextRecord;
-pub use io::{write_atomically, write_replacing_unsynced};
+pub use io::{make_durable, write_atomically, write_replacing};
 pub use partitioner::{HashPartitioner, Partitioner, RangePartitioner};
 pub use rdd::Rdd;
 pub use storage::StorageLevel;

@@ -13,16 +13,12 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     write_replacing(path, bytes, true)
 }
 
-/// As [`write_atomically`], but without waiting for the disk (no fsync of the file or the
-/// directory): a process that dies after it returns leaves the new file whole (the page
-/// cache outlives the process), but a machine that loses power may leave the old file, no
-/// file or a torn one. For records whose loss costs only work done again and whose readers
-/// check a checksum.
-pub fn write_replacing_unsynced(path: &Path, bytes: &[u8]) -> Result<()> {
-    write_replacing(path, bytes, false)
-}
-
-fn write_replacing(path: &Path, bytes: &[u8], durable: bool) -> Result<()> {
+/// [`write_atomically`] when `durable`; otherwise the same without waiting for the disk (no
+/// fsync of the file or the directory): a process that dies after it returns leaves the new
+/// file whole (the page cache outlives the process), but a machine that loses power may leave
+/// the old file, no file or a torn one, until [`make_durable`]. For records whose loss costs
+/// only work done again and whose readers check a checksum.
+pub fn write_replacing(path: &Path, bytes: &[u8], durable: bool) -> Result<()> {
     let dir = path.parent().unwrap_or_else(|| Path::new("."));
     let name = path
         .file_name()
@@ -48,6 +44,19 @@ fn write_replacing(path: &Path, bytes: &[u8], durable: bool) -> Result<()> {
         let _ = std::fs::remove_file(&tmp);
     }
     result
+}
+
+/// Makes a file written by [`write_replacing`] without waiting for the disk durable: the
+/// file, then its name (the directory, as [`write_atomically`] does). A file no longer there
+/// (replaced or removed since) needs nothing.
+pub fn make_durable(path: &Path) -> Result<()> {
+    match std::fs::File::open(path) {
+        Ok(f) => f.sync_all().map_err(|e| Error::io(path, e))?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(Error::io(path, e)),
+    }
+    sync_dir(path.parent().unwrap_or_else(|| Path::new(".")));
+    Ok(())
 }
 
 /// Makes a rename durable; best effort (not every filesystem lets a directory be fsynced).

@@ -97,11 +97,7 @@ pub(crate) fn write(
     let payload = bincode::serialize(c)
         .map_err(|e| Error::user(format!("cannot encode a checkpoint: {e}")))?;
     let path = dir.join(file_name(c.time, c.sequence));
-    if durable {
-        emberflow_core::write_atomically(&path, &FRAME.encode(&payload))?;
-    } else {
-        emberflow_core::write_replacing_unsynced(&path, &FRAME.encode(&payload))?;
-    }
+    emberflow_core::write_replacing(&path, &FRAME.encode(&payload), durable)?;
     let files = list(dir)?;
     let mut referenced: BTreeSet<PathBuf> = BTreeSet::new();
     for (i, f) in files.iter().enumerate() {
@@ -124,23 +120,6 @@ pub(crate) fn write(
         remove_unreferenced(root, &referenced, &c.data_paths);
     }
     Ok(path)
-}
-
-/// Makes a checkpoint file written without waiting for the disk durable: the file, then its
-/// directory (its name). A file a newer checkpoint made old and removed meanwhile needs
-/// nothing.
-pub(crate) fn sync(path: &Path) -> Result<()> {
-    match std::fs::File::open(path) {
-        Ok(f) => f.sync_all().map_err(|e| Error::io(path, e))?,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(Error::io(path, e)),
-    }
-    if let Some(dir) = path.parent() {
-        std::fs::File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(|e| Error::io(dir, e))?;
-    }
-    Ok(())
 }
 
 /// Deletes `ctx-*/rdd-*` directories under `root` that no kept checkpoint refers to, except

@@ -244,13 +244,12 @@ impl SchedulerShared {
         }
     }
 
-    /// Writes a metadata checkpoint for `time`, if the context has a checkpoint directory.
-    /// Nothing is written once a checkpoint before a batch's jobs failed: the one on disk
-    /// must stay the newest, as it is the last that tells the truth.
-    /// Writes the checkpoint of `time`; `durable`: fsynced before this returns (the
-    /// checkpoint of a batch's generation), or not (see [`Unsynced`]). Returns the file
-    /// written and its sequence number, if one was.
-    fn write_checkpoint(&self, time: Time, durable: bool) -> Result<Option<Unsynced>> {
+    /// Writes a metadata checkpoint for `time`, if the context has a checkpoint directory:
+    /// fsynced before this returns if `durable` (a batch's generation), else not (a batch's
+    /// completion, see [`Written`]). Returns what it wrote, if anything. Nothing is written
+    /// once a checkpoint before a batch's jobs failed: the one on disk must stay the newest,
+    /// as it is the last that tells the truth.
+    fn write_checkpoint(&self, time: Time, durable: bool) -> Result<Option<Written>> {
         if self.checkpoint_failed.load(Ordering::SeqCst) {
             return Ok(None);
         }
@@ -286,18 +285,18 @@ impl SchedulerShared {
         if durable {
             self.durable.fetch_max(c.sequence, Ordering::SeqCst);
         }
-        Ok(Some(Unsynced {
+        Ok(Some(Written {
             path,
             sequence: c.sequence,
         }))
     }
 
     /// Makes `written` durable unless a newer checkpoint already is.
-    fn sync_checkpoint(&self, written: Unsynced) {
+    fn sync_checkpoint(&self, written: Written) {
         if self.durable.load(Ordering::SeqCst) > written.sequence {
             return;
         }
-        match crate::checkpoint::sync(&written.path) {
+        match emberflow_core::make_durable(&written.path) {
             Ok(()) => {
                 self.durable.fetch_max(written.sequence, Ordering::SeqCst);
             }
@@ -679,20 +678,22 @@ impl JobScheduler {
     }
 }
 
-/// A completion checkpoint written but not fsynced yet (group commit): the checkpoint of the
-/// next batch's generation, fsynced before that batch's jobs run, holds everything it says,
-/// so in a stream that keeps generating batches it is never fsynced on its own. If no newer
+/// A metadata checkpoint file written. A completion checkpoint is written without an fsync
+/// (group commit) and kept as the generator's `unsynced` until it is on disk: the
+/// checkpoint of the next batch's generation, fsynced before that batch's jobs run, holds
+/// everything it says, so in a stream that keeps generating batches it is never fsynced on
+/// its own. If no newer
 /// checkpoint is on disk within a batch interval (or when the generator stops), the generator
 /// fsyncs it. Until then a machine that loses power may lose it: the batch is then re-run
 /// from the checkpoint of its generation (outputs are idempotent), as after a crash just
 /// before the completion checkpoint; a torn file fails its checksum and is skipped.
-struct Unsynced {
+struct Written {
     path: std::path::PathBuf,
     sequence: u64,
 }
 
 fn generator_loop(shared: Arc<SchedulerShared>, events: ChannelReceiver<Event>, jobs: Sender<Job>) {
-    let mut unsynced: Option<Unsynced> = None;
+    let mut unsynced: Option<Written> = None;
     loop {
         let event = match &unsynced {
             None => events.recv().ok(),
