@@ -2,6 +2,13 @@
 //! restart, or recovered state lands in the wrong partition: std's `RandomState` is seeded per
 //! process, so placement uses this fixed-key hasher instead. It is also the fast hasher of the
 //! engine's internal hash maps.
+//!
+//! A map and a placement must not read the same bits. A hash map picks a key's bucket from
+//! the low bits of its hash, and a hash partitioner its partition from the same hash modulo
+//! the partition count, which for a count of 2^k is the low k bits. With one hash, the keys
+//! of one partition would all have their home in 1 bucket out of 2^k: long probes, and
+//! lookups that no prefetch finds. So a map's hash ([`StableHasher`]'s `finish`) is the
+//! placement hash ([`stable_hash`]) rotated by 32 bits.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hash, Hasher};
@@ -63,8 +70,17 @@ impl Hasher for StableHasher {
     fn write_usize(&mut self, i: usize) {
         self.add(i as u64)
     }
+    /// The hash maps use: the placement hash with its halves swapped (see the module).
     #[inline]
     fn finish(&self) -> u64 {
+        self.placement().rotate_left(32)
+    }
+}
+
+impl StableHasher {
+    /// The placement hash of what was written.
+    #[inline]
+    fn placement(&self) -> u64 {
         // murmur3 fmix64: spreads entropy into the low bits a modulo uses.
         let mut h = self.state;
         h ^= h >> 33;
@@ -81,7 +97,7 @@ pub type StableBuildHasher = BuildHasherDefault<StableHasher>;
 /// A `HashMap` with the stable hasher.
 pub type StableHashMap<K, V> = HashMap<K, V, StableBuildHasher>;
 
-/// The stable hash of a value.
+/// The stable hash of a value: what places it in a partition.
 ///
 /// ```
 /// use emberflow_core::hash::stable_hash;
@@ -90,7 +106,7 @@ pub type StableHashMap<K, V> = HashMap<K, V, StableBuildHasher>;
 pub fn stable_hash<T: Hash + ?Sized>(value: &T) -> u64 {
     let mut h = StableHasher::default();
     value.hash(&mut h);
-    h.finish()
+    h.placement()
 }
 
 #[cfg(test)]
@@ -108,5 +124,18 @@ mod tests {
         assert_ne!(stable_hash("word"), stable_hash("words"));
         assert_eq!(stable_hash(&7u64), GOLDEN_7);
         assert_eq!(stable_hash("spark"), GOLDEN_SPARK);
+    }
+
+    #[test]
+    fn the_keys_of_one_partition_spread_over_a_maps_buckets() {
+        // The keys a 16-way hash partitioner puts in partition 3, and the low 4 bits of their
+        // map hash (the home bucket in any table of 16 buckets or more): with the placement
+        // hash every key would have 3 there.
+        use std::hash::BuildHasher;
+        let homes: std::collections::BTreeSet<u64> = (0u64..10_000)
+            .filter(|k| stable_hash(k) % 16 == 3)
+            .map(|k| StableBuildHasher::default().hash_one(k) & 15)
+            .collect();
+        assert_eq!(homes.len(), 16);
     }
 }
