@@ -13,7 +13,6 @@ use std::hash::Hash;
 use std::sync::Arc;
 use std::time::Duration;
 
-use emberflow_core::hash::StableHashMap;
 use emberflow_core::{Data, Partitioner, Rdd};
 use parking_lot::Mutex;
 use serde::de::DeserializeOwned;
@@ -32,6 +31,9 @@ pub use stream::MapWithStateDStream;
 
 mod event_time;
 mod stream;
+mod table;
+
+use table::Table;
 
 #[derive(Clone)]
 struct Entry<S> {
@@ -46,10 +48,11 @@ struct Entry<S> {
     deadline: i64,
 }
 
-/// Table size (bytes of entries) above which a partition's updates look keys up ahead.
+/// Table size (bytes of buckets) above which a partition's updates fetch their keys' entries
+/// ahead.
 const PREFETCH_ABOVE: usize = 4 << 20;
-/// How many keys are looked up ahead at a time.
-const PREFETCH_GROUP: usize = 32;
+/// How many keys are fetched ahead at a time.
+const PREFETCH_GROUP: usize = 16;
 
 /// An entry's deadline when it has none.
 const NO_DEADLINE: i64 = i64::MIN;
@@ -66,7 +69,7 @@ fn deadline_of(t: Option<EventTime>) -> i64 {
 }
 
 struct StatePartition<K, S> {
-    map: StableHashMap<K, Entry<S>>,
+    map: Table<K, Entry<S>>,
     /// Keys by the batch that last touched them; an entry is stale when the key was touched
     /// again later (checked against `map` when popped).
     by_time: BTreeMap<Time, Vec<K>>,
@@ -131,7 +134,7 @@ impl<K: Hash + Eq + Clone, S> StatePartition<K, S> {
 impl<K, S> Default for StatePartition<K, S> {
     fn default() -> Self {
         StatePartition {
-            map: StableHashMap::default(),
+            map: Table::default(),
             by_time: BTreeMap::new(),
         }
     }
@@ -211,17 +214,24 @@ where
         let StatePartition { map, by_time } = p;
         let mut out = Vec::new();
         let track = self.timeout.is_some();
-        // A table larger than the cache makes each lookup a wait on memory; looking a group
-        // of keys up ahead of their updates lets those waits overlap (the loads are
-        // independent), so the updates below find their entries in cache.
-        let prefetch = map.capacity() * std::mem::size_of::<(K, Entry<S>)>() > PREFETCH_ABOVE;
-        let mut group: Vec<(K, V)> = Vec::with_capacity(if prefetch { PREFETCH_GROUP } else { 0 });
+        // A table larger than the cache makes each lookup a wait on memory: the lines a group
+        // of keys' lookups read are fetched together first, so the waits overlap and the
+        // updates below find them in cache.
+        let prefetch = map.bytes() > PREFETCH_ABOVE;
+        let mut group: Vec<(u64, K, V)> =
+            Vec::with_capacity(if prefetch { PREFETCH_GROUP } else { 0 });
         loop {
-            let (k, v) = if prefetch {
+            let (hash, k, v) = if prefetch {
                 if group.is_empty() {
-                    group.extend((&mut *records).take(PREFETCH_GROUP));
-                    for (k, _) in &group {
-                        std::hint::black_box(map.get(k).map(|e| e.touched));
+                    group.extend(
+                        (&mut *records)
+                            .take(PREFETCH_GROUP)
+                            .map(|(k, v)| (table::hash(&k), k, v)),
+                    );
+                    if let Some(ahead) = map.prefetcher() {
+                        for (hash, _, _) in &group {
+                            ahead.fetch(*hash);
+                        }
                     }
                     group.reverse();
                 }
@@ -231,13 +241,13 @@ where
                 }
             } else {
                 match records.next() {
-                    Some(r) => r,
+                    Some((k, v)) => (table::hash(&k), k, v),
                     None => break,
                 }
             };
             // One lookup for a key that has state (the common case): the value is taken out
             // for the function and put back, or the entry removed.
-            if let Some(entry) = map.get_mut(&k) {
+            if let Some(entry) = map.get_hashed_mut(hash, &k) {
                 undo.entries.push((k.clone(), entry.clone()));
                 // A call with data clears the event-time timeout: the function sets it anew.
                 let mut state = State::new(entry.value.take(), false);
@@ -268,7 +278,8 @@ where
                     by_time.entry(time).or_default().push(k.clone());
                 }
                 undo.added = true;
-                map.insert(
+                map.insert_new(
+                    hash,
                     k,
                     Entry {
                         value: Some(value),
