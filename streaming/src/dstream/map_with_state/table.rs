@@ -132,9 +132,15 @@ impl Prefetcher {
         let (bucket, ctrl) = self.addresses(hash as usize & self.mask);
         fetch_line(ctrl);
         fetch_line(bucket);
-        fetch_line(bucket.wrapping_add(self.size - 1));
+        let last = bucket.wrapping_add(self.size - 1);
+        if last / LINE != bucket / LINE {
+            fetch_line(last);
+        }
     }
 }
+
+/// Bytes of a cache line.
+const LINE: usize = 64;
 
 /// Asks the CPU to bring the line holding `address` into cache. The address is never read
 /// from, so any value is safe.
