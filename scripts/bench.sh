@@ -62,6 +62,8 @@ row "dashboard, files already there (a burst) / hand-written pass over the files
 row "program start to first batch done, without the wait for its time" \
     "$(figure first_batch_ms "$work/dashboard.txt") ms"
 "$bin/recovery_figures" >"$work/recovery.txt"
+row "dashboard with / without metadata checkpoints only (10 batches of 20k orders)" \
+    "$(figure metadata_checkpoint_ratio "$work/recovery.txt")x"
 row "dashboard with / without metadata and state checkpoints (10 batches of 20k orders)" \
     "$(figure checkpoint_ratio "$work/recovery.txt")x"
 

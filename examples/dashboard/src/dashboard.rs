@@ -26,6 +26,9 @@ pub struct DashboardOptions {
     pub output_prefix: Option<String>,
     /// Print the dashboard to the console every batch.
     pub print: bool,
+    /// How often the totals and client states are written to the checkpoint directory
+    /// (`DStream::checkpoint`); `None`: the engine's default (10 s of stream time).
+    pub state_checkpoint_interval: Option<Duration>,
 }
 
 impl Default for DashboardOptions {
@@ -35,6 +38,7 @@ impl Default for DashboardOptions {
             map_with_state: false,
             output_prefix: None,
             print: true,
+            state_checkpoint_interval: None,
         }
     }
 }
@@ -173,6 +177,10 @@ impl Dashboard {
             .union(&malformed.map(|_| ("malformed".to_string(), 1u64)))
             .reduce_by_key_with_partitions(|a, b| a + b, 1);
         let totals = counts.update_state_by_key_with_partitions(sum_state, 1);
+        let every = opts.state_checkpoint_interval;
+        if let Some(every) = every {
+            totals.checkpoint(every);
+        }
 
         let values = orders.map(|o| (o.client_id, o.value_cents()));
         let clients: DStream<(u64, u64)> = if opts.map_with_state {
@@ -183,9 +191,17 @@ impl Dashboard {
                     Some((*id, total))
                 },
             );
-            values.map_with_state(spec).state_snapshots()
+            let mapped = values.map_with_state(spec);
+            if let Some(every) = every {
+                mapped.checkpoint(every);
+            }
+            mapped.state_snapshots()
         } else {
-            values.update_state_by_key(sum_state)
+            let clients = values.update_state_by_key(sum_state);
+            if let Some(every) = every {
+                clients.checkpoint(every);
+            }
+            clients
         };
         let top_clients = top5(&clients);
         let symbols = orders

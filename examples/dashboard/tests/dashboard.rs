@@ -400,3 +400,56 @@ fn the_command_line_keeps_every_flag_and_has_help() {
     let err = app::Options::parse(&["--batch-ms", "soon"]).unwrap_err();
     assert!(err.to_string().contains("--batch-ms"), "{err}");
 }
+
+/// Directories of state (RDD) checkpoints written under a checkpoint directory.
+fn state_checkpoints(dir: &Path) -> usize {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("ctx-"))
+        .flat_map(|e| std::fs::read_dir(e.path()).unwrap().flatten())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("rdd-"))
+        .count()
+}
+
+#[test]
+fn the_states_are_written_at_the_interval_the_options_give() {
+    let lines = generate_lines(2_000, 5, 0.01).lines;
+    for map_with_state in [false, true] {
+        for every in [None, Some(Duration::from_secs(2))] {
+            let dir = tempfile::tempdir().unwrap();
+            let (input, ckpt) = (dir.path().join("in"), dir.path().join("ckpt"));
+            std::fs::create_dir_all(&input).unwrap();
+            let mut bytes = lines.join(&b'\n');
+            bytes.push(b'\n');
+            std::fs::write(input.join("orders.txt"), bytes).unwrap();
+            let f = std::fs::File::options()
+                .write(true)
+                .open(input.join("orders.txt"))
+                .unwrap();
+            f.set_modified(std::time::UNIX_EPOCH + Duration::from_millis(500))
+                .unwrap();
+            let runner = BatchRunner::new(Duration::from_secs(1));
+            runner.ssc().checkpoint(&ckpt).unwrap();
+            let d = Dashboard::build(
+                &runner.ssc().text_file_stream(&input),
+                &DashboardOptions {
+                    map_with_state,
+                    print: false,
+                    state_checkpoint_interval: every,
+                    ..DashboardOptions::default()
+                },
+            );
+            runner.run(4).unwrap();
+            let summary = d.summary(Duration::from_secs(1));
+            assert_eq!(summary.orders + summary.malformed, 2_000);
+            let written = state_checkpoints(&ckpt);
+            // Two states (totals, clients), each written at 2 s and 4 s (one state alone
+            // leaves at most 2 directories); none before the default interval (10 s).
+            match every {
+                None => assert_eq!(written, 0, "map_with_state {map_with_state}"),
+                Some(_) => assert!(written >= 3, "map_with_state {map_with_state}: {written}"),
+            }
+        }
+    }
+}
