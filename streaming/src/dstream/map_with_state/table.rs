@@ -132,7 +132,7 @@ impl Prefetcher {
         let (bucket, ctrl) = self.addresses(hash as usize & self.mask);
         fetch_line(ctrl);
         fetch_line(bucket);
-        let last = bucket.wrapping_add(self.size - 1);
+        let last = bucket.wrapping_add(self.size.saturating_sub(1));
         if last / LINE != bucket / LINE {
             fetch_line(last);
         }
