@@ -214,4 +214,12 @@ mod tests {
         assert_eq!(keys.first(), Some(&0));
         assert_eq!(keys.last(), Some(&5_000));
     }
+
+    #[test]
+    fn a_prefetcher_over_zero_sized_buckets_fetches_without_overflow() {
+        let mut t: Table<(), ()> = Table::default();
+        t.insert((), ());
+        t.prefetcher().expect("one key").fetch(hash(&()));
+        assert_eq!(t.get(&()), Some(&()));
+    }
 }
