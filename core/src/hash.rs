@@ -34,6 +34,18 @@ impl StableHasher {
     fn add(&mut self, word: u64) {
         self.state = (self.state.rotate_left(5) ^ word).wrapping_mul(0x9e37_79b9_7f4a_7c15);
     }
+
+    /// The placement hash of what was written.
+    #[inline]
+    fn placement(&self) -> u64 {
+        // murmur3 fmix64: spreads entropy into the low bits a modulo uses.
+        let mut h = self.state;
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        h ^ (h >> 33)
+    }
 }
 
 impl Hasher for StableHasher {
@@ -74,20 +86,6 @@ impl Hasher for StableHasher {
     #[inline]
     fn finish(&self) -> u64 {
         self.placement().rotate_left(32)
-    }
-}
-
-impl StableHasher {
-    /// The placement hash of what was written.
-    #[inline]
-    fn placement(&self) -> u64 {
-        // murmur3 fmix64: spreads entropy into the low bits a modulo uses.
-        let mut h = self.state;
-        h ^= h >> 33;
-        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
-        h ^= h >> 33;
-        h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-        h ^ (h >> 33)
     }
 }
 
