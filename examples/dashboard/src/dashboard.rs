@@ -134,6 +134,14 @@ fn top5<K: Data + Ord + Hash, V: Data + Ord>(s: &DStream<(K, V)>) -> DStream<Vec
         .map(|(_, v)| top(v, 5))
 }
 
+/// A state stream with its checkpoint interval set, when the options give one.
+fn checkpoint_every<T: Data>(state: &DStream<T>, every: Option<Duration>) -> DStream<T> {
+    match every {
+        Some(every) => state.checkpoint(every),
+        None => state.clone(),
+    }
+}
+
 fn cents(c: u64) -> String {
     format!("{}.{:02}", c / 100, c % 100)
 }
@@ -178,9 +186,7 @@ impl Dashboard {
             .reduce_by_key_with_partitions(|a, b| a + b, 1);
         let totals = counts.update_state_by_key_with_partitions(sum_state, 1);
         let every = opts.state_checkpoint_interval;
-        if let Some(every) = every {
-            totals.checkpoint(every);
-        }
+        checkpoint_every(&totals, every);
 
         let values = orders.map(|o| (o.client_id, o.value_cents()));
         let clients: DStream<(u64, u64)> = if opts.map_with_state {
@@ -192,16 +198,10 @@ impl Dashboard {
                 },
             );
             let mapped = values.map_with_state(spec);
-            if let Some(every) = every {
-                mapped.checkpoint(every);
-            }
+            checkpoint_every(&mapped, every);
             mapped.state_snapshots()
         } else {
-            let clients = values.update_state_by_key(sum_state);
-            if let Some(every) = every {
-                clients.checkpoint(every);
-            }
-            clients
+            checkpoint_every(&values.update_state_by_key(sum_state), every)
         };
         let top_clients = top5(&clients);
         let symbols = orders
