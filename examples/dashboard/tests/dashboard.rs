@@ -31,6 +31,25 @@ fn lines_of(bytes: &[u8]) -> Vec<String> {
     lines
 }
 
+/// Puts `lines` into `dir/name` as a producer drops a file into a watched directory: written
+/// beside it, dated `when`, then renamed in whole.
+fn drop_lines(dir: &Path, name: &str, lines: &[Vec<u8>], when: std::time::SystemTime) {
+    let tmp = dir.parent().unwrap().join(format!("{name}.tmp"));
+    let mut bytes = Vec::new();
+    for l in lines {
+        bytes.extend_from_slice(l);
+        bytes.push(b'\n');
+    }
+    std::fs::write(&tmp, bytes).unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&tmp)
+        .unwrap()
+        .set_modified(when)
+        .unwrap();
+    std::fs::rename(&tmp, dir.join(name)).unwrap();
+}
+
 /// Runs the dashboard pipeline on the manual clock, one chunk per batch.
 fn streamed(lines: &[String], chunk: usize, map_with_state: bool) -> Summary {
     let runner = BatchRunner::new(Duration::from_secs(1));
@@ -247,20 +266,7 @@ fn watching_a_real_directory_stops_when_idle_and_reports() {
     // new to it, and the batch whose time passes their date takes them.
     let when = std::time::SystemTime::now() + Duration::from_millis(1000);
     for (i, chunk) in g.lines.chunks(1_000).enumerate() {
-        let tmp = dir.path().join(format!("chunk-{i}.tmp"));
-        let mut bytes = Vec::new();
-        for l in chunk {
-            bytes.extend_from_slice(l);
-            bytes.push(b'\n');
-        }
-        std::fs::write(&tmp, bytes).unwrap();
-        std::fs::OpenOptions::new()
-            .write(true)
-            .open(&tmp)
-            .unwrap()
-            .set_modified(when)
-            .unwrap();
-        std::fs::rename(&tmp, watched.join(format!("orders-{i}.txt"))).unwrap();
+        drop_lines(&watched, &format!("orders-{i}.txt"), chunk, when);
     }
     let json = dir.path().join("s.json");
     let args = [
@@ -290,22 +296,9 @@ fn a_restarted_dashboard_continues_its_totals_from_the_checkpoint() {
     let watched = dir.path().join("in");
     let ckpt = dir.path().join("ckpt");
     std::fs::create_dir_all(&watched).unwrap();
-    let drop_lines = |name: &str, lines: &[Vec<u8>]| {
-        let tmp = dir.path().join(format!("{name}.tmp"));
-        let mut bytes = Vec::new();
-        for l in lines {
-            bytes.extend_from_slice(l);
-            bytes.push(b'\n');
-        }
-        std::fs::write(&tmp, bytes).unwrap();
+    let drop_now = |name: &str, lines: &[Vec<u8>]| {
         let when = std::time::SystemTime::now() + Duration::from_millis(1000);
-        std::fs::OpenOptions::new()
-            .write(true)
-            .open(&tmp)
-            .unwrap()
-            .set_modified(when)
-            .unwrap();
-        std::fs::rename(&tmp, watched.join(name)).unwrap();
+        drop_lines(&watched, name, lines, when);
     };
     let g = generate_lines(4_000, 21, 0.02);
     let args = |json: &Path| {
@@ -323,10 +316,10 @@ fn a_restarted_dashboard_continues_its_totals_from_the_checkpoint() {
             json.to_string_lossy().into_owned(),
         ]
     };
-    drop_lines("a.txt", &g.lines[..2_000]);
+    drop_now("a.txt", &g.lines[..2_000]);
     let first = app::run(&args(&dir.path().join("1.json"))).unwrap();
     assert_eq!(first.orders + first.malformed, 2_000);
-    drop_lines("b.txt", &g.lines[2_000..]);
+    drop_now("b.txt", &g.lines[2_000..]);
     let second = app::run(&args(&dir.path().join("2.json"))).unwrap();
     // Totals are streaming state: the second run reports everything it ever processed.
     assert_eq!(second.orders + second.malformed, 4_000);
@@ -420,15 +413,8 @@ fn the_states_are_written_at_the_interval_the_options_give() {
             let dir = tempfile::tempdir().unwrap();
             let (input, ckpt) = (dir.path().join("in"), dir.path().join("ckpt"));
             std::fs::create_dir_all(&input).unwrap();
-            let mut bytes = lines.join(&b'\n');
-            bytes.push(b'\n');
-            std::fs::write(input.join("orders.txt"), bytes).unwrap();
-            let f = std::fs::File::options()
-                .write(true)
-                .open(input.join("orders.txt"))
-                .unwrap();
-            f.set_modified(std::time::UNIX_EPOCH + Duration::from_millis(500))
-                .unwrap();
+            let when = std::time::UNIX_EPOCH + Duration::from_millis(500);
+            drop_lines(&input, "orders.txt", &lines, when);
             let runner = BatchRunner::new(Duration::from_secs(1));
             runner.ssc().checkpoint(&ckpt).unwrap();
             let d = Dashboard::build(
