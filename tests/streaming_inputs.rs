@@ -351,15 +351,32 @@ fn a_receivers_max_rate_holds_end_to_end() {
             .block_interval(Duration::from_millis(100))
     });
     let (tx, done) = unbounded();
+    let (go_tx, go) = unbounded();
     let s = runner.ssc().receiver_stream(Burst {
         n: 450,
-        go: None,
+        go: Some(go),
         done: tx,
     });
     let counts = runner.collect(&s.count());
+    // The limit counts from the receiver's first store, and when its thread gets going is up
+    // to the machine: a loaded one may start it batches late, and then its last records are
+    // due on the stream's clock well after 4.5 s. Here it starts storing after the fourth
+    // batch at the earliest, so batches run until it has stored everything (its last record
+    // is due at 8.5 s or later), with the wall clock only as a guard against a hang.
+    let deadline = std::time::Instant::now() + GUARD;
     let mut cumulative = 0;
-    for k in 1..=8u64 {
+    let mut k = 0u64;
+    while k < 8 || done.try_recv().is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{:?}",
+            counts.batches()
+        );
+        if k == 4 {
+            go_tx.send(()).unwrap();
+        }
         runner.run(1).unwrap();
+        k += 1;
         cumulative += counts.batches().last().unwrap()[0];
         // At 100 records per second of the stream's clock, never more than 100 per second
         // so far, however the stores fall between batches.
@@ -369,7 +386,6 @@ fn a_receivers_max_rate_holds_end_to_end() {
             counts.batches()
         );
     }
-    done.recv_timeout(GUARD).unwrap();
     runner.run(1).unwrap();
     let total: u64 = counts.batches().iter().map(|b| b[0]).sum();
     assert_eq!(total, 450, "{:?}", counts.batches());
