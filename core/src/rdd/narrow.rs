@@ -144,15 +144,46 @@ where
     where
         U: 'a,
     {
-        let f = &self.f;
-        Ok(Stage::boxed(
-            self.parent.chunks(split, tc)?,
-            move |input: &mut Vec<T>, out: &mut Vec<U>| {
-                for x in input.drain(..) {
-                    out.extend(f(x));
+        Ok(Box::new(FlatStage {
+            parent: self.parent.chunks(split, tc)?,
+            input: Vec::with_capacity(CHUNK).into_iter(),
+            f: &self.f,
+        }))
+    }
+}
+
+/// flat_map's stage: a record may expand into many, so it applies `f` to its input only
+/// until about a chunk's worth has come out, and keeps the rest of the input for the next
+/// call. Chunks then stay about [`CHUNK`] records whatever the expansion, small enough that
+/// the records made (a word's `String`) are consumed while still in cache.
+struct FlatStage<'a, T, F> {
+    parent: BoxChunks<'a, T>,
+    /// The input not yet applied.
+    input: std::vec::IntoIter<T>,
+    f: &'a F,
+}
+
+impl<T, U, I, F> Chunks<U> for FlatStage<'_, T, F>
+where
+    I: IntoIterator<Item = U>,
+    F: Fn(T) -> I,
+{
+    #[inline]
+    fn next_chunk(&mut self, out: &mut Vec<U>) -> bool {
+        let before = out.len();
+        loop {
+            for x in self.input.by_ref() {
+                out.extend((self.f)(x));
+                if out.len() - before >= CHUNK {
+                    return true;
                 }
-            },
-        ))
+            }
+            let mut next = Vec::with_capacity(CHUNK);
+            if !self.parent.next_chunk(&mut next) {
+                return out.len() > before;
+            }
+            self.input = next.into_iter();
+        }
     }
 }
 
@@ -234,5 +265,36 @@ where
     fn compute<'a>(&'a self, split: usize, tc: &'a TaskContext) -> Result<BoxIter<'a, U>> {
         let input = self.parent.iterator(split, tc)?;
         Ok(Box::new((self.f)(split, input).into_iter()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Context;
+
+    /// A record that expands into many does not make one huge chunk: flat_map hands on about
+    /// a chunk's worth at a time and keeps the rest of its input for the next call, in order.
+    #[test]
+    fn flat_map_chunks_stay_about_a_chunk_whatever_the_expansion() {
+        let ctx = Context::local(1);
+        let per_record = 300u32;
+        let rdd = ctx
+            .parallelize((0..40u32).collect(), 1)
+            .flat_map(move |x| (0..per_record).map(move |i| x * per_record + i));
+        let tc = TaskContext::new(&ctx, 0, 0, 0);
+        let mut chunks = rdd.chunks(0, &tc).expect("chunks");
+        let (mut all, mut sizes) = (Vec::new(), Vec::new());
+        let mut chunk = Vec::new();
+        while chunks.next_chunk(&mut chunk) {
+            sizes.push(chunk.len());
+            all.append(&mut chunk);
+        }
+        assert!(
+            sizes.iter().all(|&n| n < CHUNK + per_record as usize),
+            "{sizes:?}"
+        );
+        assert!(sizes.len() > 1, "{sizes:?}");
+        assert_eq!(all, (0..40 * per_record).collect::<Vec<_>>());
     }
 }
