@@ -99,7 +99,7 @@ if [ -z "${SKIP_KAFKA:-}" ]; then
         "$(figure kafka_ratio "$work/kafka.txt")x"
     for m in 1 2 3; do
         row "dashboard as $m member(s) of a consumer group, 1M orders, 6 partitions" \
-            "$(awk -v m="$m" '$1 == "members" && $2 == m":" { print $3, $4, $5, "best of 3" }' "$work/group.txt")"
+            "$(awk -v m="$m" '$1 == "members" && $2 == m":" { print $3, $4, $5, "s, best of 3)" }' "$work/group.txt")"
     done
 fi
 
