@@ -217,7 +217,7 @@ impl<T: Data> Rdd<T> {
     where
         F: Fn(T) + Send + Sync,
     {
-        self.run_job(|_, it| {
+        self.run_chunked(|_, it| {
             it.for_each(&f);
             Ok(())
         })?;

@@ -164,10 +164,11 @@ pub(crate) fn plain_writer<K: Data, V: Data>() -> Writer<K, V, V> {
         let mut buckets: Vec<Vec<(K, V)>> = (0..partitioner.num_partitions())
             .map(|_| Vec::new())
             .collect();
-        for (k, v) in input {
+        // Internal iteration, as in `merge_by_key`.
+        input.for_each(|(k, v)| {
             let p = partitioner.partition(&k);
             buckets[p].push((k, v));
-        }
+        });
         buckets
     })
 }
@@ -204,7 +205,9 @@ where
     K: Hash + Eq,
 {
     let mut map: StableHashMap<K, Option<C>> = StableHashMap::default();
-    for (k, x) in input {
+    // Internal iteration: a chunked input then runs its `fold`, one tight loop per chunk,
+    // where `for` would pay a buffer check and a fresh chunk per `next`.
+    input.for_each(|(k, x)| {
         // Looking up by reference first is cheaper than `entry` on the hit path, which is
         // nearly every record when combining.
         match map.get_mut(&k) {
@@ -218,7 +221,7 @@ where
                 map.insert(k, Some(create(x)));
             }
         }
-    }
+    });
     map.into_iter()
         .map(|(k, c)| (k, c.expect("combiner slots are always full")))
         .collect()
