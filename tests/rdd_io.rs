@@ -51,6 +51,48 @@ fn text_file_line_endings_and_encoding() {
     assert_eq!(ctx.text_file(&empty, 4).unwrap().count().unwrap(), 0);
 }
 
+/// Lines are read from the reader's buffer where they lie whole in it (256 KiB) and copied out
+/// where they run past it: lines longer than the buffer or across its edge, `\r\n` and
+/// invalid UTF-8 on either path all read as they are, record by record and in chunks.
+#[test]
+fn text_file_reads_lines_longer_than_and_across_its_read_buffer() {
+    let dir = temp_dir();
+    let path = dir.path().join("long.txt");
+    let mut bytes = Vec::new();
+    let mut expected = Vec::new();
+    for i in 0..400usize {
+        let mut line = "w".repeat((i * 7919) % 9000) + &i.to_string();
+        if i % 50 == 7 {
+            line += &"long".repeat(80_000); // 320 KB: longer than the buffer
+        }
+        let bad = i % 31 == 3;
+        bytes.extend_from_slice(line.as_bytes());
+        if bad {
+            bytes.push(0xff);
+            line.push('\u{fffd}');
+        }
+        bytes.extend_from_slice(if i % 3 == 0 { b"\r\n" } else { b"\n" });
+        expected.push(line);
+    }
+    let line = "e".repeat(300 << 10);
+    bytes.extend_from_slice(line.as_bytes());
+    bytes.extend_from_slice(b"\r\nlast");
+    expected.push(line);
+    expected.push("last".to_string());
+    std::fs::write(&path, &bytes).unwrap();
+    let ctx = Context::local(2);
+    for min in [1, 3, 7] {
+        let rdd = ctx.text_file(&path, min).unwrap();
+        assert_eq!(
+            rdd.collect().unwrap(),
+            expected,
+            "records, min_partitions {min}"
+        );
+        let chunked = rdd.map(|l| l).collect().unwrap();
+        assert_eq!(chunked, expected, "chunks, min_partitions {min}");
+    }
+}
+
 #[test]
 fn text_file_reads_directories_and_globs_and_reports_missing_paths() {
     let dir = temp_dir();

@@ -8,7 +8,9 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-use crate::plumbing::{BoxIter, Dependency, RddBase, RddMeta, RddNode, TaskContext};
+use crate::plumbing::{
+    BoxChunks, BoxIter, Chunks, Dependency, RddBase, RddMeta, RddNode, TaskContext, CHUNK,
+};
 use crate::rdd::Rdd;
 use crate::{Context, Data, Error, Result};
 
@@ -233,6 +235,22 @@ impl RddBase for TextFileRdd {
 
 impl RddNode<String> for TextFileRdd {
     fn compute<'a>(&'a self, split: usize, tc: &'a TaskContext) -> Result<BoxIter<'a, String>> {
+        Ok(Box::new(self.lines(split, tc)?))
+    }
+    fn compute_chunks<'a>(
+        &'a self,
+        split: usize,
+        tc: &'a TaskContext,
+    ) -> Result<BoxChunks<'a, String>>
+    where
+        String: 'a,
+    {
+        Ok(Box::new(self.lines(split, tc)?))
+    }
+}
+
+impl TextFileRdd {
+    fn lines<'a>(&'a self, split: usize, tc: &'a TaskContext) -> Result<LineIter<'a>> {
         let s = &self.splits[split];
         let file = File::open(&s.path).map_err(|e| Error::io(&s.path, e))?;
         let mut reader = BufReader::with_capacity(256 << 10, file);
@@ -249,7 +267,7 @@ impl RddNode<String> for TextFileRdd {
                 .map_err(|e| Error::io(&s.path, e))?;
             pos = s.start - 1 + n as u64;
         }
-        Ok(Box::new(LineIter {
+        Ok(LineIter {
             reader,
             pos,
             end: s.end,
@@ -257,7 +275,7 @@ impl RddNode<String> for TextFileRdd {
             tc,
             buf: Vec::new(),
             replaced: 0,
-        }))
+        })
     }
 }
 
@@ -284,37 +302,75 @@ impl Drop for LineIter<'_> {
     }
 }
 
-impl Iterator for LineIter<'_> {
-    type Item = String;
-    fn next(&mut self) -> Option<String> {
+/// A line's bytes as a `String` (one exact-size allocation), without its end: `\n` or
+/// `\r\n`. `true` if invalid UTF-8 was replaced.
+fn line_text(bytes: &[u8]) -> (String, bool) {
+    let bytes = match bytes.strip_suffix(b"\n") {
+        Some(line) => line.strip_suffix(b"\r").unwrap_or(line),
+        None => bytes,
+    };
+    match std::str::from_utf8(bytes) {
+        Ok(s) => (s.to_owned(), false),
+        Err(_) => (String::from_utf8_lossy(bytes).into_owned(), true),
+    }
+}
+
+impl LineIter<'_> {
+    fn next_line(&mut self) -> Option<String> {
         if self.pos >= self.end {
             return None;
         }
+        // Nearly every line lies whole in the reader's buffer: make its `String` from there,
+        // one copy, instead of copying it into `buf` first.
+        let available = match self.reader.fill_buf() {
+            Ok(b) => b,
+            Err(e) => {
+                self.tc.fail(Error::io(self.path, e));
+                return None;
+            }
+        };
+        if let Some(i) = memchr::memchr(b'\n', available) {
+            let (line, replaced) = line_text(&available[..=i]);
+            self.reader.consume(i + 1);
+            self.pos += i as u64 + 1;
+            self.replaced += u64::from(replaced);
+            return Some(line);
+        }
+        // The line runs past the buffer, or is the file's last and has no newline.
         self.buf.clear();
         match self.reader.read_until(b'\n', &mut self.buf) {
             Ok(0) => None,
             Ok(n) => {
                 self.pos += n as u64;
-                if self.buf.last() == Some(&b'\n') {
-                    self.buf.pop();
-                    if self.buf.last() == Some(&b'\r') {
-                        self.buf.pop();
-                    }
-                }
-                // One exact-size allocation per line; the read buffer is kept for the next.
-                Some(match std::str::from_utf8(&self.buf) {
-                    Ok(s) => s.to_owned(),
-                    Err(_) => {
-                        self.replaced += 1;
-                        String::from_utf8_lossy(&self.buf).into_owned()
-                    }
-                })
+                let (line, replaced) = line_text(&self.buf);
+                self.replaced += u64::from(replaced);
+                Some(line)
             }
             Err(e) => {
                 self.tc.fail(Error::io(self.path, e));
                 None
             }
         }
+    }
+}
+
+impl Iterator for LineIter<'_> {
+    type Item = String;
+    fn next(&mut self) -> Option<String> {
+        self.next_line()
+    }
+}
+
+impl Chunks<String> for LineIter<'_> {
+    fn next_chunk(&mut self, out: &mut Vec<String>) -> bool {
+        let before = out.len();
+        while out.len() - before < CHUNK {
+            match self.next_line() {
+                Some(line) => out.push(line),
+                None => break,
+            }
+        }
+        out.len() > before
     }
 }
 
