@@ -24,8 +24,8 @@
 /// The RDD engine's error type, returned by RDD actions.
 pub use emberflow_core::Error as CoreError;
 pub use emberflow_core::{
-    hash, write_atomically, Config, Context, Data, HashPartitioner, Partitioner, RangePartitioner,
-    Rdd, StorageLevel, TextRecord,
+    hash, write_atomically, Config, Context, Data, Emitter, HashPartitioner, Partitioner,
+    RangePartitioner, Rdd, StorageLevel, TextRecord,
 };
 pub use emberflow_streaming::{
     batch_output_dir, BatchInfo, Clock, DStream, Error, EventStream, EventTime, EventWindows,
@@ -71,9 +71,9 @@ pub mod plumbing {
 /// The names almost every program uses.
 pub mod prelude {
     pub use crate::{
-        Config, Context, CoreError, DStream, Data, Error, EventStream, EventTime, HashPartitioner,
-        ManualClock, MemoryTable, OutputMode, Partitioner, RangePartitioner, Rdd, RddQueue,
-        Receiver, ReceiverContext, Result, State, StateSpec, StopOptions, StorageLevel,
+        Config, Context, CoreError, DStream, Data, Emitter, Error, EventStream, EventTime,
+        HashPartitioner, ManualClock, MemoryTable, OutputMode, Partitioner, RangePartitioner, Rdd,
+        RddQueue, Receiver, ReceiverContext, Result, State, StateSpec, StopOptions, StorageLevel,
         StreamingContext, StreamingListener, TextRecord, Time, Window,
     };
 }

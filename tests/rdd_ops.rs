@@ -43,6 +43,14 @@ fn narrow_transformations_keep_order() {
             fm,
             "flat_map: {n}"
         );
+        assert_eq!(
+            s.rdd
+                .flat_map_emit(|(k, v), out| out.extend(std::iter::repeat_n(v, (k % 3) as usize)))
+                .collect()
+                .unwrap(),
+            fm,
+            "flat_map_emit: {n}"
+        );
         let glom = s.rdd.glom().collect().unwrap();
         assert_eq!(glom.len(), s.rdd.num_partitions(), "glom: {n}");
         assert_eq!(glom.concat(), s.data, "glom: {n}");

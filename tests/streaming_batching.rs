@@ -70,6 +70,11 @@ fn check(data: Vec<Pair>, batches: Vec<Vec<Pair>>) {
     let map = runner.collect(&input.map(|(k, v)| (k, v * 3)));
     let filter = runner.collect(&input.filter(|(_, v)| v % 2 == 0));
     let flat_map = runner.collect(&input.flat_map(|(k, v)| vec![(k, v); (k % 3) as usize]));
+    let flat_map_emit = runner.collect(&input.flat_map_emit(|(k, v): Pair, out| {
+        for _ in 0..k % 3 {
+            out.emit((k, v));
+        }
+    }));
     let map_partitions = runner
         .collect(&input.map_partitions(|it| it.map(|(k, v)| v - k as i64).collect::<Vec<_>>()));
     let glom = runner.collect(&input.glom().map(|p| p.len() as u64));
@@ -152,6 +157,7 @@ fn check(data: Vec<Pair>, batches: Vec<Vec<Pair>>) {
             .unwrap(),
         "flat_map"
     );
+    assert_eq!(concat(&flat_map_emit), concat(&flat_map), "flat_map_emit");
     assert_eq!(
         concat(&map_partitions),
         whole.map(|(k, v)| v - k as i64).collect().unwrap(),

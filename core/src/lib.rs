@@ -40,7 +40,7 @@ pub use error::{Error, Result};
 pub use io::text::TextRecord;
 pub use io::{make_durable, write_atomically, write_replacing};
 pub use partitioner::{HashPartitioner, Partitioner, RangePartitioner};
-pub use rdd::Rdd;
+pub use rdd::{Emitter, Rdd};
 pub use storage::StorageLevel;
 
 /// What a record must be: cloneable (records are read from shared shuffle outputs and

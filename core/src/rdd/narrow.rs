@@ -144,10 +144,12 @@ where
     where
         U: 'a,
     {
+        let f = &self.f;
         Ok(Box::new(FlatStage {
             parent: self.parent.chunks(split, tc)?,
             input: Vec::with_capacity(CHUNK).into_iter(),
-            f: &self.f,
+            apply: move |x: T, out: &mut Vec<U>| out.extend(f(x)),
+            _out: PhantomData,
         }))
     }
 }
@@ -156,24 +158,25 @@ where
 /// until about a chunk's worth has come out, and keeps the rest of the input for the next
 /// call. Chunks then stay about [`CHUNK`] records whatever the expansion, small enough that
 /// the records made (a word's `String`) are consumed while still in cache.
-struct FlatStage<'a, T, F> {
+struct FlatStage<'a, T, U, G> {
     parent: BoxChunks<'a, T>,
     /// The input not yet applied.
     input: std::vec::IntoIter<T>,
-    f: &'a F,
+    /// Appends what one input record expands into.
+    apply: G,
+    _out: PhantomData<fn() -> U>,
 }
 
-impl<T, U, I, F> Chunks<U> for FlatStage<'_, T, F>
+impl<T, U, G> Chunks<U> for FlatStage<'_, T, U, G>
 where
-    I: IntoIterator<Item = U>,
-    F: Fn(T) -> I,
+    G: FnMut(T, &mut Vec<U>),
 {
     #[inline]
     fn next_chunk(&mut self, out: &mut Vec<U>) -> bool {
         let before = out.len();
         loop {
             for x in self.input.by_ref() {
-                out.extend((self.f)(x));
+                (self.apply)(x, out);
                 if out.len() - before >= CHUNK {
                     return true;
                 }
@@ -186,6 +189,91 @@ where
             }
             self.input = next.into_iter();
         }
+    }
+}
+
+/// Where a [`flat_map_emit`](crate::Rdd::flat_map_emit) closure puts the records it makes:
+/// straight into the stage's output chunk, with no collection of its own per record. Records
+/// go on in the order they are emitted; [`Extend`] emits each record of an iterator.
+///
+/// ```
+/// use emberflow_core::Context;
+/// let ctx = Context::local(1);
+/// let rdd = ctx.parallelize(vec![1, 2, 3], 1).flat_map_emit(|x: i32, out| {
+///     if x != 2 {
+///         out.emit(x);
+///         out.emit(-x);
+///     }
+/// });
+/// assert_eq!(rdd.collect()?, [1, -1, 3, -3]);
+/// # Ok::<(), emberflow_core::Error>(())
+/// ```
+pub struct Emitter<'a, U> {
+    /// The stage's output chunk: only ever appended to, so the records emitted for earlier
+    /// inputs cannot be touched.
+    out: &'a mut Vec<U>,
+}
+
+impl<U> Emitter<'_, U> {
+    /// Emits one record.
+    #[inline]
+    pub fn emit(&mut self, record: U) {
+        self.out.push(record);
+    }
+}
+
+impl<U> Extend<U> for Emitter<'_, U> {
+    #[inline]
+    fn extend<I: IntoIterator<Item = U>>(&mut self, records: I) {
+        self.out.extend(records);
+    }
+}
+
+pub(crate) struct FlatEmitRdd<T: 'static, U, F> {
+    meta: RddMeta,
+    parent: Rdd<T>,
+    f: F,
+    _out: PhantomData<fn() -> U>,
+}
+
+impl<T, U, F> FlatEmitRdd<T, U, F>
+where
+    T: Data,
+    U: Data,
+    F: Fn(T, &mut Emitter<'_, U>) + Send + Sync + 'static,
+{
+    pub(crate) fn new(parent: Rdd<T>, f: F) -> Self {
+        FlatEmitRdd {
+            meta: RddMeta::new(parent.context(), "flat_map_emit"),
+            parent,
+            f,
+            _out: PhantomData,
+        }
+    }
+}
+
+one_parent_base!(FlatEmitRdd<T, U, F> where T: Data, U: Data, F: Fn(T, &mut Emitter<'_, U>) + Send + Sync + 'static);
+
+impl<T, U, F> RddNode<U> for FlatEmitRdd<T, U, F>
+where
+    T: Data,
+    U: Data,
+    F: Fn(T, &mut Emitter<'_, U>) + Send + Sync + 'static,
+{
+    fn compute<'a>(&'a self, split: usize, tc: &'a TaskContext) -> Result<BoxIter<'a, U>> {
+        records_of(self.compute_chunks(split, tc))
+    }
+    fn compute_chunks<'a>(&'a self, split: usize, tc: &'a TaskContext) -> Result<BoxChunks<'a, U>>
+    where
+        U: 'a,
+    {
+        let f = &self.f;
+        Ok(Box::new(FlatStage {
+            parent: self.parent.chunks(split, tc)?,
+            input: Vec::with_capacity(CHUNK).into_iter(),
+            apply: move |x: T, out: &mut Vec<U>| f(x, &mut Emitter { out }),
+            _out: PhantomData,
+        }))
     }
 }
 
@@ -284,6 +372,34 @@ mod tests {
         let rdd = ctx
             .parallelize((0..40u32).collect(), 1)
             .flat_map(move |x| (0..per_record).map(move |i| x * per_record + i));
+        let tc = TaskContext::new(&ctx, 0, 0, 0);
+        let mut chunks = rdd.chunks(0, &tc).expect("chunks");
+        let (mut all, mut sizes) = (Vec::new(), Vec::new());
+        let mut chunk = Vec::new();
+        while chunks.next_chunk(&mut chunk) {
+            sizes.push(chunk.len());
+            all.append(&mut chunk);
+        }
+        assert!(
+            sizes.iter().all(|&n| n < CHUNK + per_record as usize),
+            "{sizes:?}"
+        );
+        assert!(sizes.len() > 1, "{sizes:?}");
+        assert_eq!(all, (0..40 * per_record).collect::<Vec<_>>());
+    }
+
+    /// flat_map_emit shares flat_map's stage: the same bound on a chunk, the same order.
+    #[test]
+    fn flat_map_emit_chunks_stay_about_a_chunk_whatever_the_expansion() {
+        let ctx = Context::local(1);
+        let per_record = 300u32;
+        let rdd = ctx
+            .parallelize((0..40u32).collect(), 1)
+            .flat_map_emit(move |x, out| {
+                for i in 0..per_record {
+                    out.emit(x * per_record + i);
+                }
+            });
         let tc = TaskContext::new(&ctx, 0, 0, 0);
         let mut chunks = rdd.chunks(0, &tc).expect("chunks");
         let (mut all, mut sizes) = (Vec::new(), Vec::new());

@@ -47,8 +47,10 @@ impl<K: Data, V: Data> Rdd<(K, V)> {
         F: Fn(V) -> I + Send + Sync + 'static,
         I: IntoIterator<Item = U> + 'static,
     {
-        self.flat_map(move |(k, v)| f(v).into_iter().map(|u| (k.clone(), u)).collect::<Vec<_>>())
-            .placed_as(self.placement())
+        self.flat_map_emit(move |(k, v): (K, V), out| {
+            out.extend(f(v).into_iter().map(|u| (k.clone(), u)))
+        })
+        .placed_as(self.placement())
     }
 
     /// Redistributes the pairs by `partitioner`, through a shuffle.

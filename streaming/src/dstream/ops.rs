@@ -5,7 +5,7 @@ use std::hash::Hash;
 use std::sync::Arc;
 
 use emberflow_core::plumbing::BoxIter;
-use emberflow_core::{Data, Rdd};
+use emberflow_core::{Data, Emitter, Rdd};
 
 use crate::dstream::transformed::{TransformedDStream, TransformedDStream2, UnionDStream};
 use crate::dstream::DStream;
@@ -94,6 +94,35 @@ impl<T: Data> DStream<T> {
         self.transformed("flat_map", move |rdd, _| {
             let f = f.clone();
             rdd.flat_map(move |x| f(x))
+        })
+    }
+
+    /// Applies `f` to every record; `f` emits any number of records through the [`Emitter`]
+    /// it is given: [`flat_map`](Self::flat_map) without a collection per record (see
+    /// [`Rdd::flat_map_emit`]).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use emberflow_streaming::testing::BatchRunner;
+    /// let runner = BatchRunner::new(Duration::from_secs(1));
+    /// let lines = runner.queue_input(vec![vec!["a b".to_string()], vec!["c".to_string()]]);
+    /// let words = lines.flat_map_emit(|l: String, out| out.extend(l.split(' ').map(str::to_owned)));
+    /// let got = runner.collect(&words);
+    /// runner.run(2)?;
+    /// assert_eq!(got.batches(), [vec!["a", "b"], vec!["c"]]);
+    /// # Ok::<(), emberflow_streaming::Error>(())
+    /// ```
+    ///
+    /// # Spark
+    /// Spark's `flatMap` only takes a function returning a collection (our `flat_map`).
+    pub fn flat_map_emit<U: Data, F>(&self, f: F) -> DStream<U>
+    where
+        F: Fn(T, &mut Emitter<'_, U>) + Send + Sync + 'static,
+    {
+        let f = Arc::new(f);
+        self.transformed("flat_map_emit", move |rdd, _| {
+            let f = f.clone();
+            rdd.flat_map_emit(move |x, out: &mut Emitter<'_, U>| f(x, out))
         })
     }
 
