@@ -277,7 +277,11 @@ impl<T: Data> Rdd<T> {
         F: Fn(T) -> I + Send + Sync + 'static,
         I: IntoIterator<Item = U> + 'static,
     {
-        Rdd::from_node(narrow::FlatMappedRdd::new(self.clone(), f))
+        Rdd::from_node(narrow::FlatMappedRdd::new(
+            self.clone(),
+            "flat_map",
+            move |x, out: &mut Emitter<'_, U>| out.extend(f(x)),
+        ))
     }
 
     /// Applies `f` to every record; `f` emits any number of records through the [`Emitter`]
@@ -302,7 +306,7 @@ impl<T: Data> Rdd<T> {
     where
         F: Fn(T, &mut Emitter<'_, U>) + Send + Sync + 'static,
     {
-        Rdd::from_node(narrow::FlatEmitRdd::new(self.clone(), f))
+        Rdd::from_node(narrow::FlatMappedRdd::new(self.clone(), "flat_map_emit", f))
     }
 
     /// Keeps the records for which `f` is true.

@@ -1,8 +1,9 @@
-//! One-parent, one-to-one-partition nodes: map, flat_map, filter, map_partitions. The user
-//! closure is a generic field (static dispatch per record); erasure happens once, at the node.
-//! Map, flat_map and filter run on chunks ([`Chunks`]): each stage pulls a chunk from its
-//! parent and runs its closure over it in a tight loop, so a chain of them costs one virtual
-//! call per chunk and stage, and one per record only where an iterator is finally read.
+//! One-parent, one-to-one-partition nodes: map, flat_map (and flat_map_emit), filter,
+//! map_partitions. The user closure is a generic field (static dispatch per record); erasure
+//! happens once, at the node. Map, flat_map and filter run on chunks ([`Chunks`]): each stage
+//! pulls a chunk from its parent and runs its closure over it in a tight loop, so a chain of
+//! them costs one virtual call per chunk and stage, and one per record only where an
+//! iterator is finally read.
 
 use std::marker::PhantomData;
 
@@ -104,79 +105,28 @@ impl<T: Data, U: Data, F: Fn(T) -> U + Send + Sync + 'static> RddNode<U> for Map
     }
 }
 
-pub(crate) struct FlatMappedRdd<T: 'static, U, I, F> {
-    meta: RddMeta,
-    parent: Rdd<T>,
-    f: F,
-    _out: PhantomData<fn() -> (U, I)>,
-}
-
-impl<T, U, I, F> FlatMappedRdd<T, U, I, F>
-where
-    T: Data,
-    U: Data,
-    I: IntoIterator<Item = U> + 'static,
-    F: Fn(T) -> I + Send + Sync + 'static,
-{
-    pub(crate) fn new(parent: Rdd<T>, f: F) -> Self {
-        FlatMappedRdd {
-            meta: RddMeta::new(parent.context(), "flat_map"),
-            parent,
-            f,
-            _out: PhantomData,
-        }
-    }
-}
-
-one_parent_base!(FlatMappedRdd<T, U, I, F> where T: Data, U: Data, I: IntoIterator<Item = U> + 'static, F: Fn(T) -> I + Send + Sync + 'static);
-
-impl<T, U, I, F> RddNode<U> for FlatMappedRdd<T, U, I, F>
-where
-    T: Data,
-    U: Data,
-    I: IntoIterator<Item = U> + 'static,
-    F: Fn(T) -> I + Send + Sync + 'static,
-{
-    fn compute<'a>(&'a self, split: usize, tc: &'a TaskContext) -> Result<BoxIter<'a, U>> {
-        records_of(self.compute_chunks(split, tc))
-    }
-    fn compute_chunks<'a>(&'a self, split: usize, tc: &'a TaskContext) -> Result<BoxChunks<'a, U>>
-    where
-        U: 'a,
-    {
-        let f = &self.f;
-        Ok(Box::new(FlatStage {
-            parent: self.parent.chunks(split, tc)?,
-            input: Vec::with_capacity(CHUNK).into_iter(),
-            apply: move |x: T, out: &mut Vec<U>| out.extend(f(x)),
-            _out: PhantomData,
-        }))
-    }
-}
-
 /// flat_map's stage: a record may expand into many, so it applies `f` to its input only
 /// until about a chunk's worth has come out, and keeps the rest of the input for the next
 /// call. Chunks then stay about [`CHUNK`] records whatever the expansion, small enough that
 /// the records made (a word's `String`) are consumed while still in cache.
-struct FlatStage<'a, T, U, G> {
+struct FlatStage<'a, T, U, F> {
     parent: BoxChunks<'a, T>,
     /// The input not yet applied.
     input: std::vec::IntoIter<T>,
-    /// Appends what one input record expands into.
-    apply: G,
+    f: &'a F,
     _out: PhantomData<fn() -> U>,
 }
 
-impl<T, U, G> Chunks<U> for FlatStage<'_, T, U, G>
+impl<T, U, F> Chunks<U> for FlatStage<'_, T, U, F>
 where
-    G: FnMut(T, &mut Vec<U>),
+    F: Fn(T, &mut Emitter<'_, U>),
 {
     #[inline]
     fn next_chunk(&mut self, out: &mut Vec<U>) -> bool {
         let before = out.len();
         loop {
             for x in self.input.by_ref() {
-                (self.apply)(x, out);
+                (self.f)(x, &mut Emitter { out });
                 if out.len() - before >= CHUNK {
                     return true;
                 }
@@ -229,22 +179,24 @@ impl<U> Extend<U> for Emitter<'_, U> {
     }
 }
 
-pub(crate) struct FlatEmitRdd<T: 'static, U, F> {
+/// flat_map and flat_map_emit: `f` emits what a record expands into (flat_map's closure
+/// extends the emitter with the collection it returns).
+pub(crate) struct FlatMappedRdd<T: 'static, U, F> {
     meta: RddMeta,
     parent: Rdd<T>,
     f: F,
     _out: PhantomData<fn() -> U>,
 }
 
-impl<T, U, F> FlatEmitRdd<T, U, F>
+impl<T, U, F> FlatMappedRdd<T, U, F>
 where
     T: Data,
     U: Data,
     F: Fn(T, &mut Emitter<'_, U>) + Send + Sync + 'static,
 {
-    pub(crate) fn new(parent: Rdd<T>, f: F) -> Self {
-        FlatEmitRdd {
-            meta: RddMeta::new(parent.context(), "flat_map_emit"),
+    pub(crate) fn new(parent: Rdd<T>, name: &str, f: F) -> Self {
+        FlatMappedRdd {
+            meta: RddMeta::new(parent.context(), name),
             parent,
             f,
             _out: PhantomData,
@@ -252,9 +204,9 @@ where
     }
 }
 
-one_parent_base!(FlatEmitRdd<T, U, F> where T: Data, U: Data, F: Fn(T, &mut Emitter<'_, U>) + Send + Sync + 'static);
+one_parent_base!(FlatMappedRdd<T, U, F> where T: Data, U: Data, F: Fn(T, &mut Emitter<'_, U>) + Send + Sync + 'static);
 
-impl<T, U, F> RddNode<U> for FlatEmitRdd<T, U, F>
+impl<T, U, F> RddNode<U> for FlatMappedRdd<T, U, F>
 where
     T: Data,
     U: Data,
@@ -267,11 +219,10 @@ where
     where
         U: 'a,
     {
-        let f = &self.f;
         Ok(Box::new(FlatStage {
             parent: self.parent.chunks(split, tc)?,
             input: Vec::with_capacity(CHUNK).into_iter(),
-            apply: move |x: T, out: &mut Vec<U>| f(x, &mut Emitter { out }),
+            f: &self.f,
             _out: PhantomData,
         }))
     }
@@ -363,56 +314,35 @@ mod tests {
     use super::*;
     use crate::Context;
 
-    /// A record that expands into many does not make one huge chunk: flat_map hands on about
-    /// a chunk's worth at a time and keeps the rest of its input for the next call, in order.
+    /// A record that expands into many does not make one huge chunk: flat_map and
+    /// flat_map_emit hand on about a chunk's worth at a time and keep the rest of their input
+    /// for the next call, in order.
     #[test]
     fn flat_map_chunks_stay_about_a_chunk_whatever_the_expansion() {
         let ctx = Context::local(1);
         let per_record = 300u32;
-        let rdd = ctx
-            .parallelize((0..40u32).collect(), 1)
-            .flat_map(move |x| (0..per_record).map(move |i| x * per_record + i));
-        let tc = TaskContext::new(&ctx, 0, 0, 0);
-        let mut chunks = rdd.chunks(0, &tc).expect("chunks");
-        let (mut all, mut sizes) = (Vec::new(), Vec::new());
-        let mut chunk = Vec::new();
-        while chunks.next_chunk(&mut chunk) {
-            sizes.push(chunk.len());
-            all.append(&mut chunk);
+        let input = ctx.parallelize((0..40u32).collect(), 1);
+        let returned = input.flat_map(move |x| (0..per_record).map(move |i| x * per_record + i));
+        let emitted = input.flat_map_emit(move |x, out| {
+            for i in 0..per_record {
+                out.emit(x * per_record + i);
+            }
+        });
+        for (name, rdd) in [("flat_map", returned), ("flat_map_emit", emitted)] {
+            let tc = TaskContext::new(&ctx, 0, 0, 0);
+            let mut chunks = rdd.chunks(0, &tc).expect("chunks");
+            let (mut all, mut sizes) = (Vec::new(), Vec::new());
+            let mut chunk = Vec::new();
+            while chunks.next_chunk(&mut chunk) {
+                sizes.push(chunk.len());
+                all.append(&mut chunk);
+            }
+            assert!(
+                sizes.iter().all(|&n| n < CHUNK + per_record as usize),
+                "{name}: {sizes:?}"
+            );
+            assert!(sizes.len() > 1, "{name}: {sizes:?}");
+            assert_eq!(all, (0..40 * per_record).collect::<Vec<_>>(), "{name}");
         }
-        assert!(
-            sizes.iter().all(|&n| n < CHUNK + per_record as usize),
-            "{sizes:?}"
-        );
-        assert!(sizes.len() > 1, "{sizes:?}");
-        assert_eq!(all, (0..40 * per_record).collect::<Vec<_>>());
-    }
-
-    /// flat_map_emit shares flat_map's stage: the same bound on a chunk, the same order.
-    #[test]
-    fn flat_map_emit_chunks_stay_about_a_chunk_whatever_the_expansion() {
-        let ctx = Context::local(1);
-        let per_record = 300u32;
-        let rdd = ctx
-            .parallelize((0..40u32).collect(), 1)
-            .flat_map_emit(move |x, out| {
-                for i in 0..per_record {
-                    out.emit(x * per_record + i);
-                }
-            });
-        let tc = TaskContext::new(&ctx, 0, 0, 0);
-        let mut chunks = rdd.chunks(0, &tc).expect("chunks");
-        let (mut all, mut sizes) = (Vec::new(), Vec::new());
-        let mut chunk = Vec::new();
-        while chunks.next_chunk(&mut chunk) {
-            sizes.push(chunk.len());
-            all.append(&mut chunk);
-        }
-        assert!(
-            sizes.iter().all(|&n| n < CHUNK + per_record as usize),
-            "{sizes:?}"
-        );
-        assert!(sizes.len() > 1, "{sizes:?}");
-        assert_eq!(all, (0..40 * per_record).collect::<Vec<_>>());
     }
 }
