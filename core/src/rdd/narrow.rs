@@ -126,7 +126,7 @@ where
         let before = out.len();
         loop {
             for x in self.input.by_ref() {
-                (self.f)(x, &mut Emitter { out });
+                (self.f)(x, &mut Emitter::new(out));
                 if out.len() - before >= CHUNK {
                     return true;
                 }
@@ -164,7 +164,22 @@ pub struct Emitter<'a, U> {
     out: &'a mut Vec<U>,
 }
 
-impl<U> Emitter<'_, U> {
+impl<'a, U> Emitter<'a, U> {
+    /// An emitter that appends to `out`: how a `flat_map_emit` closure is tried on its own.
+    ///
+    /// ```
+    /// use emberflow_core::Emitter;
+    /// let words = |line: String, out: &mut Emitter<'_, String>| {
+    ///     out.extend(line.split_whitespace().map(str::to_owned))
+    /// };
+    /// let mut got = Vec::new();
+    /// words("to be".to_string(), &mut Emitter::new(&mut got));
+    /// assert_eq!(got, ["to", "be"]);
+    /// ```
+    pub fn new(out: &'a mut Vec<U>) -> Self {
+        Emitter { out }
+    }
+
     /// Emits one record.
     #[inline]
     pub fn emit(&mut self, record: U) {
