@@ -30,11 +30,13 @@ pub trait Chunks<T> {
 /// Boxed [`Chunks`], borrowing the node that computes them.
 pub type BoxChunks<'a, T> = Box<dyn Chunks<T> + 'a>;
 
-/// An iterator as [`Chunks`]: what a node without a chunked `compute` gives.
-pub struct IterChunks<'a, T>(pub BoxIter<'a, T>);
+/// An iterator as [`Chunks`]: what a node without a chunked `compute` gives (its boxed
+/// iterator), or a source whose records come one by one from a concrete iterator (no
+/// virtual call per record).
+pub struct IterChunks<I>(pub I);
 
-impl<T> Chunks<T> for IterChunks<'_, T> {
-    fn next_chunk(&mut self, out: &mut Vec<T>) -> bool {
+impl<I: Iterator> Chunks<I::Item> for IterChunks<I> {
+    fn next_chunk(&mut self, out: &mut Vec<I::Item>) -> bool {
         let before = out.len();
         out.extend(self.0.by_ref().take(CHUNK));
         out.len() > before

@@ -9,7 +9,7 @@ use std::io::{BufRead, BufReader, BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use crate::plumbing::{
-    BoxChunks, BoxIter, Chunks, Dependency, RddBase, RddMeta, RddNode, TaskContext, CHUNK,
+    BoxChunks, BoxIter, Dependency, IterChunks, RddBase, RddMeta, RddNode, TaskContext,
 };
 use crate::rdd::Rdd;
 use crate::{Context, Data, Error, Result};
@@ -245,7 +245,7 @@ impl RddNode<String> for TextFileRdd {
     where
         String: 'a,
     {
-        Ok(Box::new(self.lines(split, tc)?))
+        Ok(Box::new(IterChunks(self.lines(split, tc)?)))
     }
 }
 
@@ -315,8 +315,9 @@ fn line_text(bytes: &[u8]) -> (String, bool) {
     }
 }
 
-impl LineIter<'_> {
-    fn next_line(&mut self) -> Option<String> {
+impl Iterator for LineIter<'_> {
+    type Item = String;
+    fn next(&mut self) -> Option<String> {
         if self.pos >= self.end {
             return None;
         }
@@ -351,26 +352,6 @@ impl LineIter<'_> {
                 None
             }
         }
-    }
-}
-
-impl Iterator for LineIter<'_> {
-    type Item = String;
-    fn next(&mut self) -> Option<String> {
-        self.next_line()
-    }
-}
-
-impl Chunks<String> for LineIter<'_> {
-    fn next_chunk(&mut self, out: &mut Vec<String>) -> bool {
-        let before = out.len();
-        while out.len() - before < CHUNK {
-            match self.next_line() {
-                Some(line) => out.push(line),
-                None => break,
-            }
-        }
-        out.len() > before
     }
 }
 
