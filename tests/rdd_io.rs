@@ -213,6 +213,41 @@ fn every_storage_level_computes_once_and_unpersist_recomputes() {
     assert_eq!(calls.load(Ordering::Relaxed), 300);
 }
 
+/// Two tasks of one stage that read the same cached partition (a union of two branches of
+/// it) compute it once: the second waits for the first's block. The partition's computation
+/// holds on until a second computation of it starts, which ends its wait at once where the
+/// partition is computed twice; otherwise the wait runs out after a guard interval.
+#[test]
+fn a_cached_partition_two_tasks_need_at_once_is_computed_once() {
+    use std::sync::{Condvar, Mutex};
+    for level in [
+        StorageLevel::MemoryOnly,
+        StorageLevel::MemoryOnlySer,
+        StorageLevel::DiskOnly,
+    ] {
+        let ctx = Context::local(2);
+        let started = Arc::new((Mutex::new(0u32), Condvar::new()));
+        let s = started.clone();
+        let cached = ctx
+            .parallelize((0..1000u32).collect(), 1)
+            .map(move |x| {
+                if x == 0 {
+                    let (n, cv) = &*s;
+                    let mut n = n.lock().unwrap();
+                    *n += 1;
+                    cv.notify_all();
+                    let guard = std::time::Duration::from_millis(300);
+                    let _ = cv.wait_timeout_while(n, guard, |n| *n < 2).unwrap();
+                }
+                x
+            })
+            .persist(level);
+        let both = cached.map(|x| x + 1).union(&cached.map(|x| x * 2));
+        assert_eq!(both.count().unwrap(), 2000, "{level:?}");
+        assert_eq!(*started.0.lock().unwrap(), 1, "{level:?}: computed once");
+    }
+}
+
 #[test]
 fn checkpoint_truncates_lineage_and_reads_back() {
     let dir = temp_dir();

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use parking_lot::Mutex;
+use parking_lot::{Mutex, ReentrantMutex};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -59,8 +59,17 @@ impl Clone for Block {
     }
 }
 
+/// A block's key: `(rdd id, partition)`.
+type BlockKey = (usize, usize);
+
 pub(crate) struct BlockStore {
-    blocks: Mutex<HashMap<(usize, usize), Block>>,
+    blocks: Mutex<HashMap<BlockKey, Block>>,
+    /// The blocks being computed, each with the lock its computing task holds: another task
+    /// that needs the block waits for it instead of computing it again (two tasks of one
+    /// stage reading one cached partition, as a union of two branches of it does). Reentrant
+    /// because a thread computing a block may, inside a nested job, pick up another task
+    /// that needs the same block; that task computes it again rather than deadlock.
+    computing: Mutex<HashMap<BlockKey, Arc<ReentrantMutex<()>>>>,
     dir: PathBuf,
     /// Whether `dir` is ours to delete.
     owned_dir: bool,
@@ -85,6 +94,7 @@ impl BlockStore {
         };
         Ok(BlockStore {
             blocks: Mutex::new(HashMap::new()),
+            computing: Mutex::new(HashMap::new()),
             dir,
             owned_dir,
         })
@@ -96,6 +106,16 @@ impl BlockStore {
 
     fn put(&self, key: (usize, usize), block: Block) {
         self.blocks.lock().insert(key, block);
+    }
+
+    /// The lock of the block `key` while it is being computed.
+    fn computing(&self, key: BlockKey) -> Computing<'_> {
+        let lock = self.computing.lock().entry(key).or_default().clone();
+        Computing {
+            store: self,
+            key,
+            lock,
+        }
     }
 
     pub(crate) fn remove_rdd(&self, rdd_id: usize) {
@@ -117,6 +137,20 @@ impl BlockStore {
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.blocks.lock().len()
+    }
+}
+
+/// A block being computed; dropped once it is stored, failed or its task panicked, after
+/// which later tasks find the block in the store (or compute it afresh).
+struct Computing<'s> {
+    store: &'s BlockStore,
+    key: BlockKey,
+    lock: Arc<ReentrantMutex<()>>,
+}
+
+impl Drop for Computing<'_> {
+    fn drop(&mut self) {
+        self.store.computing.lock().remove(&self.key);
     }
 }
 
@@ -164,20 +198,41 @@ pub(crate) fn get_or_compute<'a, T: Data>(
     let store = &tc.context().inner.blocks;
     let key = (rdd.id(), split);
     if let Some(block) = store.get(key) {
-        return match block {
-            Block::Objects(any) => {
-                let v = any
-                    .downcast::<Vec<T>>()
-                    .map_err(|_| Error::Internal("cached block of the wrong type".into()))?;
-                Ok(vec_iter(v))
-            }
-            Block::Bytes(bytes) => Ok(Box::new(((codec(rdd)?).decode)(&bytes)?.into_iter())),
-            Block::File(path) => {
-                let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
-                Ok(Box::new(((codec(rdd)?).decode)(&bytes)?.into_iter()))
-            }
-        };
+        return read_block(rdd, block);
     }
+    let computing = store.computing(key);
+    let _held = computing.lock.lock();
+    // Stored by the task this one waited for (unless that one failed).
+    if let Some(block) = store.get(key) {
+        return read_block(rdd, block);
+    }
+    compute_and_store(rdd, level, split, tc)
+}
+
+fn read_block<'a, T: Data>(rdd: &Rdd<T>, block: Block) -> Result<BoxIter<'a, T>> {
+    match block {
+        Block::Objects(any) => {
+            let v = any
+                .downcast::<Vec<T>>()
+                .map_err(|_| Error::Internal("cached block of the wrong type".into()))?;
+            Ok(vec_iter(v))
+        }
+        Block::Bytes(bytes) => Ok(Box::new(((codec(rdd)?).decode)(&bytes)?.into_iter())),
+        Block::File(path) => {
+            let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
+            Ok(Box::new(((codec(rdd)?).decode)(&bytes)?.into_iter()))
+        }
+    }
+}
+
+fn compute_and_store<'a, T: Data>(
+    rdd: &'a Rdd<T>,
+    level: StorageLevel,
+    split: usize,
+    tc: &'a TaskContext,
+) -> Result<BoxIter<'a, T>> {
+    let store = &tc.context().inner.blocks;
+    let key = (rdd.id(), split);
     let data: Vec<T> = rdd.node().compute(split, tc)?.collect();
     if tc.has_failed() {
         // Never store a partial partition.
