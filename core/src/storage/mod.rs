@@ -206,33 +206,6 @@ pub(crate) fn get_or_compute<'a, T: Data>(
     if let Some(block) = store.get(key) {
         return read_block(rdd, block);
     }
-    compute_and_store(rdd, level, split, tc)
-}
-
-fn read_block<'a, T: Data>(rdd: &Rdd<T>, block: Block) -> Result<BoxIter<'a, T>> {
-    match block {
-        Block::Objects(any) => {
-            let v = any
-                .downcast::<Vec<T>>()
-                .map_err(|_| Error::Internal("cached block of the wrong type".into()))?;
-            Ok(vec_iter(v))
-        }
-        Block::Bytes(bytes) => Ok(Box::new(((codec(rdd)?).decode)(&bytes)?.into_iter())),
-        Block::File(path) => {
-            let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
-            Ok(Box::new(((codec(rdd)?).decode)(&bytes)?.into_iter()))
-        }
-    }
-}
-
-fn compute_and_store<'a, T: Data>(
-    rdd: &'a Rdd<T>,
-    level: StorageLevel,
-    split: usize,
-    tc: &'a TaskContext,
-) -> Result<BoxIter<'a, T>> {
-    let store = &tc.context().inner.blocks;
-    let key = (rdd.id(), split);
     let data: Vec<T> = rdd.node().compute(split, tc)?.collect();
     if tc.has_failed() {
         // Never store a partial partition.
@@ -256,6 +229,22 @@ fn compute_and_store<'a, T: Data>(
             crate::io::write_atomically(&path, &bytes)?;
             store.put(key, Block::File(path));
             Ok(Box::new(data.into_iter()))
+        }
+    }
+}
+
+fn read_block<'a, T: Data>(rdd: &Rdd<T>, block: Block) -> Result<BoxIter<'a, T>> {
+    match block {
+        Block::Objects(any) => {
+            let v = any
+                .downcast::<Vec<T>>()
+                .map_err(|_| Error::Internal("cached block of the wrong type".into()))?;
+            Ok(vec_iter(v))
+        }
+        Block::Bytes(bytes) => Ok(Box::new(((codec(rdd)?).decode)(&bytes)?.into_iter())),
+        Block::File(path) => {
+            let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
+            Ok(Box::new(((codec(rdd)?).decode)(&bytes)?.into_iter()))
         }
     }
 }
